@@ -1,0 +1,105 @@
+package tokencore
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// VerifyCache remembers tokens whose signature and structure were verified,
+// so that a repeated bearer token costs a SHA-256 and a map lookup instead of
+// a signature verification. It is keyed by SHA-256 of the verifier's
+// configuration and the token, so the raw token is never kept and a change
+// of keys or rules never reuses an old verdict.
+//
+// Only the signature work is cached. Expiry, tenant and revocation are
+// checked on every request by the Verifier, so ristretto's asynchronous Set
+// can never make a revoked token pass.
+type VerifyCache struct {
+	c      *ristretto.Cache[string, *cacheEntry]
+	maxTTL time.Duration
+	hits   atomic.Uint64
+	misses atomic.Uint64
+}
+
+type cacheEntry struct {
+	key    string // the full SHA-256, compared on every hit
+	claims *Claims
+}
+
+// CacheConfig bounds the cache.
+type CacheConfig struct {
+	// MaxEntries bounds the number of cached tokens (each costs 1).
+	MaxEntries int64
+	// MaxTTL bounds how long a verdict is kept (never past the token's exp).
+	MaxTTL time.Duration
+}
+
+// Defaults of CacheConfig.
+const (
+	DefaultCacheEntries = 100_000
+	DefaultCacheMaxTTL  = 10 * time.Minute
+)
+
+// NewVerifyCache builds a cache; Close releases its goroutines.
+func NewVerifyCache(cfg CacheConfig) (*VerifyCache, error) {
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultCacheEntries
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = DefaultCacheMaxTTL
+	}
+	c, err := ristretto.NewCache(&ristretto.Config[string, *cacheEntry]{
+		NumCounters: cfg.MaxEntries * 10,
+		MaxCost:     cfg.MaxEntries,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating verification cache: %w", err)
+	}
+	return &VerifyCache{c: c, maxTTL: cfg.MaxTTL}, nil
+}
+
+// cacheKey is SHA-256(scope || 0 || token) as a string.
+func cacheKey(scope, token string) string {
+	h := sha256.New()
+	h.Write([]byte(scope))
+	h.Write([]byte{0})
+	h.Write([]byte(token))
+	return string(h.Sum(nil))
+}
+
+func (vc *VerifyCache) get(key string) (*Claims, bool) {
+	if e, ok := vc.c.Get(key); ok && e.key == key {
+		vc.hits.Add(1)
+		return e.claims, true
+	}
+	vc.misses.Add(1)
+	return nil, false
+}
+
+// put caches claims until ttl (capped by MaxTTL); a non-positive ttl is not cached.
+func (vc *VerifyCache) put(key string, c *Claims, ttl time.Duration) {
+	if ttl > vc.maxTTL {
+		ttl = vc.maxTTL
+	}
+	if ttl <= 0 {
+		return
+	}
+	vc.c.SetWithTTL(key, &cacheEntry{key: key, claims: c}, 1, ttl)
+}
+
+// Stats returns the hit and miss counts since the cache was made.
+func (vc *VerifyCache) Stats() (hits, misses uint64) { return vc.hits.Load(), vc.misses.Load() }
+
+// Wait blocks until pending Sets are applied (tests and benchmarks).
+func (vc *VerifyCache) Wait() { vc.c.Wait() }
+
+// Clear drops every entry.
+func (vc *VerifyCache) Clear() { vc.c.Clear() }
+
+// Close stops the cache's goroutines.
+func (vc *VerifyCache) Close() { vc.c.Close() }

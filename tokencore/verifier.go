@@ -1,0 +1,168 @@
+package tokencore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenBytes bounds every token the gateway parses. Real tokens are well
+// under 2 KiB; the bound stops oversized headers from costing parse work.
+const MaxTokenBytes = 16 << 10
+
+// VerifierOptions are the rules a Verifier applies beyond the signature.
+type VerifierOptions struct {
+	// Leeway tolerates clock drift on exp and nbf.
+	Leeway time.Duration
+	// AcceptLegacy accepts mod-authtoken's non-expiring "legacy-access"
+	// tokens and tokens with no type claim. Off by default: a token that
+	// never expires can only be stopped by revoking its user.
+	AcceptLegacy bool
+}
+
+// Verifier checks bearer tokens: signature by the key the header names (the
+// key decides the algorithm), token type, expiry and not-before with leeway,
+// tenant, and the revocation view. Signature verdicts are cached.
+type Verifier struct {
+	keys   *KeySet
+	cache  *VerifyCache
+	view   *RevocationView
+	opts   VerifierOptions
+	now    func() time.Time
+	parser *jwt.Parser
+	scope  string
+}
+
+// NewVerifier builds a verifier. cache may be nil (no caching); view must
+// not be nil; now may be nil (time.Now).
+func NewVerifier(keys *KeySet, cache *VerifyCache, view *RevocationView, opts VerifierOptions, now func() time.Time) *Verifier {
+	if now == nil {
+		now = time.Now
+	}
+	return &Verifier{
+		keys:  keys,
+		cache: cache,
+		view:  view,
+		opts:  opts,
+		now:   now,
+		// Time claims are validated below, with the gateway's own rules and
+		// clock, so golang-jwt only checks structure and signature here.
+		parser: jwt.NewParser(jwt.WithValidMethods(keys.Algorithms()), jwt.WithoutClaimsValidation()),
+		scope:  fmt.Sprintf("v1|%s|legacy=%t", keys.Fingerprint(), opts.AcceptLegacy),
+	}
+}
+
+// Verify returns the claims of a valid access token. tenant, when not
+// empty, must equal the token's tenant claim (if the token has one).
+// Errors wrap the Err* token sentinels.
+func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
+	c, err := v.verifySignature(token)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkTime(c); err != nil {
+		return nil, err
+	}
+	if tenant != "" && c.Tenant != "" && c.Tenant != tenant {
+		return nil, ErrTokenWrongTenant
+	}
+	if v.view.Revoked(c) {
+		return nil, ErrTokenRevoked
+	}
+	return c, nil
+}
+
+// verifySignature returns the structurally valid, correctly signed claims of
+// token, from the cache when it was verified before.
+func (v *Verifier) verifySignature(token string) (*Claims, error) {
+	if len(token) == 0 || len(token) > MaxTokenBytes {
+		return nil, fmt.Errorf("%w: empty or larger than %d bytes", ErrTokenMalformed, MaxTokenBytes)
+	}
+	if n := strings.Count(token, "."); n != 2 {
+		if n == 4 {
+			return nil, fmt.Errorf("%w: an encrypted (refresh) token is not a bearer token", ErrTokenWrongType)
+		}
+		return nil, fmt.Errorf("%w: not a compact JWS", ErrTokenMalformed)
+	}
+	var key string
+	if v.cache != nil {
+		key = cacheKey(v.scope, token)
+		if c, ok := v.cache.get(key); ok {
+			return c, nil
+		}
+	}
+	var m jwt.MapClaims
+	if _, err := v.parser.ParseWithClaims(token, &m, v.keys.keyFor); err != nil {
+		return nil, classifyJWTError(err)
+	}
+	c, err := claimsFromMap(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkType(c); err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		ttl := v.opts.Leeway + v.cache.maxTTL
+		if c.ExpiresAt != 0 {
+			ttl = time.Unix(c.ExpiresAt, 0).Add(v.opts.Leeway).Sub(v.now())
+		}
+		v.cache.put(key, c, ttl)
+	}
+	return c, nil
+}
+
+// checkType admits access tokens, and legacy ones when configured. Refresh,
+// dummy and ID tokens are never bearer tokens.
+func (v *Verifier) checkType(c *Claims) error {
+	switch c.Type {
+	case TypeAccess:
+		if c.ExpiresAt == 0 {
+			return fmt.Errorf("%w: access token without exp", ErrTokenMalformed)
+		}
+		if c.Subject == "" {
+			return fmt.Errorf("%w: access token without sub", ErrTokenMalformed)
+		}
+		return nil
+	case TypeLegacyAccess, "":
+		if !v.opts.AcceptLegacy {
+			return fmt.Errorf("%w: legacy or untyped token", ErrTokenWrongType)
+		}
+		if _, hasAud := c.Raw["aud"]; hasAud || c.Subject == "" {
+			// An untyped token with an audience is an ID token, not FOLIO's.
+			return fmt.Errorf("%w: not a legacy access token", ErrTokenWrongType)
+		}
+		if dummy, _ := c.Raw["dummy"].(bool); dummy {
+			return fmt.Errorf("%w: dummy token", ErrTokenWrongType)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: type %q", ErrTokenWrongType, c.Type)
+}
+
+// checkTime applies exp and nbf with leeway: a token is expired from exp on.
+func (v *Verifier) checkTime(c *Claims) error {
+	now := v.now()
+	if c.ExpiresAt != 0 && !now.Before(time.Unix(c.ExpiresAt, 0).Add(v.opts.Leeway)) {
+		return ErrTokenExpired
+	}
+	if c.NotBefore != 0 && now.Add(v.opts.Leeway).Before(time.Unix(c.NotBefore, 0)) {
+		return ErrTokenNotYetValid
+	}
+	return nil
+}
+
+// classifyJWTError maps golang-jwt's errors onto tokencore's sentinels.
+func classifyJWTError(err error) error {
+	switch {
+	case errors.Is(err, ErrTokenSignature), errors.Is(err, ErrTokenMalformed):
+		return err
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return fmt.Errorf("%w: %w", ErrTokenSignature, err)
+	default:
+		return fmt.Errorf("%w: %w", ErrTokenMalformed, err)
+	}
+}
