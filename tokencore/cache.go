@@ -56,6 +56,8 @@ func NewVerifyCache(cfg CacheConfig) (*VerifyCache, error) {
 		NumCounters: cfg.MaxEntries * 10,
 		MaxCost:     cfg.MaxEntries,
 		BufferItems: 64,
+		// Cost counts entries, not bytes: MaxEntries means what it says.
+		IgnoreInternalCost: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating verification cache: %w", err)

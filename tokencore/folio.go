@@ -1,0 +1,495 @@
+package tokencore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// FolioError is a failure of a FOLIO token endpoint: the status and the
+// text/plain body mod-authtoken would send (its bodies are never JSON).
+type FolioError struct {
+	Status  int
+	Message string
+	Err     error // the cause, for logs; never sent to the client
+}
+
+func (e *FolioError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Message)
+}
+
+func (e *FolioError) Unwrap() error { return e.Err }
+
+// FOLIO's fixed messages.
+const (
+	folioInvalidToken = "Invalid token"
+	folioLegacyOff    = "Error: Tenant not a legacy token tenant as specified in this module's environment or system property. Cannot issue non-expiring legacy token."
+)
+
+func folioBadRequest(detail string) *FolioError {
+	return &FolioError{Status: http.StatusBadRequest, Message: "Bad Request: " + detail}
+}
+
+func folioInvalid(status int, cause error) *FolioError {
+	return &FolioError{Status: status, Message: folioInvalidToken, Err: cause}
+}
+
+// FolioConfig is the behaviour of the FOLIO token API.
+type FolioConfig struct {
+	TTL TTLPolicy
+	// LegacyTenants may use legacy POST /token; "*" allows every tenant.
+	// Empty (the default) allows none: mod-authtoken allows all when unset,
+	// but a token that never expires should be an explicit choice.
+	LegacyTenants []string
+	// RefreshGrace, when positive, lets a refresh token that was rotated less
+	// than this long ago be presented again and receive the same new pair,
+	// instead of counting as a replay. Off by default, like mod-authtoken.
+	RefreshGrace time.Duration
+}
+
+// Folio implements mod-authtoken's token API on the engine.
+type Folio struct {
+	e   *Engine
+	cfg FolioConfig
+	v   *Verifier
+}
+
+// NewFolio returns the FOLIO service.
+func NewFolio(e *Engine, cfg FolioConfig) *Folio {
+	return &Folio{e: e, cfg: cfg, v: e.Verifier(VerifierOptions{})}
+}
+
+// FolioTokens is the 201 body of /token/sign and /token/refresh, keys in
+// mod-authtoken's order; expirations are ISO-8601 instants in whole seconds.
+type FolioTokens struct {
+	AccessToken            string
+	RefreshToken           string
+	AccessTokenExpiration  time.Time
+	RefreshTokenExpiration time.Time
+	TenantID               string
+}
+
+const isoInstant = "2006-01-02T15:04:05Z"
+
+// MarshalJSON writes the mod-authtoken response shape.
+func (t FolioTokens) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		AccessToken            string `json:"accessToken"`
+		RefreshToken           string `json:"refreshToken"`
+		AccessTokenExpiration  string `json:"accessTokenExpiration"`
+		RefreshTokenExpiration string `json:"refreshTokenExpiration"`
+		TenantID               string `json:"tenantId"`
+	}{t.AccessToken, t.RefreshToken, t.AccessTokenExpiration.UTC().Format(isoInstant),
+		t.RefreshTokenExpiration.UTC().Format(isoInstant), t.TenantID})
+}
+
+// UnmarshalJSON reads the shape MarshalJSON writes (for the grace window).
+func (t *FolioTokens) UnmarshalJSON(b []byte) error {
+	var v struct {
+		AccessToken, RefreshToken, AccessTokenExpiration, RefreshTokenExpiration string
+		TenantID                                                                 string `json:"tenantId"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	ae, err1 := time.Parse(isoInstant, v.AccessTokenExpiration)
+	re, err2 := time.Parse(isoInstant, v.RefreshTokenExpiration)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	*t = FolioTokens{v.AccessToken, v.RefreshToken, ae, re, v.TenantID}
+	return nil
+}
+
+// SignPayload is the "payload" of a /token/sign or /token request.
+type SignPayload struct {
+	Subject          string
+	UserID           string
+	Dummy            bool
+	ExtraPermissions []string
+}
+
+// maxIdentifierLen bounds sub and user_id.
+const maxIdentifierLen = 256
+
+// DecodeSignRequest reads {"payload":{"sub":..., ...}} with the schema
+// rules of signTokenPayload.json: only "payload" at the top level, payload
+// an object with a string sub; other payload properties are allowed and
+// ignored, except the ones the handler reads, which must have their types.
+func DecodeSignRequest(body []byte) (SignPayload, *FolioError) {
+	var top map[string]json.RawMessage
+	if err := decodeJSONObject(body, &top); err != nil {
+		return SignPayload{}, folioBadRequest(err.Error())
+	}
+	for k := range top {
+		if k != "payload" {
+			return SignPayload{}, folioBadRequest(fmt.Sprintf("unexpected property %q", k))
+		}
+	}
+	raw, ok := top["payload"]
+	if !ok {
+		return SignPayload{}, folioBadRequest("missing property payload")
+	}
+	var p map[string]json.RawMessage
+	if err := decodeJSONObject(raw, &p); err != nil {
+		return SignPayload{}, folioBadRequest("payload: " + err.Error())
+	}
+	var out SignPayload
+	if err := stringField(p, "sub", &out.Subject, true); err != nil {
+		return out, err
+	}
+	if err := stringField(p, "user_id", &out.UserID, false); err != nil {
+		return out, err
+	}
+	if v, ok := p["dummy"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &out.Dummy); err != nil {
+			return out, folioBadRequest("payload.dummy must be a boolean")
+		}
+	}
+	if v, ok := p["extra_permissions"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &out.ExtraPermissions); err != nil || len(out.ExtraPermissions) > 1000 {
+			return out, folioBadRequest("payload.extra_permissions must be an array of at most 1000 strings")
+		}
+	}
+	return out, nil
+}
+
+// DecodeRefreshRequest reads {"refreshToken":"..."} (refreshToken.json:
+// required, no other property).
+func DecodeRefreshRequest(body []byte) (string, *FolioError) {
+	var top map[string]json.RawMessage
+	if err := decodeJSONObject(body, &top); err != nil {
+		return "", folioBadRequest(err.Error())
+	}
+	for k := range top {
+		if k != "refreshToken" {
+			return "", folioBadRequest(fmt.Sprintf("unexpected property %q", k))
+		}
+	}
+	var token string
+	if err := stringField(top, "refreshToken", &token, true); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// DecodeLegacyRefreshRequest reads {"userId":"...","sub":"..."}
+// (signRefreshToken.json: both required, no other property).
+func DecodeLegacyRefreshRequest(body []byte) (userID, sub string, ferr *FolioError) {
+	var top map[string]json.RawMessage
+	if err := decodeJSONObject(body, &top); err != nil {
+		return "", "", folioBadRequest(err.Error())
+	}
+	for k := range top {
+		if k != "userId" && k != "sub" {
+			return "", "", folioBadRequest(fmt.Sprintf("unexpected property %q", k))
+		}
+	}
+	if ferr = stringField(top, "userId", &userID, true); ferr != nil {
+		return
+	}
+	ferr = stringField(top, "sub", &sub, true)
+	return
+}
+
+// decodeJSONObject decodes exactly one JSON object (no trailing data).
+func decodeJSONObject(body []byte, v *map[string]json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil || *v == nil {
+		return errors.New("body must be a JSON object")
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// stringField reads a string property, non-empty and bounded when present.
+func stringField(m map[string]json.RawMessage, name string, dst *string, required bool) *FolioError {
+	raw, ok := m[name]
+	if !ok || string(raw) == "null" {
+		if required {
+			return folioBadRequest("missing property " + name)
+		}
+		return nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return folioBadRequest(name + " must be a string")
+	}
+	if required && *dst == "" {
+		return folioBadRequest(name + " must not be empty")
+	}
+	if len(*dst) > maxIdentifierLen {
+		return folioBadRequest(fmt.Sprintf("%s is longer than %d bytes", name, maxIdentifierLen))
+	}
+	return nil
+}
+
+// Sign is POST /token/sign: a new grant with an access and a refresh token,
+// or, for payload.dummy, an expiring dummy token ({"token":...}, nothing stored).
+func (f *Folio) Sign(ctx context.Context, tenant string, p SignPayload) (any, *FolioError) {
+	now := f.e.now()
+	ttl := f.cfg.TTL.For(tenant)
+	if p.Dummy {
+		tok, err := f.e.Keys.Sign(AccessClaims{
+			Type: TypeDummyExpiring, Tenant: tenant, Subject: p.Subject, Dummy: true,
+			ExtraPermissions: p.ExtraPermissions, Expiry: now.Add(ttl.Access).Unix(),
+		})
+		if err != nil {
+			return nil, &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+		}
+		return map[string]string{"token": tok}, nil
+	}
+	if p.UserID == "" {
+		// mod-authtoken fails with a 500 here; the caller's mistake is a 400.
+		return nil, folioBadRequest("missing property payload.user_id")
+	}
+	return f.newGrant(ctx, tenant, p.Subject, p.UserID, now)
+}
+
+// newGrant stores a new FOLIO grant and returns its first token pair.
+func (f *Folio) newGrant(ctx context.Context, tenant, sub, userID string, now time.Time) (FolioTokens, *FolioError) {
+	ttl := f.cfg.TTL.For(tenant)
+	g := &Grant{
+		ID: NewGrantID(), Kind: GrantKindFolio, Subject: sub, UserID: userID, Tenant: tenant,
+		Status: GrantActive, CreatedAt: now, AuthTime: now,
+	}
+	t, err := f.e.MintTokens(g, MintSpec{AccessTTL: ttl.Access, RefreshTTL: ttl.Refresh, WithRefresh: true}, now)
+	if err != nil {
+		return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+	}
+	t.Apply(g, now, false)
+	if err := f.e.Store.CreateGrant(ctx, g); err != nil {
+		return FolioTokens{}, storeFailure(err)
+	}
+	return folioTokens(t, tenant), nil
+}
+
+func folioTokens(t *IssuedTokens, tenant string) FolioTokens {
+	return FolioTokens{t.AccessToken, t.RefreshToken, t.AccessExpiresAt, t.RefreshExpiresAt, tenant}
+}
+
+func storeFailure(err error) *FolioError {
+	return &FolioError{Status: 500, Message: "Unexpected exception during token validation", Err: err}
+}
+
+// Legacy is legacy POST /token: a non-expiring legacy-access token, only
+// for tenants listed in LegacyTenants (404 with mod-authtoken's message
+// otherwise), or a dummy token.
+func (f *Folio) Legacy(ctx context.Context, tenant string, p SignPayload) (string, *FolioError) {
+	if !slices.Contains(f.cfg.LegacyTenants, "*") && !slices.Contains(f.cfg.LegacyTenants, tenant) {
+		return "", &FolioError{Status: http.StatusNotFound, Message: folioLegacyOff}
+	}
+	c := AccessClaims{Type: TypeLegacyAccess, IssuedAt: f.e.now().Unix(), Tenant: tenant, Subject: p.Subject, UserID: p.UserID}
+	if p.Dummy {
+		c = AccessClaims{Type: TypeDummy, Tenant: tenant, Subject: p.Subject, Dummy: true, ExtraPermissions: p.ExtraPermissions}
+	}
+	tok, err := f.e.Keys.Sign(c)
+	if err != nil {
+		return "", &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+	}
+	return tok, nil
+}
+
+// LegacyRefresh is legacy POST /refreshtoken. mod-authtoken returns a
+// refresh token it never stores (so it can never be used); tokengate stores
+// a grant for it, so the token works at /token/refresh. The access token of
+// that grant is minted but not returned.
+func (f *Folio) LegacyRefresh(ctx context.Context, tenant, userID, sub string) (string, *FolioError) {
+	t, ferr := f.newGrant(ctx, tenant, sub, userID, f.e.now())
+	if ferr != nil {
+		return "", ferr
+	}
+	return t.RefreshToken, nil
+}
+
+// Sentinels used inside the rotation compare-and-swap.
+var (
+	errRotateReused   = errors.New("refresh token already rotated")
+	errRotateGrace    = errors.New("refresh token rotated within the grace window")
+	errRotateInactive = errors.New("grant inactive")
+)
+
+// Refresh is POST /token/refresh: rotate a refresh token. Only refresh
+// tokens are accepted (mod-authtoken redeems any token type). A token that
+// was already used, revoked, or is unknown to the store revokes every grant
+// of its user in its tenant (mod-authtoken's reuse rule), access tokens
+// included, and answers 401. A X-Okapi-User-Id header that differs from the
+// token's user is a 403, as in mod-authtoken.
+func (f *Folio) Refresh(ctx context.Context, tenantHeader, userIDHeader, token string) (FolioTokens, *FolioError) {
+	rc, err := f.e.ParseRefreshToken(token)
+	if err != nil {
+		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, err)
+	}
+	tenant := rc.Tenant
+	if tenant == "" {
+		tenant = tenantHeader
+	}
+	if tenantHeader != "" && tenant != tenantHeader {
+		return FolioTokens{}, folioInvalid(http.StatusForbidden, ErrTokenWrongTenant)
+	}
+	if userIDHeader != "" && userIDHeader != rc.UserID {
+		return FolioTokens{}, folioInvalid(http.StatusForbidden, fmt.Errorf("%w: X-Okapi-User-Id differs from the token", ErrTokenMalformed))
+	}
+	now := f.e.now()
+	if now.Unix() >= rc.Expiry {
+		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, ErrTokenExpired)
+	}
+	if rc.GrantID == "" {
+		return FolioTokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: token has no grant", ErrRefreshReused))
+	}
+	g, err := f.e.Store.GetGrant(ctx, rc.GrantID)
+	if errors.Is(err, ErrNotFound) {
+		return FolioTokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: grant not found", ErrRefreshReused))
+	} else if err != nil {
+		return FolioTokens{}, storeFailure(err)
+	}
+	if g.Tenant != tenant || g.UserID != rc.UserID || g.Subject != rc.Subject {
+		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, fmt.Errorf("%w: token does not match its grant", ErrTokenMalformed))
+	}
+	ttl := f.cfg.TTL.For(tenant)
+	minted, err := f.e.MintTokens(g, MintSpec{AccessTTL: ttl.Access, RefreshTTL: ttl.Refresh, WithRefresh: true}, now)
+	if err != nil {
+		return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+	}
+	out := folioTokens(minted, tenant)
+	var sealed []byte
+	if f.cfg.RefreshGrace > 0 {
+		b, _ := json.Marshal(out)
+		s, err := f.e.Keys.Seal(b)
+		if err != nil {
+			return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot seal grace response", Err: err}
+		}
+		sealed = []byte(s)
+	}
+	var graceResponse []byte
+	_, err = f.e.Store.UpdateGrant(ctx, g.ID, func(g *Grant) error {
+		if !g.Active(now) {
+			return errRotateInactive
+		}
+		if g.RefreshID != rc.ID {
+			if f.cfg.RefreshGrace > 0 && g.PreviousRefreshID == rc.ID && len(g.GraceResponse) > 0 &&
+				now.Sub(g.PreviousRotatedAt) <= f.cfg.RefreshGrace {
+				graceResponse = slices.Clone(g.GraceResponse)
+				return errRotateGrace
+			}
+			return errRotateReused
+		}
+		minted.Apply(g, now, false)
+		g.LastRefreshedAt = now
+		g.GraceResponse = sealed
+		return nil
+	})
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, errRotateGrace):
+		return f.graceAnswer(graceResponse)
+	case errors.Is(err, errRotateReused), errors.Is(err, errRotateInactive), errors.Is(err, ErrNotFound):
+		return FolioTokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: %w", ErrRefreshReused, err))
+	default:
+		return FolioTokens{}, storeFailure(err)
+	}
+}
+
+// graceAnswer returns the pair given to the winner of a concurrent refresh.
+func (f *Folio) graceAnswer(sealed []byte) (FolioTokens, *FolioError) {
+	b, err := f.e.Keys.Open(string(sealed))
+	var out FolioTokens
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot open grace response", Err: err}
+	}
+	return out, nil
+}
+
+// reused applies mod-authtoken's reuse rule: revoke every grant of the user
+// in the tenant (refresh and access tokens), then answer 401.
+func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, cause error) *FolioError {
+	if rc.UserID != "" {
+		if _, err := f.e.RevokeGrants(ctx, GrantFilter{Tenant: tenant, UserID: rc.UserID}); err != nil {
+			return storeFailure(err)
+		}
+	}
+	if rc.GrantID != "" {
+		if _, err := f.e.RevokeGrant(ctx, rc.GrantID); err != nil && !errors.Is(err, ErrNotFound) {
+			return storeFailure(err)
+		}
+	}
+	return folioInvalid(http.StatusUnauthorized, cause)
+}
+
+// Invalidate is POST /token/invalidate: log out the session (grant) of one
+// refresh token, access token included. Callable by the token's holder.
+// Unlike mod-authtoken, a token that cannot be read is a 401 (not a 500),
+// and a token of another tenant is refused with 403.
+func (f *Folio) Invalidate(ctx context.Context, tenantHeader, token string) *FolioError {
+	rc, err := f.e.ParseRefreshToken(token)
+	if err != nil {
+		return folioInvalid(http.StatusUnauthorized, err)
+	}
+	tenant := rc.Tenant
+	if tenant == "" {
+		tenant = tenantHeader
+	}
+	if tenant != tenantHeader {
+		return folioInvalid(http.StatusForbidden, ErrTokenWrongTenant)
+	}
+	if rc.GrantID == "" {
+		return nil // not ours: nothing stored to revoke, 204 like mod-authtoken
+	}
+	g, err := f.e.Store.GetGrant(ctx, rc.GrantID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return storeFailure(err)
+	}
+	if g.Tenant != tenant || g.UserID != rc.UserID {
+		return folioInvalid(http.StatusForbidden, ErrTokenWrongTenant)
+	}
+	if _, err := f.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		return storeFailure(err)
+	}
+	return nil
+}
+
+// InvalidateAll is POST /token/invalidate-all: log the access token's user
+// out everywhere. Every grant of the user is revoked, and a user
+// revocation refuses every token issued to them until now, including
+// already-issued access tokens and tokens minted by mod-authtoken.
+func (f *Folio) InvalidateAll(ctx context.Context, tenantHeader, accessToken string) *FolioError {
+	c, err := f.v.Verify(accessToken, tenantHeader)
+	if err != nil {
+		status := http.StatusUnauthorized
+		if errors.Is(err, ErrTokenWrongTenant) {
+			status = http.StatusForbidden
+		}
+		return folioInvalid(status, err)
+	}
+	if c.UserID == "" {
+		return folioInvalid(http.StatusUnauthorized, fmt.Errorf("%w: access token without user_id", ErrTokenMalformed))
+	}
+	now := f.e.now()
+	if _, err := f.e.RevokeGrants(ctx, GrantFilter{Tenant: c.Tenant, UserID: c.UserID}); err != nil {
+		return storeFailure(err)
+	}
+	keep := f.cfg.TTL.MaxAccess()
+	if len(f.cfg.LegacyTenants) > 0 {
+		keep = persistentRevocationTTL // legacy-access tokens never expire
+	}
+	r := Revocation{Kind: RevokeUser, Key: UserKey(c.Tenant, c.UserID), NotBefore: now, ExpiresAt: now.Add(keep)}
+	if err := f.e.Revoke(ctx, r); err != nil {
+		return storeFailure(err)
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+package tokencore
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseFolioExpiration(t *testing.T) {
+	tests := []struct {
+		in      string
+		tenant  string
+		want    TokenTTL
+		wantErr string
+	}{
+		{"", "x", TokenTTL{DefaultAccessTTL, DefaultRefreshTTL}, ""},
+		{"tenantId:diku,accessToken:300,refreshToken:86400;accessToken:900", "diku", TokenTTL{300 * time.Second, 86400 * time.Second}, ""},
+		{"tenantId:diku,accessToken:300,refreshToken:86400;accessToken:900", "other", TokenTTL{900 * time.Second, DefaultRefreshTTL}, ""},
+		{" tenantId : a , accessToken : 5 ;", "a", TokenTTL{5 * time.Second, DefaultRefreshTTL}, ""},
+		{"accessToken:-5", "a", TokenTTL{DefaultAccessTTL, DefaultRefreshTTL}, ""},
+		{"accessToken:5,,refreshToken:6", "", TokenTTL{}, "Token expiration configuration has an empty key value pair"},
+		{"accessToken:5:6", "", TokenTTL{}, "Expected a key value pair with a single colon but found accessToken:5:6"},
+		{"foo:5", "", TokenTTL{}, "Token expiration configuration has an unknown key of foo"},
+		{"accessToken:five", "", TokenTTL{}, `Token expiration value "five" of accessToken is not an integer`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			p, err := ParseFolioExpiration(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.For(tc.tenant); got != tc.want {
+				t.Fatalf("For(%q) = %v, want %v", tc.tenant, got, tc.want)
+			}
+		})
+	}
+	p, _ := ParseFolioExpiration("tenantId:a,accessToken:5000;accessToken:100")
+	if p.MaxAccess() != 5000*time.Second {
+		t.Fatalf("MaxAccess = %v", p.MaxAccess())
+	}
+}
