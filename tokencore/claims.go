@@ -40,12 +40,14 @@ type AccessClaims struct {
 // The jwt.Claims methods; golang-jwt only needs them to validate, and
 // tokengate validates times itself (see Verifier), but NewWithClaims wants them.
 
-func (c AccessClaims) GetExpirationTime() (*jwt.NumericDate, error) { return numericDate(c.Expiry), nil }
-func (c AccessClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return numericDate(c.IssuedAt), nil }
-func (c AccessClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
-func (c AccessClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
-func (c AccessClaims) GetSubject() (string, error)                  { return c.Subject, nil }
-func (c AccessClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+func (c AccessClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return numericDate(c.Expiry), nil
+}
+func (c AccessClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return numericDate(c.IssuedAt), nil }
+func (c AccessClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+func (c AccessClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
+func (c AccessClaims) GetSubject() (string, error)             { return c.Subject, nil }
+func (c AccessClaims) GetAudience() (jwt.ClaimStrings, error)  { return nil, nil }
 
 func numericDate(sec int64) *jwt.NumericDate {
 	if sec == 0 {
