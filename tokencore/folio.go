@@ -214,6 +214,10 @@ func decodeJSONObject(body []byte, v *map[string]json.RawMessage) error {
 
 // stringField reads a string property, non-empty and bounded when present.
 func stringField(m map[string]json.RawMessage, name string, dst *string, required bool) *FolioError {
+	limit := maxIdentifierLen
+	if name == "refreshToken" {
+		limit = MaxTokenBytes
+	}
 	raw, ok := m[name]
 	if !ok || string(raw) == "null" {
 		if required {
@@ -227,8 +231,8 @@ func stringField(m map[string]json.RawMessage, name string, dst *string, require
 	if required && *dst == "" {
 		return folioBadRequest(name + " must not be empty")
 	}
-	if len(*dst) > maxIdentifierLen {
-		return folioBadRequest(fmt.Sprintf("%s is longer than %d bytes", name, maxIdentifierLen))
+	if len(*dst) > limit {
+		return folioBadRequest(fmt.Sprintf("%s is longer than %d bytes", name, limit))
 	}
 	return nil
 }

@@ -19,7 +19,9 @@ func testKeys(t testing.TB) (*KeySet, *Key) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := NewKeySet(k, nil, make([]byte, 32))
+	refreshKey := make([]byte, 32)
+	_, _ = rand.Read(refreshKey)
+	ks, err := NewKeySet(k, nil, refreshKey)
 	if err != nil {
 		t.Fatal(err)
 	}

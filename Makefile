@@ -1,0 +1,20 @@
+# The two commands of the README.
+
+.PHONY: demo test bench build
+
+# Run the demo gateway on http://127.0.0.1:8080 (upstream on :9000).
+demo:
+	go run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
+
+# Run every test: unit tests, fuzz seeds and the end-to-end tests against a
+# real Caddy (built by the integration tests), all with the race detector.
+test:
+	go test -race -count=1 -timeout 20m ./...
+
+# Build the custom Caddy binary.
+build:
+	go build -o caddy ./cmd/caddy
+
+# Load test: the gateway against plain reverse_proxy, in one run (needs wrk).
+bench:
+	./bench/run.sh

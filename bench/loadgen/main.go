@@ -1,0 +1,198 @@
+// Command loadgen is tokengate's bounded, loopback-only load generator. It
+// drives one endpoint with c concurrent workers for a fixed duration and
+// prints one JSON line: requests, throughput, latency percentiles and the
+// status counts.
+//
+// Modes:
+//
+//	get       GET -url with the -H headers (protected or plain route)
+//	post      POST -body to -url with the -H headers (e.g. /token/sign)
+//	refresh   each worker signs once at -sign-url, then rotates its own
+//	          refresh token at -url for the rest of the run, so every
+//	          request is a valid single-use refresh
+//
+// Only loopback targets are accepted: the tool refuses any other host.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+type result struct {
+	Mode     string         `json:"mode"`
+	Requests int            `json:"requests"`
+	Seconds  float64        `json:"seconds"`
+	RPS      float64        `json:"rps"`
+	P50ms    float64        `json:"p50_ms"`
+	P99ms    float64        `json:"p99_ms"`
+	Statuses map[string]int `json:"statuses"`
+}
+
+func main() {
+	mode := flag.String("mode", "get", "get, post or refresh")
+	target := flag.String("url", "", "target URL (loopback only)")
+	signURL := flag.String("sign-url", "", "refresh mode: /token/sign URL")
+	body := flag.String("body", "", "post mode: request body")
+	conc := flag.Int("c", 16, "concurrent workers")
+	dur := flag.Duration("d", 10*time.Second, "duration (at most 2m)")
+	want := flag.Int("expect", 0, "expected status; others count as errors (0: any 2xx)")
+	var headers headerFlags
+	flag.Var(&headers, "H", "header 'Name: value' (repeatable)")
+	flag.Parse()
+
+	if *dur <= 0 || *dur > 2*time.Minute {
+		fail("duration must be in (0, 2m]")
+	}
+	for _, u := range []string{*target, *signURL} {
+		if u != "" && !isLoopback(u) {
+			fail("refusing non-loopback target " + u)
+		}
+	}
+	if *target == "" {
+		fail("-url is required")
+	}
+	transport := &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, DisableCompression: true}
+	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+
+	hdr := http.Header{}
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			fail("bad header " + h)
+		}
+		hdr.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+
+	deadline := time.Now().Add(*dur)
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		statuses = map[string]int{}
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var myLat []time.Duration
+			myStatus := map[string]int{}
+			var refresh string
+			if *mode == "refresh" {
+				refresh = signForRefresh(client, *signURL, hdr, w)
+			}
+			for time.Now().Before(deadline) {
+				var req *http.Request
+				switch *mode {
+				case "get":
+					req, _ = http.NewRequest(http.MethodGet, *target, nil)
+				case "post":
+					req, _ = http.NewRequest(http.MethodPost, *target, strings.NewReader(*body))
+				case "refresh":
+					b, _ := json.Marshal(map[string]string{"refreshToken": refresh})
+					req, _ = http.NewRequest(http.MethodPost, *target, bytes.NewReader(b))
+				default:
+					fail("unknown mode " + *mode)
+				}
+				req.Header = hdr.Clone()
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					myStatus["error"]++
+					continue
+				}
+				rb, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				myLat = append(myLat, time.Since(t0))
+				ok := resp.StatusCode/100 == 2
+				if *want != 0 {
+					ok = resp.StatusCode == *want
+				}
+				if ok {
+					myStatus[fmt.Sprint(resp.StatusCode)]++
+				} else {
+					myStatus[fmt.Sprintf("unexpected-%d", resp.StatusCode)]++
+				}
+				if *mode == "refresh" {
+					var pair struct {
+						RefreshToken string `json:"refreshToken"`
+					}
+					if json.Unmarshal(rb, &pair) != nil || pair.RefreshToken == "" {
+						refresh = signForRefresh(client, *signURL, hdr, w) // chain broken: start a new one
+					} else {
+						refresh = pair.RefreshToken
+					}
+				}
+			}
+			mu.Lock()
+			lat = append(lat, myLat...)
+			for k, v := range myStatus {
+				statuses[k] += v
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000
+	}
+	r := result{Mode: *mode, Requests: len(lat), Seconds: elapsed, RPS: float64(len(lat)) / elapsed,
+		P50ms: pct(0.50), P99ms: pct(0.99), Statuses: statuses}
+	out, _ := json.Marshal(r)
+	fmt.Println(string(out))
+}
+
+// signForRefresh starts a refresh chain for worker w.
+func signForRefresh(client *http.Client, signURL string, hdr http.Header, w int) string {
+	body := fmt.Sprintf(`{"payload":{"sub":"bench-%d","user_id":"00000000-0000-4000-8000-%012d"}}`, w, w)
+	req, _ := http.NewRequest(http.MethodPost, signURL, strings.NewReader(body))
+	req.Header = hdr.Clone()
+	resp, err := client.Do(req)
+	if err != nil {
+		fail("sign: " + err.Error())
+	}
+	defer resp.Body.Close()
+	var pair struct {
+		RefreshToken string `json:"refreshToken"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&pair); err != nil || pair.RefreshToken == "" {
+		fail(fmt.Sprintf("sign answered %d", resp.StatusCode))
+	}
+	return pair.RefreshToken
+}
+
+func isLoopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost"
+}
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, "loadgen:", msg)
+	os.Exit(2)
+}

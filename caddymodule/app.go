@@ -1,0 +1,409 @@
+// Package caddymodule is the Caddy glue of tokengate: the `tokengate` app,
+// which owns the state every handler shares (keys, store, verification
+// cache, revocation view), and the HTTP handlers that mount the token APIs
+// and protect routes. Protocol rules live in tokencore; handlers here decode
+// requests, call tokencore and encode answers.
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tokengate/tokengate/tokencore"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `tokengate` app. It owns the state that every tokengate
+// handler of every site shares: signing and verification keys, the store of
+// grants and revocations, the verification cache and the revocation view.
+// Handlers find it with ctx.App("tokengate"), so a token revoked through one
+// handler is refused by every other on the next request.
+//
+// The store, cache and revocation view are shared across config reloads
+// through a caddy.UsagePool keyed by the store's identity: Caddy provisions
+// the new config before it cleans up the old one, and a bbolt file can only
+// be open once, so both generations must use the same handle.
+type App struct {
+	// Keys that sign and verify tokens. Default: one `auto` key (ES256,
+	// generated once and persisted in Caddy's storage). The key marked
+	// `sign` (or the first key able to sign) signs; all verify.
+	Keys []KeyConfig `json:"keys,omitempty"`
+
+	// Store of grants and revocations. Default: bbolt at
+	// `$XDG_DATA_HOME/caddy/tokengate/tokengate.db` (Caddy's data directory).
+	Store *StoreConfig `json:"store,omitempty"`
+
+	// Cache bounds the verification cache (default 100000 entries, 10m).
+	Cache *CacheConfig `json:"cache,omitempty"`
+
+	// AccessTTL and RefreshTTL are the default token lifetimes
+	// (default 600s and 604800s, mod-authtoken's).
+	AccessTTL  caddy.Duration `json:"access_ttl,omitempty"`
+	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
+
+	// TenantTTLs overrides lifetimes per tenant.
+	TenantTTLs map[string]TenantTTL `json:"tenant_ttls,omitempty"`
+
+	// DefaultTenant is the tenant of requests without X-Okapi-Tenant.
+	DefaultTenant string `json:"default_tenant,omitempty"`
+
+	// Issuer is the `iss` of minted tokens and the OAuth issuer identifier.
+	Issuer string `json:"issuer,omitempty"`
+
+	// SweepInterval is how often expired records are deleted (default 1m).
+	SweepInterval caddy.Duration `json:"sweep_interval,omitempty"`
+
+	// RevocationSync is how often the revocation view is reloaded from the
+	// store, catching revocations by other instances (default 10s).
+	RevocationSync caddy.Duration `json:"revocation_sync,omitempty"`
+
+	engine  *tokencore.Engine
+	ttl     tokencore.TTLPolicy
+	state   *sharedState
+	key     string
+	logger  *zap.Logger
+	metrics *appMetrics
+}
+
+// KeyConfig is one key of the key set.
+type KeyConfig struct {
+	// Source is `auto`, `file` (PEM private key, public key or certificate)
+	// or `folio_secret` (mod-authtoken's jwt.signing.key).
+	Source string `json:"source"`
+	// Path of the PEM file, for `file`.
+	Path string `json:"path,omitempty"`
+	// Secret for `folio_secret`; placeholders such as {env.JWT_SIGNING_KEY}
+	// are replaced at provisioning. Never logged.
+	Secret string `json:"secret,omitempty"`
+	// KID overrides the key ID (default: RFC 7638 thumbprint).
+	KID string `json:"kid,omitempty"`
+	// Sign marks the key that signs new tokens.
+	Sign bool `json:"sign,omitempty"`
+}
+
+// StoreConfig selects the store backend.
+type StoreConfig struct {
+	// Type is `bolt` (default) or `memory` (state lost on restart; tests).
+	Type string `json:"type,omitempty"`
+	// Path of the bbolt file.
+	Path string `json:"path,omitempty"`
+}
+
+// CacheConfig bounds the verification cache.
+type CacheConfig struct {
+	MaxEntries int64          `json:"max_entries,omitempty"`
+	MaxTTL     caddy.Duration `json:"max_ttl,omitempty"`
+}
+
+// TenantTTL overrides token lifetimes for one tenant.
+type TenantTTL struct {
+	AccessTTL  caddy.Duration `json:"access_ttl,omitempty"`
+	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "tokengate", New: func() caddy.Module { return new(App) }}
+}
+
+// Provision opens (or joins) the shared state and loads the keys.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	st, key, err := a.openState()
+	if err != nil {
+		return err
+	}
+	a.state, a.key = st, key
+	keys, err := a.loadKeys(ctx)
+	if err != nil {
+		return err
+	}
+	a.ttl = tokencore.TTLPolicy{
+		Default: tokencore.TokenTTL{Access: time.Duration(a.AccessTTL), Refresh: time.Duration(a.RefreshTTL)},
+		Tenants: map[string]tokencore.TokenTTL{},
+	}
+	for tenant, t := range a.TenantTTLs {
+		a.ttl.Tenants[tenant] = tokencore.TokenTTL{Access: time.Duration(t.AccessTTL), Refresh: time.Duration(t.RefreshTTL)}
+	}
+	a.engine = &tokencore.Engine{Keys: keys, Store: st.store, View: st.view, Cache: st.cache, Issuer: a.Issuer}
+	registerMetrics(ctx, a)
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error {
+	for _, t := range append([]TenantTTL{{a.AccessTTL, a.RefreshTTL}}, mapValues(a.TenantTTLs)...) {
+		if t.AccessTTL < 0 || t.RefreshTTL < 0 {
+			return errors.New("token lifetimes must not be negative")
+		}
+		if t.AccessTTL > 0 && t.RefreshTTL > 0 && t.RefreshTTL < t.AccessTTL {
+			return errors.New("refresh_ttl must not be shorter than access_ttl")
+		}
+	}
+	return nil
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Start implements caddy.App; the shared state is already running.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App; the shared state outlives the app until the
+// last config using it is cleaned up.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared state.
+func (a *App) Cleanup() error {
+	if a.state == nil {
+		return nil
+	}
+	_, err := statePool.Delete(a.key)
+	return err
+}
+
+// Engine returns the shared engine (for handlers).
+func (a *App) Engine() *tokencore.Engine { return a.engine }
+
+// TTL returns the token lifetime policy.
+func (a *App) TTL() tokencore.TTLPolicy { return a.ttl }
+
+// defaultStorePath is the bbolt file in Caddy's data directory.
+func defaultStorePath() string {
+	return filepath.Join(caddy.AppDataDir(), "tokengate", "tokengate.db")
+}
+
+// openState loads or creates the pooled state for the configured store.
+func (a *App) openState() (*sharedState, string, error) {
+	sc := StoreConfig{Type: "bolt"}
+	if a.Store != nil {
+		sc = *a.Store
+	}
+	if sc.Type == "" {
+		sc.Type = "bolt"
+	}
+	var key string
+	switch sc.Type {
+	case "bolt":
+		if sc.Path == "" {
+			sc.Path = defaultStorePath()
+		}
+		abs, err := filepath.Abs(os.ExpandEnv(sc.Path))
+		if err != nil {
+			return nil, "", fmt.Errorf("store path: %w", err)
+		}
+		sc.Path = abs
+		key = "bolt:" + abs
+	case "memory":
+		key = "memory"
+	default:
+		return nil, "", fmt.Errorf("unknown store type %q (want bolt or memory)", sc.Type)
+	}
+	cc := tokencore.CacheConfig{}
+	if a.Cache != nil {
+		cc = tokencore.CacheConfig{MaxEntries: a.Cache.MaxEntries, MaxTTL: time.Duration(a.Cache.MaxTTL)}
+	}
+	sweep, syncEvery := time.Duration(a.SweepInterval), time.Duration(a.RevocationSync)
+	v, loaded, err := statePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newSharedState(sc, cc, sweep, syncEvery, a.logger)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if loaded {
+		a.logger.Debug("reusing tokengate state across config reload", zap.String("store", key))
+	}
+	return v.(*sharedState), key, nil
+}
+
+// loadKeys builds the key set from the configuration.
+func (a *App) loadKeys(ctx caddy.Context) (*tokencore.KeySet, error) {
+	cfgs := a.Keys
+	if len(cfgs) == 0 {
+		cfgs = []KeyConfig{{Source: "auto"}}
+	}
+	repl := caddy.NewReplacer()
+	var (
+		keys       []*tokencore.Key
+		signer     *tokencore.Key
+		refreshKey []byte
+		autoKey    *tokencore.Key
+		autoRef    []byte
+	)
+	loadAuto := func() error {
+		if autoKey != nil {
+			return nil
+		}
+		var err error
+		autoKey, autoRef, err = tokencore.LoadOrCreateAutoKeys(ctx, ctx.Storage())
+		return err
+	}
+	for i, kc := range cfgs {
+		var k *tokencore.Key
+		switch kc.Source {
+		case "auto":
+			if err := loadAuto(); err != nil {
+				return nil, fmt.Errorf("key %d (auto): %w", i, err)
+			}
+			k = autoKey
+		case "file":
+			data, err := os.ReadFile(repl.ReplaceAll(kc.Path, ""))
+			if err != nil {
+				return nil, fmt.Errorf("key %d: reading %s: %w", i, kc.Path, err)
+			}
+			if k, err = tokencore.ParseKeyPEM(data, kc.KID); err != nil {
+				return nil, fmt.Errorf("key %d (%s): %w", i, kc.Path, err)
+			}
+		case "folio_secret":
+			secret := repl.ReplaceAll(kc.Secret, "")
+			if secret == "" {
+				return nil, fmt.Errorf("key %d: folio_secret is empty (is the environment variable set?)", i)
+			}
+			k = tokencore.NewFolioKey(secret)
+			refreshKey = tokencore.DeriveFolioSecret(secret)
+		default:
+			return nil, fmt.Errorf("key %d: unknown source %q (want auto, file or folio_secret)", i, kc.Source)
+		}
+		keys = append(keys, k)
+		if kc.Sign {
+			if signer != nil {
+				return nil, errors.New("more than one key is marked sign")
+			}
+			if !k.CanSign() {
+				return nil, fmt.Errorf("key %d is marked sign but has no private part", i)
+			}
+			signer = k
+		}
+	}
+	if signer == nil {
+		for _, k := range keys {
+			if k.CanSign() {
+				signer = k
+				break
+			}
+		}
+	}
+	if signer == nil {
+		return nil, errors.New("no key can sign: add `key auto` or a private key")
+	}
+	if refreshKey == nil {
+		// Refresh tokens are encrypted with the FOLIO secret when there is
+		// one (so mod-authtoken can read them), else with the auto key.
+		if err := loadAuto(); err != nil {
+			return nil, fmt.Errorf("refresh-token key: %w", err)
+		}
+		refreshKey = autoRef
+	}
+	return tokencore.NewKeySet(signer, keys, refreshKey)
+}
+
+// statePool shares state across config reloads (see App).
+var statePool = caddy.NewUsagePool()
+
+// sharedState is what must outlive a config reload: the open store, the
+// revocation view mirroring it, the verification cache, and the background
+// sweeper and revocation sync.
+type sharedState struct {
+	store  tokencore.Store
+	view   *tokencore.RevocationView
+	cache  *tokencore.VerifyCache
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery time.Duration, logger *zap.Logger) (*sharedState, error) {
+	var store tokencore.Store
+	switch sc.Type {
+	case "memory":
+		store = tokencore.NewMemoryStore()
+	case "bolt":
+		s, err := tokencore.OpenBoltStore(sc.Path, tokencore.BoltOptions{Timeout: 2 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("opening store %s (another Caddy process may hold it; use `caddy reload`): %w", sc.Path, err)
+		}
+		store = s
+	}
+	cache, err := tokencore.NewVerifyCache(cc)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	view := tokencore.NewRevocationView()
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &sharedState{store: store, view: view, cache: cache, cancel: cancel}
+	engine := &tokencore.Engine{Store: store, View: view}
+	if err := engine.SyncRevocations(ctx); err != nil {
+		cancel()
+		cache.Close()
+		store.Close()
+		return nil, fmt.Errorf("loading revocations: %w", err)
+	}
+	if sweep <= 0 {
+		sweep = time.Minute
+	}
+	if syncEvery <= 0 {
+		syncEvery = 10 * time.Second
+	}
+	st.wg.Add(2)
+	go func() {
+		defer st.wg.Done()
+		tokencore.RunSweeper(ctx, store, sweep, time.Now, func(n int, err error) {
+			if err != nil {
+				logger.Error("sweeping expired tokens", zap.Error(err))
+			} else if c := logger.Check(zapcore.DebugLevel, "swept expired tokens"); c != nil && n > 0 {
+				c.Write(zap.Int("count", n))
+			}
+		})
+	}()
+	go func() {
+		defer st.wg.Done()
+		t := time.NewTicker(syncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := engine.SyncRevocations(ctx); err != nil && ctx.Err() == nil {
+					logger.Error("syncing revocations", zap.Error(err))
+				}
+			}
+		}
+	}()
+	return st, nil
+}
+
+// Destruct stops the background work and closes the store; the pool calls
+// it when the last config using the state is cleaned up.
+func (s *sharedState) Destruct() error {
+	s.cancel()
+	s.wg.Wait()
+	s.cache.Close()
+	return s.store.Close()
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*sharedState)(nil)
+)

@@ -1,0 +1,348 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("tokengate", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("tokengate_folio", parseFolio)
+	httpcaddyfile.RegisterHandlerDirective("tokengate_jwks", parseJWKS)
+	httpcaddyfile.RegisterHandlerDirective("tokengate_protect", parseProtect)
+	httpcaddyfile.RegisterHandlerDirective("tokengate_echo", parseEcho)
+
+	// The token endpoints answer their own paths and pass the rest on, so
+	// they go first; the protection comes after every endpoint (each
+	// registration lands just before basic_auth, after the previous ones).
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_jwks", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_folio", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_protect", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_echo", httpcaddyfile.Before, "respond")
+}
+
+// parseGlobalOption sets up the tokengate app. Syntax:
+//
+//	tokengate {
+//	    key auto
+//	    key file <pem_path> [kid <kid>] [sign]
+//	    key folio_secret <secret> [sign]
+//	    store bolt [<path>]
+//	    store memory
+//	    cache_size <entries>
+//	    cache_ttl <duration>
+//	    access_ttl <duration>
+//	    refresh_ttl <duration>
+//	    tenant_ttl <tenant> <access_ttl> <refresh_ttl>
+//	    default_tenant <tenant>
+//	    issuer <url>
+//	    sweep_interval <duration>
+//	    revocation_sync <duration>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "key":
+			var kc KeyConfig
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			kc.Source = d.Val()
+			switch kc.Source {
+			case "auto":
+			case "file":
+				if !d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				kc.Path = d.Val()
+			case "folio_secret":
+				if !d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				kc.Secret = d.Val()
+			default:
+				return nil, d.Errf("unknown key source %q (want auto, file or folio_secret)", kc.Source)
+			}
+			for d.NextArg() {
+				switch d.Val() {
+				case "sign":
+					kc.Sign = true
+				case "kid":
+					if !d.NextArg() {
+						return nil, d.ArgErr()
+					}
+					kc.KID = d.Val()
+				default:
+					return nil, d.Errf("unknown key option %q", d.Val())
+				}
+			}
+			app.Keys = append(app.Keys, kc)
+		case "store":
+			sc := &StoreConfig{}
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			sc.Type = d.Val()
+			if d.NextArg() {
+				sc.Path = d.Val()
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			app.Store = sc
+		case "cache_size":
+			n, err := intArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if app.Cache == nil {
+				app.Cache = &CacheConfig{}
+			}
+			app.Cache.MaxEntries = n
+		case "cache_ttl":
+			dur, err := durationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if app.Cache == nil {
+				app.Cache = &CacheConfig{}
+			}
+			app.Cache.MaxTTL = dur
+		case "access_ttl", "refresh_ttl", "sweep_interval", "revocation_sync":
+			name := d.Val()
+			dur, err := durationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			switch name {
+			case "access_ttl":
+				app.AccessTTL = dur
+			case "refresh_ttl":
+				app.RefreshTTL = dur
+			case "sweep_interval":
+				app.SweepInterval = dur
+			case "revocation_sync":
+				app.RevocationSync = dur
+			}
+		case "tenant_ttl":
+			var tenant, a, r string
+			if !d.Args(&tenant, &a, &r) {
+				return nil, d.ArgErr()
+			}
+			ad, err := caddy.ParseDuration(a)
+			if err != nil {
+				return nil, d.Errf("access ttl: %v", err)
+			}
+			rd, err := caddy.ParseDuration(r)
+			if err != nil {
+				return nil, d.Errf("refresh ttl: %v", err)
+			}
+			if app.TenantTTLs == nil {
+				app.TenantTTLs = map[string]TenantTTL{}
+			}
+			app.TenantTTLs[tenant] = TenantTTL{caddy.Duration(ad), caddy.Duration(rd)}
+		case "default_tenant":
+			if !d.Args(&app.DefaultTenant) {
+				return nil, d.ArgErr()
+			}
+		case "issuer":
+			if !d.Args(&app.Issuer) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unknown tokengate option %q", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "tokengate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseFolio sets up the FOLIO token API. Syntax:
+//
+//	tokengate_folio [<matcher>] {
+//	    prefix <path_prefix>
+//	    trusted_signers <cidr...>
+//	    signer_secret_hash <sha256:hex|bcrypt>
+//	    signer_header <header>
+//	    legacy_tenants <tenant...|*>
+//	    refresh_grace <duration>
+//	    token_expiration <mod-authtoken expiration spec>
+//	    max_body <bytes>
+//	}
+func parseFolio(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	f := new(FolioAPI)
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "prefix":
+			if !h.Args(&f.Prefix) {
+				return nil, h.ArgErr()
+			}
+		case "trusted_signers":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			f.TrustedSigners = append(f.TrustedSigners, args...)
+		case "signer_secret_hash":
+			if !h.Args(&f.SignerSecretHash) {
+				return nil, h.ArgErr()
+			}
+		case "signer_header":
+			if !h.Args(&f.SignerHeader) {
+				return nil, h.ArgErr()
+			}
+		case "legacy_tenants":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			f.LegacyTenants = append(f.LegacyTenants, args...)
+		case "refresh_grace":
+			d, err := durationArg(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			f.RefreshGrace = d
+		case "token_expiration":
+			if !h.Args(&f.TokenExpiration) {
+				return nil, h.ArgErr()
+			}
+		case "max_body":
+			n, err := intArg(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			f.MaxBodyBytes = n
+		default:
+			return nil, h.Errf("unknown tokengate_folio option %q", h.Val())
+		}
+	}
+	return f, nil
+}
+
+// parseProtect sets up bearer validation. Syntax:
+//
+//	tokengate_protect [<matcher>] {
+//	    cookie <name>
+//	    disable_okapi_header
+//	    leeway <duration>
+//	    accept_legacy
+//	    claim_header <claim> <header>
+//	    public <path_patterns...>
+//	    allow_preflight
+//	    realm <realm>
+//	}
+func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	p := new(Protect)
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "cookie":
+			if !h.Args(&p.Cookie) {
+				return nil, h.ArgErr()
+			}
+		case "disable_okapi_header":
+			p.DisableOkapiHeader = true
+		case "leeway":
+			d, err := durationArg(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			p.Leeway = d
+		case "accept_legacy":
+			p.AcceptLegacy = true
+		case "claim_header":
+			var claim, header string
+			if !h.Args(&claim, &header) {
+				return nil, h.ArgErr()
+			}
+			if p.ClaimHeaders == nil {
+				p.ClaimHeaders = map[string]string{}
+			}
+			p.ClaimHeaders[claim] = header
+		case "public":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			p.PublicPaths = append(p.PublicPaths, args...)
+		case "allow_preflight":
+			p.AllowPreflight = true
+		case "realm":
+			if !h.Args(&p.Realm) {
+				return nil, h.ArgErr()
+			}
+		default:
+			return nil, h.Errf("unknown tokengate_protect option %q", h.Val())
+		}
+	}
+	return p, nil
+}
+
+// parseJWKS sets up the JWK Set document. Syntax:
+//
+//	tokengate_jwks [<path>]
+func parseJWKS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	j := new(JWKS)
+	h.Next()
+	h.Args(&j.Path)
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	return j, nil
+}
+
+// parseEcho sets up the demo upstream. Syntax:
+//
+//	tokengate_echo
+func parseEcho(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	return Echo{}, nil
+}
+
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return 0, d.Errf("invalid duration %q: %v", d.Val(), err)
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return caddy.Duration(dur), nil
+}
+
+func intArg(d *caddyfile.Dispenser) (int64, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	n, err := strconv.ParseInt(d.Val(), 10, 64)
+	if err != nil || n < 0 {
+		return 0, d.Errf("invalid number %q", d.Val())
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return n, nil
+}

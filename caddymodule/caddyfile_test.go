@@ -1,0 +1,114 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	// The standard handlers the test Caddyfiles use.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// adapt turns a Caddyfile into Caddy's JSON.
+func adapt(t *testing.T, input string) (map[string]any, error) {
+	t.Helper()
+	adapter := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}
+	out, _, err := adapter.Adapt([]byte(input), nil)
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, nil
+}
+
+func TestAdaptGlobalOptionAndDirectives(t *testing.T) {
+	cfg, err := adapt(t, `{
+	tokengate {
+		key auto
+		key file /keys/old.pem kid old-1
+		key folio_secret {env.JWT_SIGNING_KEY} sign
+		store bolt /var/lib/tokengate.db
+		cache_size 5000
+		cache_ttl 2m
+		access_ttl 5m
+		refresh_ttl 1d
+		tenant_ttl diku 1m 2h
+		default_tenant diku
+		issuer https://auth.example.com
+	}
+}
+:8080 {
+	reverse_proxy 127.0.0.1:9000
+	tokengate_protect {
+		cookie folioAccessToken
+		leeway 5s
+		claim_header email X-User-Email
+		public /health /static/*
+		allow_preflight
+	}
+	tokengate_folio {
+		trusted_signers 127.0.0.1/32 10.0.0.0/8
+		legacy_tenants diku
+		refresh_grace 5s
+	}
+	tokengate_jwks
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := cfg["apps"].(map[string]any)["tokengate"].(map[string]any)
+	want := map[string]any{
+		"default_tenant": "diku",
+		"issuer":         "https://auth.example.com",
+		"access_ttl":     float64(300e9),
+		"refresh_ttl":    float64(86400e9),
+	}
+	for k, v := range want {
+		if app[k] != v {
+			t.Errorf("tokengate.%s = %v, want %v", k, app[k], v)
+		}
+	}
+	keys := app["keys"].([]any)
+	if len(keys) != 3 || keys[2].(map[string]any)["sign"] != true || keys[1].(map[string]any)["kid"] != "old-1" {
+		t.Errorf("keys = %v", keys)
+	}
+	if s := app["store"].(map[string]any); s["type"] != "bolt" || s["path"] != "/var/lib/tokengate.db" {
+		t.Errorf("store = %v", s)
+	}
+	// The handlers are ordered: endpoints, then protection, then the proxy,
+	// whatever the order in the site block.
+	routes := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)["srv0"].(map[string]any)["routes"].([]any)
+	var order []string
+	for _, r := range routes {
+		for _, h := range r.(map[string]any)["handle"].([]any) {
+			order = append(order, h.(map[string]any)["handler"].(string))
+		}
+	}
+	if got := strings.Join(order, ","); got != "tokengate_jwks,tokengate_folio,tokengate_protect,reverse_proxy" {
+		t.Errorf("handler order %s", got)
+	}
+}
+
+func TestAdaptErrors(t *testing.T) {
+	tests := map[string]string{
+		"unknown global":     "{\n tokengate {\n bogus 1\n }\n}\n:80 {\n respond ok\n}",
+		"bad key source":     "{\n tokengate {\n key magic\n }\n}\n:80 {\n respond ok\n}",
+		"bad duration":       "{\n tokengate {\n access_ttl soon\n }\n}\n:80 {\n respond ok\n}",
+		"unknown protect":    ":80 {\n tokengate_protect {\n bogus\n }\n}",
+		"unknown folio":      ":80 {\n tokengate_folio {\n bogus\n }\n}",
+		"claim_header arity": ":80 {\n tokengate_protect {\n claim_header sub\n }\n}",
+	}
+	for name, input := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := adapt(t, input); err == nil {
+				t.Fatal("adapted without error")
+			}
+		})
+	}
+}

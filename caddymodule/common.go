@@ -1,0 +1,56 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// tokengateApp returns the tokengate app of this config, provisioning it
+// with its defaults if the config has no `tokengate` global block.
+func tokengateApp(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("tokengate")
+	if err != nil {
+		return nil, fmt.Errorf("loading tokengate app: %w", err)
+	}
+	return v.(*App), nil
+}
+
+// writeJSON writes v as the JSON body of a response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeNoStore marks a response that carries tokens as not cacheable
+// (RFC 6749 §5.1).
+func writeNoStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+// errBodyTooLarge reports a body over the configured limit.
+var errBodyTooLarge = errors.New("request body too large")
+
+// readBody reads at most limit bytes of the request body. A larger body is
+// errBodyTooLarge and the rest is not read.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, errBodyTooLarge
+	}
+	return body, err
+}
+
+// defaultMaxBody bounds request bodies of the token endpoints.
+const defaultMaxBody = 64 << 10

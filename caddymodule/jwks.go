@@ -1,0 +1,62 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(JWKS{})
+}
+
+// JWKS serves the gateway's public verification keys as an RFC 7517 JWK
+// Set at Path (default /.well-known/jwks.json); other paths go to the next
+// handler. Symmetric keys (a FOLIO secret) are never published.
+type JWKS struct {
+	// Path of the document (default /.well-known/jwks.json).
+	Path string `json:"path,omitempty"`
+
+	body []byte
+}
+
+// CaddyModule returns the Caddy module information.
+func (JWKS) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.tokengate_jwks", New: func() caddy.Module { return new(JWKS) }}
+}
+
+// Provision renders the key set once; keys change only with the config.
+func (j *JWKS) Provision(ctx caddy.Context) error {
+	app, err := tokengateApp(ctx)
+	if err != nil {
+		return err
+	}
+	if j.Path == "" {
+		j.Path = "/.well-known/jwks.json"
+	}
+	j.body, err = app.engine.Keys.JWKS()
+	return err
+}
+
+// ServeHTTP serves the JWK Set.
+func (j *JWKS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.URL.Path != j.Path {
+		return next.ServeHTTP(w, r)
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(j.body)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*JWKS)(nil)
+	_ caddyhttp.MiddlewareHandler = (*JWKS)(nil)
+)

@@ -1,0 +1,371 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tokengate/tokengate/tokencore"
+)
+
+func init() {
+	caddy.RegisterModule(Protect{})
+}
+
+// Identity headers the gateway sets for the upstream. Client-sent copies
+// of these (and of every mapped claim header) are removed from every
+// request, protected or public, in any spelling.
+const (
+	HeaderUserID   = "X-Okapi-User-Id"
+	HeaderTenant   = "X-Okapi-Tenant"
+	HeaderToken    = "X-Okapi-Token"
+	HeaderSubject  = "X-Tokengate-Subject"
+	HeaderClientID = "X-Tokengate-Client-Id"
+	HeaderScope    = "X-Tokengate-Scope"
+)
+
+// strippedAlways are headers only the gateway may set: identity headers
+// plus the Okapi headers that carry authority (mod-authtoken's advice).
+var strippedAlways = []string{
+	HeaderUserID, HeaderSubject, HeaderClientID, HeaderScope,
+	"X-Okapi-Permissions", "X-Okapi-Module-Tokens",
+}
+
+// Protect checks the bearer token of every request before it goes on to
+// the next handler (typically reverse_proxy). The token comes from
+// `Authorization: Bearer`, `X-Okapi-Token`, or a configured cookie; it is
+// verified by the key its header names (the key decides the algorithm),
+// for expiry and not-before with leeway, for tenant and against the
+// revocation view. Verdicts on signatures are cached (see tokencore.VerifyCache);
+// everything else is checked on every request.
+//
+// On success the upstream receives X-Okapi-User-Id, X-Okapi-Tenant,
+// X-Okapi-Token, X-Tokengate-Subject, X-Tokengate-Client-Id,
+// X-Tokengate-Scope and the configured claim headers; client-sent copies are
+// removed first. The placeholders {tokengate.claims.<name>} hold the claims
+// and {http.auth.user.id} the subject. On failure the answer is 401 with
+// `WWW-Authenticate: Bearer` and an RFC 6750 error code; the request never
+// reaches the next handler.
+type Protect struct {
+	// Cookie, if set, is a cookie that may carry the token (e.g.
+	// folioAccessToken).
+	Cookie string `json:"cookie,omitempty"`
+	// DisableOkapiHeader stops reading the token from X-Okapi-Token.
+	DisableOkapiHeader bool `json:"disable_okapi_header,omitempty"`
+	// Leeway tolerates clock drift on exp and nbf (default 0).
+	Leeway caddy.Duration `json:"leeway,omitempty"`
+	// AcceptLegacy accepts FOLIO's non-expiring legacy-access tokens.
+	AcceptLegacy bool `json:"accept_legacy,omitempty"`
+	// ClaimHeaders maps a claim name to a request header for the upstream.
+	ClaimHeaders map[string]string `json:"claim_headers,omitempty"`
+	// PublicPaths are path patterns (as the `path` matcher) served without
+	// a token. Identity headers are still stripped there.
+	PublicPaths []string `json:"public_paths,omitempty"`
+	// AllowPreflight lets CORS preflight requests (OPTIONS with Origin and
+	// Access-Control-Request-Method) through without a token.
+	AllowPreflight bool `json:"allow_preflight,omitempty"`
+	// Realm of the WWW-Authenticate challenge (default "tokengate").
+	Realm string `json:"realm,omitempty"`
+
+	app       *App
+	verifier  *tokencore.Verifier
+	public    caddyhttp.MatchPath
+	stripped  []string // lower-case, '-' separated
+	claimHdrs []claimHeader
+	logger    *zap.Logger
+}
+
+type claimHeader struct{ claim, header string }
+
+// CaddyModule returns the Caddy module information.
+func (Protect) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.tokengate_protect", New: func() caddy.Module { return new(Protect) }}
+}
+
+// Provision joins the tokengate app and builds the verifier.
+func (p *Protect) Provision(ctx caddy.Context) error {
+	p.logger = ctx.Logger()
+	app, err := tokengateApp(ctx)
+	if err != nil {
+		return err
+	}
+	p.app = app
+	p.verifier = app.engine.Verifier(tokencore.VerifierOptions{Leeway: time.Duration(p.Leeway), AcceptLegacy: p.AcceptLegacy})
+	if len(p.PublicPaths) > 0 {
+		p.public = caddyhttp.MatchPath(p.PublicPaths)
+		if err := p.public.Provision(ctx); err != nil {
+			return err
+		}
+	}
+	names := append([]string{}, strippedAlways...)
+	for claim, header := range p.ClaimHeaders {
+		p.claimHdrs = append(p.claimHdrs, claimHeader{claim, http.CanonicalHeaderKey(header)})
+		names = append(names, header)
+	}
+	for _, n := range names {
+		p.stripped = append(p.stripped, normalizeHeaderName(n))
+	}
+	if p.Realm == "" {
+		p.Realm = "tokengate"
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (p *Protect) Validate() error {
+	if p.Leeway < 0 || time.Duration(p.Leeway) > 5*time.Minute {
+		return errors.New("leeway must be between 0 and 5m")
+	}
+	for claim, header := range p.ClaimHeaders {
+		if claim == "" || header == "" || strings.ContainsAny(header, " :\r\n") {
+			return fmt.Errorf("invalid claim header mapping %q -> %q", claim, header)
+		}
+	}
+	if strings.ContainsAny(p.Realm, "\"\\\r\n") {
+		return errors.New("realm must not contain quotes, backslashes or line breaks")
+	}
+	return nil
+}
+
+// ServeHTTP authenticates the request or answers 401.
+func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// The client's view of the tenant is read before identity headers go.
+	tenant := r.Header.Get(HeaderTenant)
+	stripHeaders(r.Header, p.stripped)
+
+	if p.AllowPreflight && r.Method == http.MethodOptions &&
+		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		r.Header.Del(HeaderTenant)
+		return next.ServeHTTP(w, r)
+	}
+	if p.public != nil {
+		if ok, err := p.public.MatchWithError(r); err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		} else if ok {
+			r.Header.Del(HeaderTenant)
+			return next.ServeHTTP(w, r)
+		}
+	}
+
+	token, err := p.tokenFrom(r)
+	if err != nil {
+		p.app.metrics.verified.WithLabelValues("invalid").Inc()
+		return p.challenge(w, http.StatusBadRequest, "invalid_request", err.Error())
+	}
+	if token == "" {
+		p.app.metrics.verified.WithLabelValues("missing").Inc()
+		return p.challenge(w, http.StatusUnauthorized, "", "a bearer token is required")
+	}
+	if tenant == "" {
+		tenant = p.app.DefaultTenant
+	}
+	claims, err := p.verifier.Verify(token, tenant)
+	if err != nil {
+		result, desc := describeTokenError(err)
+		p.app.metrics.verified.WithLabelValues(result).Inc()
+		if c := p.logger.Check(zapcore.DebugLevel, "bearer token refused"); c != nil {
+			c.Write(zap.String("reason", err.Error()), zap.String("remote", r.RemoteAddr))
+		}
+		return p.challenge(w, http.StatusUnauthorized, "invalid_token", desc)
+	}
+	p.app.metrics.verified.WithLabelValues("valid").Inc()
+
+	setOrDel(r.Header, HeaderUserID, claims.UserID)
+	setOrDel(r.Header, HeaderTenant, claims.Tenant)
+	setOrDel(r.Header, HeaderSubject, claims.Subject)
+	setOrDel(r.Header, HeaderClientID, claims.ClientID)
+	setOrDel(r.Header, HeaderScope, claims.Scope)
+	r.Header.Set(HeaderToken, token)
+	for _, ch := range p.claimHdrs {
+		setOrDel(r.Header, ch.header, claimString(claims.Raw[ch.claim]))
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", claims.Subject)
+		repl.Map(func(key string) (any, bool) {
+			name, ok := strings.CutPrefix(key, "tokengate.claims.")
+			if !ok {
+				return nil, false
+			}
+			v, ok := claims.Raw[name]
+			if !ok {
+				return "", true
+			}
+			return claimString(v), true
+		})
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// tokenFrom finds the token. Several sources carrying different tokens are
+// a client error (Okapi answers 400 too), never a choice the gateway makes.
+func (p *Protect) tokenFrom(r *http.Request) (string, error) {
+	var token string
+	take := func(v string) error {
+		if v == "" {
+			return nil
+		}
+		if token != "" && token != v {
+			return errors.New("conflicting tokens in Authorization, X-Okapi-Token and cookie")
+		}
+		token = v
+		return nil
+	}
+	if auths := r.Header.Values("Authorization"); len(auths) > 0 {
+		if len(auths) > 1 {
+			return "", errors.New("more than one Authorization header")
+		}
+		scheme, value, _ := strings.Cut(auths[0], " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", errors.New("the Authorization scheme must be Bearer")
+		}
+		if err := take(strings.TrimSpace(value)); err != nil {
+			return "", err
+		}
+	}
+	if !p.DisableOkapiHeader {
+		if err := take(r.Header.Get(HeaderToken)); err != nil {
+			return "", err
+		}
+	}
+	if p.Cookie != "" {
+		for _, c := range r.CookiesNamed(p.Cookie) {
+			if err := take(c.Value); err != nil {
+				return "", err
+			}
+		}
+	}
+	return token, nil
+}
+
+// challenge answers an authentication failure (RFC 6750 §3): the error code
+// is left out when the request carried no token at all.
+func (p *Protect) challenge(w http.ResponseWriter, status int, code, desc string) error {
+	h := `Bearer realm="` + p.Realm + `"`
+	if code != "" {
+		h += `, error="` + code + `", error_description="` + desc + `"`
+	}
+	w.Header().Set("WWW-Authenticate", h)
+	if code == "" {
+		code = "unauthorized"
+	}
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	return nil
+}
+
+// describeTokenError maps a verification error to a metric label and a
+// description safe to show the client (no token material).
+func describeTokenError(err error) (result, desc string) {
+	switch {
+	case errors.Is(err, tokencore.ErrTokenExpired):
+		return "expired", "the token has expired"
+	case errors.Is(err, tokencore.ErrTokenRevoked):
+		return "revoked", "the token has been revoked"
+	case errors.Is(err, tokencore.ErrTokenNotYetValid):
+		return "invalid", "the token is not valid yet"
+	case errors.Is(err, tokencore.ErrTokenWrongTenant):
+		return "invalid", "the token belongs to another tenant"
+	case errors.Is(err, tokencore.ErrTokenWrongType):
+		return "invalid", "the token is not an access token"
+	case errors.Is(err, tokencore.ErrTokenSignature):
+		return "invalid", "the token signature is invalid"
+	default:
+		return "invalid", "the token is malformed"
+	}
+}
+
+// normalizeHeaderName folds case and treats '_' as '-', the spellings under
+// which a header may reach an upstream (CGI, nginx and many frameworks
+// map X_Okapi_User_Id onto X-Okapi-User-Id).
+func normalizeHeaderName(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
+}
+
+// headerNameMatches compares a received header name with a normalized one
+// without allocating.
+func headerNameMatches(received, normalized string) bool {
+	if len(received) != len(normalized) {
+		return false
+	}
+	for i := 0; i < len(received); i++ {
+		c := received[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != normalized[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// stripHeaders deletes every header whose name matches one of names.
+func stripHeaders(h http.Header, names []string) {
+	for key := range h {
+		for _, n := range names {
+			if headerNameMatches(key, n) {
+				delete(h, key)
+				break
+			}
+		}
+	}
+}
+
+func setOrDel(h http.Header, key, value string) {
+	if value == "" {
+		h.Del(key)
+		return
+	}
+	h.Set(key, value)
+}
+
+// claimString renders a claim for a header or placeholder, without control
+// characters (a claim must never be able to forge another header line).
+func claimString(v any) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, renderClaim(v))
+}
+
+func renderClaim(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(t)
+	case []any:
+		parts := make([]string, 0, len(t))
+		for _, e := range t {
+			parts = append(parts, renderClaim(e))
+		}
+		return strings.Join(parts, ",")
+	default:
+		b, _ := json.Marshal(t)
+		return string(b)
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Protect)(nil)
+	_ caddy.Validator             = (*Protect)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Protect)(nil)
+)

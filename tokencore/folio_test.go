@@ -1,0 +1,337 @@
+package tokencore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// newTestEngine returns an engine over a real bbolt file.
+func newTestEngine(t *testing.T, clk *clock) *Engine {
+	t.Helper()
+	ks, _ := testKeys(t)
+	st, err := OpenBoltStore(filepath.Join(t.TempDir(), "tg.db"), BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cache, _ := NewVerifyCache(CacheConfig{MaxEntries: 1000})
+	t.Cleanup(cache.Close)
+	return &Engine{Keys: ks, Store: st, View: NewRevocationView(), Cache: cache, Now: clk.now}
+}
+
+const uid = "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11"
+
+func mustSign(t *testing.T, f *Folio, tenant, sub, user string) FolioTokens {
+	t.Helper()
+	v, ferr := f.Sign(context.Background(), tenant, SignPayload{Subject: sub, UserID: user})
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	return v.(FolioTokens)
+}
+
+func TestFolioSignAndRotate(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	e := newTestEngine(t, clk)
+	f := NewFolio(e, FolioConfig{})
+	ctx := context.Background()
+	p := mustSign(t, f, "diku", "alice", uid)
+	v := e.Verifier(VerifierOptions{})
+	c, err := v.Verify(p.AccessToken, "diku")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "alice" || c.UserID != uid || c.Tenant != "diku" || c.ExpiresAt-c.IssuedAt != 600 || c.GrantID == "" {
+		t.Fatalf("claims %+v", c)
+	}
+	if got := p.RefreshTokenExpiration.Sub(clk.t.Truncate(time.Second)); got != DefaultRefreshTTL {
+		t.Fatalf("refresh ttl %v", got)
+	}
+	g, err := e.Store.GrantByTokenHash(ctx, TokenHash(p.RefreshToken))
+	if err != nil || g.ID != c.GrantID || g.Kind != GrantKindFolio {
+		t.Fatalf("grant by refresh hash: %v %+v", err, g)
+	}
+
+	clk.t = clk.t.Add(time.Minute)
+	p2, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken)
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	if p2.RefreshToken == p.RefreshToken || !p2.RefreshTokenExpiration.After(p.RefreshTokenExpiration) {
+		t.Fatal("refresh did not rotate with a sliding expiry")
+	}
+	// The grant now names the new tokens only.
+	if _, err := e.Store.GrantByTokenHash(ctx, TokenHash(p.RefreshToken)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old refresh hash still indexed: %v", err)
+	}
+	// Replay: 401, the whole user is logged out, access tokens included.
+	other := mustSign(t, f, "diku", "alice", uid)
+	if _, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken); ferr == nil || ferr.Status != http.StatusUnauthorized || ferr.Message != "Invalid token" || !errors.Is(ferr, ErrRefreshReused) {
+		t.Fatalf("replay: %v", ferr)
+	}
+	for _, tok := range []string{p2.RefreshToken, other.RefreshToken} {
+		if _, ferr := f.Refresh(ctx, "diku", "", tok); ferr == nil || ferr.Status != 401 {
+			t.Fatalf("sibling refresh token survived the replay: %v", ferr)
+		}
+	}
+	for _, tok := range []string{p2.AccessToken, other.AccessToken} {
+		if _, err := v.Verify(tok, "diku"); !errors.Is(err, ErrTokenRevoked) {
+			t.Fatalf("access token survived the replay: %v", err)
+		}
+	}
+}
+
+func TestFolioRefreshRules(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	e := newTestEngine(t, clk)
+	f := NewFolio(e, FolioConfig{TTL: TTLPolicy{Tenants: map[string]TokenTTL{"short": {Access: time.Second, Refresh: 2 * time.Second}}}})
+	ctx := context.Background()
+	p := mustSign(t, f, "diku", "alice", uid)
+	short := mustSign(t, f, "short", "alice", uid)
+	foreignKS, _ := testKeys(t)
+	foreign, _ := foreignKS.Seal([]byte(`{"type":"refresh","jti":"x","sub":"a","exp":99999999999}`))
+	wrongType, _ := e.Keys.Seal([]byte(`{"type":"access","jti":"x","sub":"a","exp":99999999999}`))
+
+	tests := []struct {
+		name     string
+		tenant   string
+		userHdr  string
+		token    string
+		advance  time.Duration
+		status   int
+		sentinel error
+	}{
+		{"access token is not a refresh token", "diku", "", p.AccessToken, 0, 401, ErrTokenWrongType},
+		{"JWE of another key", "diku", "", foreign, 0, 401, ErrTokenSignature},
+		{"JWE of another type", "diku", "", wrongType, 0, 401, ErrTokenWrongType},
+		{"garbage", "diku", "", "x.y", 0, 401, ErrTokenMalformed},
+		{"other tenant", "other", "", p.RefreshToken, 0, 403, ErrTokenWrongTenant},
+		{"user id header mismatch", "diku", "someone", p.RefreshToken, 0, 403, ErrTokenMalformed},
+		{"expired", "short", "", short.RefreshToken, 3 * time.Second, 401, ErrTokenExpired},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk.t = clk.t.Add(tc.advance)
+			_, ferr := f.Refresh(ctx, tc.tenant, tc.userHdr, tc.token)
+			if ferr == nil || ferr.Status != tc.status || !errors.Is(ferr, tc.sentinel) {
+				t.Fatalf("got %v, want %d %v", ferr, tc.status, tc.sentinel)
+			}
+		})
+	}
+	// None of those consumed the valid token.
+	if _, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken); ferr != nil {
+		t.Fatalf("valid token: %v", ferr)
+	}
+}
+
+func TestFolioConcurrentRefreshOneWinner(t *testing.T) {
+	e := newTestEngine(t, &clock{t: time.Now()})
+	f := NewFolio(e, FolioConfig{})
+	p := mustSign(t, f, "diku", "alice", uid)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, losses := 0, 0
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, ferr := f.Refresh(context.Background(), "diku", "", p.RefreshToken)
+			mu.Lock()
+			defer mu.Unlock()
+			if ferr == nil {
+				wins++
+			} else if ferr.Status == 401 {
+				losses++
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || losses != 49 {
+		t.Fatalf("wins %d losses %d", wins, losses)
+	}
+}
+
+func TestFolioGraceWindow(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	e := newTestEngine(t, clk)
+	f := NewFolio(e, FolioConfig{RefreshGrace: 10 * time.Second})
+	ctx := context.Background()
+	p := mustSign(t, f, "diku", "alice", uid)
+	a, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken)
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	clk.t = clk.t.Add(5 * time.Second)
+	b, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if ferr != nil || string(ja) != string(jb) {
+		t.Fatalf("within grace: %v\n%s\n%s", ferr, ja, jb)
+	}
+	// After the window the old token is a replay.
+	clk.t = clk.t.Add(6 * time.Second)
+	if _, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken); ferr == nil || ferr.Status != 401 {
+		t.Fatalf("after grace: %v", ferr)
+	}
+	if _, ferr := f.Refresh(ctx, "diku", "", a.RefreshToken); ferr == nil {
+		t.Fatal("replay after grace did not revoke the successor")
+	}
+}
+
+func TestFolioInvalidateAndInvalidateAll(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	e := newTestEngine(t, clk)
+	f := NewFolio(e, FolioConfig{})
+	ctx := context.Background()
+	v := e.Verifier(VerifierOptions{})
+	s1 := mustSign(t, f, "diku", "alice", uid)
+	s2 := mustSign(t, f, "diku", "alice", uid)
+	bob := mustSign(t, f, "diku", "bob", "b0b00000-6b3b-4f1d-9c45-0b0b3a6f8f11")
+
+	if ferr := f.Invalidate(ctx, "other", s1.RefreshToken); ferr == nil || ferr.Status != 403 {
+		t.Fatalf("cross-tenant invalidate: %v", ferr)
+	}
+	if ferr := f.Invalidate(ctx, "diku", "junk"); ferr == nil || ferr.Status != 401 {
+		t.Fatalf("junk invalidate: %v", ferr)
+	}
+	if ferr := f.Invalidate(ctx, "diku", s1.RefreshToken); ferr != nil {
+		t.Fatal(ferr)
+	}
+	if _, err := v.Verify(s1.AccessToken, "diku"); !errors.Is(err, ErrTokenRevoked) {
+		t.Fatalf("invalidated session's access token: %v", err)
+	}
+	if _, err := v.Verify(s2.AccessToken, "diku"); err != nil {
+		t.Fatalf("other session affected: %v", err)
+	}
+	if ferr := f.InvalidateAll(ctx, "diku", s1.RefreshToken); ferr == nil || ferr.Status != 401 {
+		t.Fatalf("invalidate-all with a refresh token: %v", ferr)
+	}
+	if ferr := f.InvalidateAll(ctx, "diku", s2.AccessToken); ferr != nil {
+		t.Fatal(ferr)
+	}
+	if _, err := v.Verify(s2.AccessToken, "diku"); !errors.Is(err, ErrTokenRevoked) {
+		t.Fatalf("after invalidate-all: %v", err)
+	}
+	if _, ferr := f.Refresh(ctx, "diku", "", s2.RefreshToken); ferr == nil {
+		t.Fatal("refresh after invalidate-all")
+	}
+	if _, err := v.Verify(bob.AccessToken, "diku"); err != nil {
+		t.Fatalf("another user affected: %v", err)
+	}
+	// The revocations are persisted: a fresh view loaded from the store
+	// refuses the same tokens.
+	rs, err := e.Store.Revocations(ctx, clk.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := NewRevocationView()
+	view.Load(rs)
+	v2 := NewVerifier(e.Keys, nil, view, VerifierOptions{}, clk.now)
+	for _, tok := range []string{s1.AccessToken, s2.AccessToken} {
+		if _, err := v2.Verify(tok, "diku"); !errors.Is(err, ErrTokenRevoked) {
+			t.Fatalf("reloaded view: %v", err)
+		}
+	}
+}
+
+func TestFolioLegacyEndpoints(t *testing.T) {
+	e := newTestEngine(t, &clock{t: time.Now()})
+	ctx := context.Background()
+	off := NewFolio(e, FolioConfig{})
+	if _, ferr := off.Legacy(ctx, "diku", SignPayload{Subject: "a"}); ferr == nil || ferr.Status != 404 || ferr.Message != folioLegacyOff {
+		t.Fatalf("legacy off: %v", ferr)
+	}
+	on := NewFolio(e, FolioConfig{LegacyTenants: []string{"diku"}})
+	tok, ferr := on.Legacy(ctx, "diku", SignPayload{Subject: "a", UserID: uid})
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	if _, err := e.Verifier(VerifierOptions{}).Verify(tok, "diku"); !errors.Is(err, ErrTokenWrongType) {
+		t.Fatalf("legacy token accepted without accept_legacy: %v", err)
+	}
+	c, err := e.Verifier(VerifierOptions{AcceptLegacy: true}).Verify(tok, "diku")
+	if err != nil || c.ExpiresAt != 0 || c.Type != TypeLegacyAccess {
+		t.Fatalf("legacy token: %v %+v", err, c)
+	}
+	rt, ferr := on.LegacyRefresh(ctx, "diku", uid, "a")
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	if _, ferr := on.Refresh(ctx, "diku", "", rt); ferr != nil {
+		t.Fatalf("legacy refresh token does not refresh: %v", ferr)
+	}
+}
+
+func TestDecodeFolioRequests(t *testing.T) {
+	signCases := []struct {
+		body string
+		ok   bool
+	}{
+		{`{"payload":{"sub":"a","user_id":"u","extra":1}}`, true},
+		{`{"payload":{"sub":"a","dummy":true,"extra_permissions":["x"]}}`, true},
+		{`{"payload":{"sub":"a"},"other":1}`, false},
+		{`{"payload":{}}`, false},
+		{`{"payload":{"sub":""}}`, false},
+		{`{"payload":{"sub":1}}`, false},
+		{`{"payload":"x"}`, false},
+		{`{"payload":{"sub":"a","dummy":"true"}}`, false},
+		{`{"payload":{"sub":"a","extra_permissions":"x"}}`, false},
+		{`{"payload":{"sub":"a"}} {}`, false},
+		{`[]`, false},
+		{`null`, false},
+		{``, false},
+	}
+	for _, tc := range signCases {
+		_, ferr := DecodeSignRequest([]byte(tc.body))
+		if (ferr == nil) != tc.ok || (ferr != nil && ferr.Status != 400) {
+			t.Errorf("DecodeSignRequest(%s) = %v, ok want %v", tc.body, ferr, tc.ok)
+		}
+	}
+	for body, ok := range map[string]bool{
+		`{"refreshToken":"x"}`: true, `{"refreshToken":""}`: false, `{"refreshToken":1}`: false,
+		`{"refreshToken":"x","a":1}`: false, `{}`: false, `x`: false,
+	} {
+		if _, ferr := DecodeRefreshRequest([]byte(body)); (ferr == nil) != ok {
+			t.Errorf("DecodeRefreshRequest(%s) = %v", body, ferr)
+		}
+	}
+	for body, ok := range map[string]bool{
+		`{"userId":"u","sub":"s"}`: true, `{"user_id":"u","sub":"s"}`: false, `{"userId":"u"}`: false,
+	} {
+		if _, _, ferr := DecodeLegacyRefreshRequest([]byte(body)); (ferr == nil) != ok {
+			t.Errorf("DecodeLegacyRefreshRequest(%s) = %v", body, ferr)
+		}
+	}
+}
+
+func BenchmarkFolioRefreshBolt(b *testing.B) {
+	ks, _ := testKeys(b)
+	st, err := OpenBoltStore(filepath.Join(b.TempDir(), "tg.db"), BoltOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	e := &Engine{Keys: ks, Store: st, View: NewRevocationView()}
+	f := NewFolio(e, FolioConfig{})
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		v, ferr := f.Sign(ctx, "diku", SignPayload{Subject: "a", UserID: uid})
+		if ferr != nil {
+			b.Fatal(ferr)
+		}
+		rt := v.(FolioTokens).RefreshToken
+		for pb.Next() {
+			p, ferr := f.Refresh(ctx, "diku", "", rt)
+			if ferr != nil {
+				b.Fatal(ferr)
+			}
+			rt = p.RefreshToken
+		}
+	})
+}
