@@ -49,9 +49,11 @@ var strippedAlways = []string{
 // everything else is checked on every request.
 //
 // On success the upstream receives X-Okapi-User-Id, X-Okapi-Tenant,
-// X-Okapi-Token, X-Tokengate-Subject, X-Tokengate-Client-Id,
+// X-Tokengate-Subject, X-Tokengate-Client-Id,
 // X-Tokengate-Scope and the configured claim headers; client-sent copies are
-// removed first. The placeholders {tokengate.claims.<name>} hold the claims
+// removed first. The token itself reaches the upstream only as the client
+// sent it (Authorization, X-Okapi-Token or cookie): it was verified, and any
+// other token in those places was refused as a conflict. The placeholders {tokengate.claims.<name>} hold the claims
 // and {http.auth.user.id} the subject. On failure the answer is 401 with
 // `WWW-Authenticate: Bearer` and an RFC 6750 error code; the request never
 // reaches the next handler.
@@ -184,7 +186,6 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	setOrDel(r.Header, HeaderSubject, claims.Subject)
 	setOrDel(r.Header, HeaderClientID, claims.ClientID)
 	setOrDel(r.Header, HeaderScope, claims.Scope)
-	r.Header.Set(HeaderToken, token)
 	for _, ch := range p.claimHdrs {
 		setOrDel(r.Header, ch.header, claimString(claims.Raw[ch.claim]))
 	}

@@ -1,0 +1,129 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/tokengate/tokengate/tokencore"
+)
+
+func TestHeaderNameMatches(t *testing.T) {
+	norm := normalizeHeaderName("X-Okapi-User-Id")
+	for name, want := range map[string]bool{
+		"X-Okapi-User-Id": true, "x-okapi-user-id": true, "X_Okapi_User_Id": true, "X-OKAPI_USER-ID": true,
+		"X-Okapi-User-Idx": false, "X-Okapi-User": false, "X.Okapi.User.Id": false, "": false,
+	} {
+		if got := headerNameMatches(name, norm); got != want {
+			t.Errorf("headerNameMatches(%q) = %v", name, got)
+		}
+	}
+	h := http.Header{"X_okapi_user_id": {"a"}, "X-Okapi-User-Id": {"b"}, "Accept": {"c"}}
+	stripHeaders(h, []string{norm})
+	if len(h) != 1 || h.Get("Accept") != "c" {
+		t.Fatalf("after strip: %v", h)
+	}
+}
+
+func TestClaimStringDropsControlCharacters(t *testing.T) {
+	for in, want := range map[any]string{
+		"a\r\nX-Evil: 1": "aX-Evil: 1", float64(42): "42", true: "true", nil: "",
+	} {
+		if got := claimString(in); got != want {
+			t.Errorf("claimString(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := claimString([]any{"a", "b"}); got != "a,b" {
+		t.Errorf("array: %q", got)
+	}
+}
+
+// newBenchProtect builds a Protect handler over a memory-store engine,
+// outside Caddy, for measuring the handler's own cost.
+func newBenchProtect(tb testing.TB) (*Protect, string) {
+	tb.Helper()
+	k, _, err := tokencore.GenerateES256Key()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ks, err := tokencore.NewKeySet(k, nil, make([]byte, 32))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cache, _ := tokencore.NewVerifyCache(tokencore.CacheConfig{})
+	tb.Cleanup(cache.Close)
+	engine := &tokencore.Engine{Keys: ks, Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView(), Cache: cache}
+	app := &App{engine: engine, state: &sharedState{cache: cache, view: engine.View}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	tb.Cleanup(cancel)
+	registerMetrics(ctx, app)
+	p := &Protect{app: app, Realm: "tokengate"}
+	p.verifier = engine.Verifier(tokencore.VerifierOptions{})
+	for _, n := range strippedAlways {
+		p.stripped = append(p.stripped, normalizeHeaderName(n))
+	}
+	p.logger = ctx.Logger()
+	now := time.Now()
+	tok, err := ks.Sign(tokencore.AccessClaims{Type: tokencore.TypeAccess, IssuedAt: now.Unix(), Tenant: "diku",
+		Subject: "alice", UserID: "u1", Expiry: now.Add(time.Hour).Unix(), ID: tokencore.NewTokenID(), GrantID: tokencore.NewGrantID()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, tok
+}
+
+func protectedRequest(token string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	r.Header.Set("X-Okapi-User-Id", "forged")
+	r.Header.Set("Accept", "*/*")
+	r.Header.Set("User-Agent", "bench")
+	repl := caddy.NewReplacer()
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+}
+
+func TestProtectHandlerDirect(t *testing.T) {
+	p, tok := newBenchProtect(t)
+	var seen http.Header
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { seen = r.Header.Clone(); return nil })
+	w := httptest.NewRecorder()
+	if err := p.ServeHTTP(w, protectedRequest(tok), next); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Get("X-Okapi-User-Id") != "u1" || seen.Get("X-Tokengate-Subject") != "alice" || seen.Get("X-Okapi-Tenant") != "diku" {
+		t.Fatalf("upstream headers %v", seen)
+	}
+	seen = nil
+	w = httptest.NewRecorder()
+	if err := p.ServeHTTP(w, protectedRequest(tok+"x"), next); err != nil {
+		t.Fatal(err)
+	}
+	if seen != nil || w.Code != http.StatusUnauthorized {
+		t.Fatalf("bad token reached next (%v) or code %d", seen != nil, w.Code)
+	}
+}
+
+func BenchmarkProtectCacheHit(b *testing.B) {
+	p, tok := newBenchProtect(b)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	w := httptest.NewRecorder()
+	if err := p.ServeHTTP(w, protectedRequest(tok), next); err != nil {
+		b.Fatal(err)
+	}
+	p.app.state.cache.Wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		r := protectedRequest(tok)
+		b.StartTimer()
+		if err := p.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
