@@ -69,6 +69,16 @@ type App struct {
 	// store, catching revocations by other instances (default 10s).
 	RevocationSync caddy.Duration `json:"revocation_sync,omitempty"`
 
+	// OperatorKeyHashes are the hashes (`sha256:<hex>` or bcrypt) of the
+	// bearer keys that authenticate operators on the management APIs.
+	OperatorKeyHashes []string `json:"operator_key_hashes,omitempty"`
+
+	// OAuth configures the OAuth 2.0 / OpenID Connect token service.
+	OAuth *OAuthConfig `json:"oauth,omitempty"`
+
+	// EDI configures EDI-compatible paired tokens.
+	EDI *EDIConfig `json:"edi,omitempty"`
+
 	engine  *tokencore.Engine
 	ttl     tokencore.TTLPolicy
 	state   *sharedState
@@ -138,8 +148,32 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.ttl.Tenants[tenant] = tokencore.TokenTTL{Access: time.Duration(t.AccessTTL), Refresh: time.Duration(t.RefreshTTL)}
 	}
 	a.engine = &tokencore.Engine{Keys: keys, Store: st.store, View: st.view, Cache: st.cache, Issuer: a.Issuer}
+	for i, h := range a.OperatorKeyHashes {
+		if err := tokencore.ValidateSecretHash(h); err != nil {
+			return fmt.Errorf("operator key hash %d: %w", i, err)
+		}
+	}
+	if err := a.provisionOAuth(ctx); err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	if err := a.provisionEDI(ctx); err != nil {
+		return fmt.Errorf("edi: %w", err)
+	}
 	registerMetrics(ctx, a)
 	return nil
+}
+
+// IsOperator reports whether key is one of the configured operator keys.
+// Every hash is checked, so the time taken does not depend on which (if
+// any) matched.
+func (a *App) IsOperator(key string) bool {
+	ok := false
+	for _, h := range a.OperatorKeyHashes {
+		if tokencore.VerifySecretHash(h, key) {
+			ok = true
+		}
+	}
+	return key != "" && ok
 }
 
 // Validate checks the configuration.

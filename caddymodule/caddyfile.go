@@ -41,6 +41,9 @@ func init() {
 //	    tenant_ttl <tenant> <access_ttl> <refresh_ttl>
 //	    default_tenant <tenant>
 //	    issuer <url>
+//	    operator_key_hash <sha256:hex|bcrypt>
+//	    oauth { ... }   (see oauth_caddyfile.go)
+//	    edi { ... }     (see edi_caddyfile.go)
 //	    sweep_interval <duration>
 //	    revocation_sync <duration>
 //	}
@@ -158,6 +161,20 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 		case "issuer":
 			if !d.Args(&app.Issuer) {
 				return nil, d.ArgErr()
+			}
+		case "operator_key_hash":
+			var h string
+			if !d.Args(&h) {
+				return nil, d.ArgErr()
+			}
+			app.OperatorKeyHashes = append(app.OperatorKeyHashes, h)
+		case "oauth":
+			if err := parseOAuthGlobal(d, app); err != nil {
+				return nil, err
+			}
+		case "edi":
+			if err := parseEDIGlobal(d, app); err != nil {
+				return nil, err
 			}
 		default:
 			return nil, d.Errf("unknown tokengate option %q", d.Val())
