@@ -26,8 +26,8 @@ type VerifyCache struct {
 }
 
 type cacheEntry struct {
-	key    string // the full SHA-256, compared on every hit
-	claims *Claims
+	key   string // the full SHA-256, compared on every hit
+	value any    // *Claims for the Verifier; other verifiers store their own
 }
 
 // CacheConfig bounds the cache.
@@ -65,6 +65,35 @@ func NewVerifyCache(cfg CacheConfig) (*VerifyCache, error) {
 	return &VerifyCache{c: c, maxTTL: cfg.MaxTTL}, nil
 }
 
+// Key returns the cache key of token under a verifier's scope (a string that
+// identifies the verifier's keys and rules): SHA-256(scope || 0 || token).
+// Verifiers other than Verifier (EDI tokens) use Key, Get and Put directly.
+func (vc *VerifyCache) Key(scope, token string) string { return cacheKey(scope, token) }
+
+// Get returns the value cached under key.
+func (vc *VerifyCache) Get(key string) (any, bool) {
+	if e, ok := vc.c.Get(key); ok && e.key == key {
+		vc.hits.Add(1)
+		return e.value, true
+	}
+	vc.misses.Add(1)
+	return nil, false
+}
+
+// Put caches value under key until ttl (capped by MaxTTL); a non-positive
+// ttl is not cached. Only ever cache the result of signature and structure
+// checks: anything that can change (expiry, revocation) must be checked on
+// every request.
+func (vc *VerifyCache) Put(key string, value any, ttl time.Duration) {
+	if ttl > vc.maxTTL {
+		ttl = vc.maxTTL
+	}
+	if ttl <= 0 {
+		return
+	}
+	vc.c.SetWithTTL(key, &cacheEntry{key: key, value: value}, 1, ttl)
+}
+
 // cacheKey is SHA-256(scope || 0 || token) as a string.
 func cacheKey(scope, token string) string {
 	h := sha256.New()
@@ -72,26 +101,6 @@ func cacheKey(scope, token string) string {
 	h.Write([]byte{0})
 	h.Write([]byte(token))
 	return string(h.Sum(nil))
-}
-
-func (vc *VerifyCache) get(key string) (*Claims, bool) {
-	if e, ok := vc.c.Get(key); ok && e.key == key {
-		vc.hits.Add(1)
-		return e.claims, true
-	}
-	vc.misses.Add(1)
-	return nil, false
-}
-
-// put caches claims until ttl (capped by MaxTTL); a non-positive ttl is not cached.
-func (vc *VerifyCache) put(key string, c *Claims, ttl time.Duration) {
-	if ttl > vc.maxTTL {
-		ttl = vc.maxTTL
-	}
-	if ttl <= 0 {
-		return
-	}
-	vc.c.SetWithTTL(key, &cacheEntry{key: key, claims: c}, 1, ttl)
 }
 
 // Stats returns the hit and miss counts since the cache was made.

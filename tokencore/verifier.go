@@ -90,8 +90,10 @@ func (v *Verifier) verifySignature(token string) (*Claims, error) {
 	var key string
 	if v.cache != nil {
 		key = cacheKey(v.scope, token)
-		if c, ok := v.cache.get(key); ok {
-			return c, nil
+		if c, ok := v.cache.Get(key); ok {
+			if claims, ok := c.(*Claims); ok {
+				return claims, nil
+			}
 		}
 	}
 	var m jwt.MapClaims
@@ -106,11 +108,11 @@ func (v *Verifier) verifySignature(token string) (*Claims, error) {
 		return nil, err
 	}
 	if v.cache != nil {
-		ttl := v.opts.Leeway + v.cache.maxTTL
+		ttl := v.cache.maxTTL
 		if c.ExpiresAt != 0 {
 			ttl = time.Unix(c.ExpiresAt, 0).Add(v.opts.Leeway).Sub(v.now())
 		}
-		v.cache.put(key, c, ttl)
+		v.cache.Put(key, c, ttl)
 	}
 	return c, nil
 }
