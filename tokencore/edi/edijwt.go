@@ -1,0 +1,313 @@
+package edi
+
+import (
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// ediAlg is the only algorithm of EDI tokens. The key decides the algorithm:
+// every configured key is a P-256 key, so ES256 is the only one that can
+// verify, whatever a token's header asks for.
+const ediAlg = "ES256"
+
+// EDISigner mints EDI tokens: ES256 JWTs whose header is exactly EDI's
+// {"alg":"ES256","typ":"JWT"}, plus "kid" when the signer has one (spec
+// §4.1: consumers ignore extra header fields, and a kid lets verifiers pick
+// the key during a rotation). It is safe for concurrent use.
+type EDISigner struct {
+	key *ecdsa.PrivateKey
+	kid string
+}
+
+// NewEDISigner returns a signer for a P-256 private key. kid may be empty,
+// which reproduces EDI's header; KeyID gives a stable kid for a key.
+func NewEDISigner(key *ecdsa.PrivateKey, kid string) (*EDISigner, error) {
+	if key == nil {
+		return nil, fmt.Errorf("%w: nil EC private key", ErrKey)
+	}
+	if err := checkP256(&key.PublicKey); err != nil {
+		return nil, err
+	}
+	return &EDISigner{key: key, kid: kid}, nil
+}
+
+// Public returns the verification key.
+func (s *EDISigner) Public() *ecdsa.PublicKey { return &s.key.PublicKey }
+
+// KeyID returns the kid the signer writes into headers, or "".
+func (s *EDISigner) KeyID() string { return s.kid }
+
+// Sign returns the compact JWS of c. It refuses claims that an EDIVerifier
+// would reject for their form (ErrUnencodable): an empty sub, iss or hd, a
+// zero or out-of-range time, exp not after iat, or a result over
+// MaxTokenLength. It does not compare iss and hd with any configuration.
+func (s *EDISigner) Sign(c EDIClaims) (string, error) {
+	if err := c.checkMintable(); err != nil {
+		return "", err
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, &jwtClaims{claims: c})
+	if s.kid != "" {
+		t.Header["kid"] = s.kid
+	}
+	out, err := t.SignedString(s.key)
+	if err != nil {
+		return "", fmt.Errorf("signing EDI token: %w", err)
+	}
+	if len(out) > MaxTokenLength {
+		return "", fmt.Errorf("%w: %w: EDI token of %d bytes", ErrUnencodable, ErrTooLarge, len(out))
+	}
+	return out, nil
+}
+
+// EDIVerifier checks EDI tokens (spec §4.3 steps 1–6). It is immutable once
+// built and safe for concurrent use. Revocation (step 7) is the caller's:
+// it is checked on the returned claims.
+type EDIVerifier struct {
+	all          []jwt.VerificationKey // every configured key, tried when a token has no kid
+	byKID        map[string]*ecdsa.PublicKey
+	issuer       string
+	hostedDomain string
+	leeway       time.Duration
+	now          func() time.Time
+	parser       *jwt.Parser
+}
+
+// EDIVerifierOption configures NewEDIVerifier.
+type EDIVerifierOption func(*EDIVerifier) error
+
+// WithKeyID adds a key that tokens can select with their kid header. The key
+// is also tried for tokens without a kid, like the keys passed directly.
+func WithKeyID(kid string, key *ecdsa.PublicKey) EDIVerifierOption {
+	return func(v *EDIVerifier) error {
+		if kid == "" {
+			return fmt.Errorf("%w: empty kid", ErrKey)
+		}
+		if _, dup := v.byKID[kid]; dup {
+			return fmt.Errorf("%w: kid %q configured twice", ErrKey, kid)
+		}
+		if err := checkP256(key); err != nil {
+			return fmt.Errorf("key %q: %w", kid, err)
+		}
+		v.byKID[kid] = key
+		v.addKey(key)
+		return nil
+	}
+}
+
+// WithIssuer sets the required iss (default DefaultIssuer).
+func WithIssuer(iss string) EDIVerifierOption {
+	return func(v *EDIVerifier) error {
+		if iss == "" {
+			return errors.New("edi: empty issuer")
+		}
+		v.issuer = iss
+		return nil
+	}
+}
+
+// WithHostedDomain sets the required hd (default DefaultHostedDomain).
+func WithHostedDomain(hd string) EDIVerifierOption {
+	return func(v *EDIVerifier) error {
+		if hd == "" {
+			return errors.New("edi: empty hosted domain")
+		}
+		v.hostedDomain = hd
+		return nil
+	}
+}
+
+// WithLeeway tolerates clock drift on exp, nbf and iat: 0 (the default, as
+// in EDI) to MaxLeeway.
+func WithLeeway(d time.Duration) EDIVerifierOption {
+	return func(v *EDIVerifier) error {
+		if d < 0 || d > MaxLeeway {
+			return fmt.Errorf("edi: leeway %s is outside 0s..%s", d, MaxLeeway)
+		}
+		v.leeway = d
+		return nil
+	}
+}
+
+// WithClock replaces time.Now, for tests and for callers that take one
+// clock reading per request.
+func WithClock(now func() time.Time) EDIVerifierOption {
+	return func(v *EDIVerifier) error {
+		if now == nil {
+			return errors.New("edi: nil clock")
+		}
+		v.now = now
+		return nil
+	}
+}
+
+// NewEDIVerifier returns a verifier for the given P-256 public keys and
+// those added with WithKeyID; at least one key is required. A token with a
+// kid is verified only with the key of that kid, and fails if no key has
+// it: a kid may select among the configured keys, never bring its own.
+func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVerifier, error) {
+	v := &EDIVerifier{
+		byKID:        make(map[string]*ecdsa.PublicKey),
+		issuer:       DefaultIssuer,
+		hostedDomain: DefaultHostedDomain,
+		now:          time.Now,
+	}
+	for i, k := range keys {
+		if err := checkP256(k); err != nil {
+			return nil, fmt.Errorf("EDI verification key %d: %w", i, err)
+		}
+		v.addKey(k)
+	}
+	for _, opt := range opts {
+		if err := opt(v); err != nil {
+			return nil, err
+		}
+	}
+	if len(v.all) == 0 {
+		return nil, fmt.Errorf("%w: no EDI verification key", ErrKey)
+	}
+	v.parser = jwt.NewParser(
+		// The key decides: only ES256 reaches the keyfunc, which checks again.
+		jwt.WithValidMethods([]string{ediAlg}),
+		// One spelling per token: no padding, no stray bits.
+		jwt.WithStrictDecoding(),
+		jwt.WithExpirationRequired(),
+		jwt.WithNotBeforeRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(v.issuer),
+		jwt.WithLeeway(v.leeway),
+		jwt.WithTimeFunc(v.now),
+	)
+	return v, nil
+}
+
+// addKey adds k to the keys tried for tokens without a kid, once.
+func (v *EDIVerifier) addKey(k *ecdsa.PublicKey) {
+	for _, have := range v.all {
+		if have.(*ecdsa.PublicKey).Equal(k) {
+			return
+		}
+	}
+	v.all = append(v.all, k)
+}
+
+// Verify checks token and returns its claims:
+//
+//  1. the alg is exactly ES256 and the signature, 64 raw bytes r‖s, verifies
+//     under a configured key (the kid's key if the token names one);
+//  2. exp is present and now < exp (a token whose exp is now is expired);
+//  3. nbf and iat are present and not in the future;
+//  4. sub is a non-empty string;
+//  5. the claim set is exactly that of EDIClaims, which rules out aud and
+//     jti, the legacy identityId and idpCname, and any unknown claim;
+//  6. iss and hd equal the configured values.
+//
+// Leeway applies to steps 2 and 3. Errors wrap exactly one of ErrMalformed,
+// ErrSignature, ErrExpired, ErrNotYetValid and ErrClaims.
+func (v *EDIVerifier) Verify(token string) (EDIClaims, error) {
+	if len(token) > MaxTokenLength {
+		return EDIClaims{}, fmt.Errorf("%w: %w: EDI token of %d bytes", ErrMalformed, ErrTooLarge, len(token))
+	}
+	jc := &jwtClaims{hostedDomain: v.hostedDomain}
+	if _, err := v.parser.ParseWithClaims(token, jc, v.keyfunc); err != nil {
+		return EDIClaims{}, fmt.Errorf("%w: %v", classify(err), err)
+	}
+	return jc.claims, nil
+}
+
+// keyfunc returns the keys a token may be verified with.
+func (v *EDIVerifier) keyfunc(t *jwt.Token) (any, error) {
+	// Belt and braces: WithValidMethods already admits ES256 only, and this
+	// also fails closed should "ES256" be re-registered with golang-jwt.
+	if t.Method != jwt.SigningMethodES256 {
+		return nil, errors.New("algorithm is not ES256")
+	}
+	raw, ok := t.Header["kid"]
+	if !ok {
+		return jwt.VerificationKeySet{Keys: v.all}, nil
+	}
+	kid, ok := raw.(string)
+	if !ok {
+		return nil, errors.New("kid is not a string")
+	}
+	key, ok := v.byKID[kid]
+	if !ok {
+		if len(kid) > 64 {
+			kid = kid[:64] + "…"
+		}
+		return nil, fmt.Errorf("kid %q names no configured key", kid)
+	}
+	return key, nil
+}
+
+// classify maps golang-jwt's errors to this package's sentinels. A token
+// that fails for several reasons reports the first of: malformed,
+// signature, expired, not yet valid, claims.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ErrMalformed
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return ErrSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ErrNotYetValid
+	}
+	return ErrClaims
+}
+
+// jwtClaims adapts EDIClaims to golang-jwt. Strict decoding errors are kept
+// rather than returned from UnmarshalJSON: golang-jwt decodes claims before
+// it checks the signature, and a forged token should fail as a forgery.
+// Validate reports them once the signature has verified.
+type jwtClaims struct {
+	claims       EDIClaims
+	decodeErr    error
+	hostedDomain string // required hd; empty when signing
+}
+
+func (j *jwtClaims) MarshalJSON() ([]byte, error) { return j.claims.MarshalJSON() }
+
+func (j *jwtClaims) UnmarshalJSON(data []byte) error {
+	j.decodeErr = j.claims.UnmarshalJSON(data)
+	return nil
+}
+
+// Validate runs after golang-jwt's own checks of exp, nbf, iat and iss.
+func (j *jwtClaims) Validate() error {
+	if j.decodeErr != nil {
+		return j.decodeErr
+	}
+	if j.claims.HostedDomain != j.hostedDomain {
+		return fmt.Errorf("%w: hd is not the configured hosted domain", ErrClaims)
+	}
+	return nil
+}
+
+func (j *jwtClaims) date(t time.Time) *jwt.NumericDate {
+	if j.decodeErr != nil {
+		return nil
+	}
+	return jwt.NewNumericDate(t)
+}
+
+func (j *jwtClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return j.date(j.claims.ExpiresAt), nil
+}
+func (j *jwtClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return j.date(j.claims.IssuedAt), nil }
+func (j *jwtClaims) GetNotBefore() (*jwt.NumericDate, error) { return j.date(j.claims.NotBefore), nil }
+func (j *jwtClaims) GetIssuer() (string, error)              { return j.claims.Issuer, nil }
+func (j *jwtClaims) GetSubject() (string, error)             { return j.claims.Subject, nil }
+
+// GetAudience returns nothing: a token with aud fails strict decoding.
+func (j *jwtClaims) GetAudience() (jwt.ClaimStrings, error) { return nil, nil }
+
+// Interface guards.
+var (
+	_ jwt.Claims          = (*jwtClaims)(nil)
+	_ jwt.ClaimsValidator = (*jwtClaims)(nil)
+)
