@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -521,5 +520,3 @@ func TestFolioRefreshGraceWindow(t *testing.T) {
 	expectStatus(t, refresh(g, "diku", p2.RefreshToken), 201)
 	expectStatus(t, refresh(g, "diku", p.RefreshToken), 401)
 }
-
-var _ = fmt.Sprintf
