@@ -235,10 +235,7 @@ func (v *EDIVerifier) keyfunc(t *jwt.Token) (any, error) {
 	}
 	key, ok := v.byKID[kid]
 	if !ok {
-		if len(kid) > 64 {
-			kid = kid[:64] + "…"
-		}
-		return nil, fmt.Errorf("kid %q names no configured key", kid)
+		return nil, fmt.Errorf("kid %q names no configured key", truncate(kid))
 	}
 	return key, nil
 }

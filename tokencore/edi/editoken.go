@@ -378,10 +378,23 @@ func unknownClaim(name string, raw json.RawMessage) error {
 	case "identityId", "idpCname":
 		return fmt.Errorf("legacy claim %s (EDI token from before September 2025)", name)
 	}
-	if len(name) > 64 {
-		name = name[:64] + "…"
-	}
-	return fmt.Errorf("unknown claim %q", name)
+	return fmt.Errorf("unknown claim %q", truncate(name))
+}
+
+// linkMembers are the members of a link object, in EDI's order.
+const (
+	linkEDIID = iota
+	linkLinkedAt
+	linkCommonName
+	linkEmail
+	linkIdPCommonName
+	linkIdPName
+	linkIdPUID
+	numLinkMembers
+)
+
+func linkMemberName(i int) string {
+	return [numLinkMembers]string{"ediId", "linkedAt", "commonName", "email", "idpCommonName", "idpName", "idpUid"}[i]
 }
 
 // decodeLinks reads the links array; each link is an object with exactly
@@ -393,58 +406,75 @@ func decodeLinks(raw json.RawMessage) ([]Link, error) {
 	}
 	links := make([]Link, len(items))
 	for i, item := range items {
-		var (
-			l    Link
-			seen [7]bool
-		)
-		err := readObject(item, func(name string, raw json.RawMessage) error {
-			var err error
-			switch name {
-			case "ediId":
-				seen[0] = true
-				if l.EDIID, err = decodeString(raw); err == nil && l.EDIID == "" {
-					err = errors.New("is empty")
-				}
-			case "linkedAt":
-				seen[1] = true
-				l.LinkedAt, err = decodeTime(raw)
-			case "commonName":
-				seen[2] = true
-				l.CommonName, err = decodeNullableString(raw)
-			case "email":
-				seen[3] = true
-				l.Email, err = decodeNullableString(raw)
-			case "idpCommonName":
-				seen[4] = true
-				l.IdPCommonName, err = decodeNullableString(raw)
-			case "idpName":
-				seen[5] = true
-				l.IdPName, err = decodeNullableString(raw)
-			case "idpUid":
-				seen[6] = true
-				l.IdPUID, err = decodeNullableString(raw)
-			default:
-				if len(name) > 64 {
-					name = name[:64] + "…"
-				}
-				return fmt.Errorf("unknown member %q", name)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		})
+		l, err := decodeLink(item)
 		if err != nil {
 			return nil, fmt.Errorf("link %d: %w", i, err)
-		}
-		for j, ok := range seen {
-			if !ok {
-				return nil, fmt.Errorf("link %d: member %d of 7 (ediId, linkedAt, commonName, email, idpCommonName, idpName, idpUid) is missing", i, j+1)
-			}
 		}
 		links[i] = l
 	}
 	return links, nil
+}
+
+func decodeLink(raw json.RawMessage) (Link, error) {
+	var (
+		l    Link
+		seen [numLinkMembers]bool
+	)
+	err := readObject(raw, func(name string, raw json.RawMessage) error {
+		var (
+			i   int
+			err error
+		)
+		switch name {
+		case "ediId":
+			i = linkEDIID
+			if l.EDIID, err = decodeString(raw); err == nil && l.EDIID == "" {
+				err = errors.New("is empty")
+			}
+		case "linkedAt":
+			i = linkLinkedAt
+			l.LinkedAt, err = decodeTime(raw)
+		case "commonName":
+			i = linkCommonName
+			l.CommonName, err = decodeNullableString(raw)
+		case "email":
+			i = linkEmail
+			l.Email, err = decodeNullableString(raw)
+		case "idpCommonName":
+			i = linkIdPCommonName
+			l.IdPCommonName, err = decodeNullableString(raw)
+		case "idpName":
+			i = linkIdPName
+			l.IdPName, err = decodeNullableString(raw)
+		case "idpUid":
+			i = linkIdPUID
+			l.IdPUID, err = decodeNullableString(raw)
+		default:
+			return fmt.Errorf("unknown member %q", truncate(name))
+		}
+		seen[i] = true
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Link{}, err
+	}
+	for i, ok := range seen {
+		if !ok {
+			return Link{}, fmt.Errorf("member %s is missing", linkMemberName(i))
+		}
+	}
+	return l, nil
+}
+
+// truncate shortens attacker-chosen names quoted in error messages.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 var (
@@ -478,10 +508,7 @@ func readObject(data []byte, f func(name string, raw json.RawMessage) error) err
 			return errNotObject
 		}
 		if seen[name] {
-			if len(name) > 64 {
-				name = name[:64] + "…"
-			}
-			return fmt.Errorf("duplicate member %q", name)
+			return fmt.Errorf("duplicate member %q", truncate(name))
 		}
 		seen[name] = true
 		var raw json.RawMessage

@@ -190,6 +190,8 @@ func TestPastaVerifyShape(t *testing.T) {
 	}{
 		{"valid", good, nil},
 		{"valid, S unpadded", b + "-" + strings.TrimRight(s, "="), nil},
+		{"S unpadded, padding bits set", b + "-" + setPaddingBits(t, strings.TrimRight(s, "=")), ErrMalformed},
+		{"S padded, padding bits set", b + "-" + setPaddingBits(t, strings.TrimRight(s, "=")) + "==", ErrMalformed},
 		{"empty", "", ErrMalformed},
 		{"no dash", b + s, ErrMalformed},
 		{"internal form B only", b, ErrMalformed},
@@ -228,6 +230,22 @@ func TestPastaVerifyShape(t *testing.T) {
 	if _, err := v.Verify(strings.Repeat("A", MaxTokenLength) + "-" + s); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized token: %v, want ErrTooLarge", err)
 	}
+}
+
+// setPaddingBits changes the last character of an unpadded base64 text
+// whose length is 2 mod 4 (4 unused bits) so that only unused bits change.
+func setPaddingBits(t *testing.T, s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := strings.IndexByte(alphabet, s[len(s)-1])
+	if len(s)%4 != 2 || i%16 != 0 {
+		t.Fatalf("%q does not end in a canonical 2-mod-4 group", s)
+	}
+	out := s[:len(s)-1] + string(alphabet[i+1])
+	a, _ := base64.RawStdEncoding.DecodeString(s)
+	if b, err := base64.RawStdEncoding.DecodeString(out); err != nil || string(a) != string(b) {
+		t.Fatal("lenient decoding should not see the change")
+	}
+	return out
 }
 
 // TestPastaVerifySignedBodies: bodies behind a valid signature that must
@@ -559,6 +577,8 @@ func TestDecodeStdBase64(t *testing.T) {
 		{"QQ===", "", false},
 		{"Q", "", false},
 		{"QR==", "", false}, // non-zero padding bits
+		{"QR", "", false},   // the same, unpadded
+		{"QUJ", "", false},  // "QUI" is the canonical spelling
 		{"-_-_", "", false},
 		{"QU\nJD", "", false},
 		{"QU\rJD", "", false},
