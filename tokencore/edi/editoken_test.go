@@ -120,7 +120,7 @@ func TestEDIClaimsMarshalRejectsTimes(t *testing.T) {
 // editJSON applies edits to fullClaimsJSON as plain string replacements,
 // so that member order, duplicates and exotic values stay under the test's
 // control.
-func editJSON(t *testing.T, pairs ...string) string {
+func editJSON(t testing.TB, pairs ...string) string {
 	t.Helper()
 	s := fullClaimsJSON
 	for i := 0; i < len(pairs); i += 2 {
@@ -138,7 +138,7 @@ type claimCase struct{ name, json, why string }
 
 // claimCases are checked both by UnmarshalJSON and, signed, by
 // EDIVerifier.Verify.
-func claimCases(t *testing.T) []claimCase {
+func claimCases(t testing.TB) []claimCase {
 	const (
 		sub        = `"sub":"EDI-166ebf44ac70835c7ebce152e2219ae5eab16418",`
 		principals = `"principals":["EDI-078e6e3cee4f7f2812f150701da9351acb51e089","EDI-7be3510d08def0dfc667824ebd4f4f1bbd770234"]`

@@ -9,6 +9,9 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -37,14 +40,26 @@ L/PBSpdUEgcYQTVG6YjU5EhwL4GsKC99/pjMCoFlwAABS37x+l2B1Y773jeIhLBC
 // specPastaExpiry is 2019-05-17T10:58:23.946Z.
 var specPastaExpiry = time.UnixMilli(1558090703946)
 
-// Test keys are generated once per test binary: RSA key generation is slow
-// under the race detector.
+// Test keys are fixed (testdata/README): fuzz corpus entries signed with
+// them stay valid across runs, and no test pays for RSA key generation.
 var (
-	testPastaKey  = sync.OnceValue(func() *rsa.PrivateKey { return mustRSA(2048) })
-	testPastaKey2 = sync.OnceValue(func() *rsa.PrivateKey { return mustRSA(2048) })
-	testEDIKey    = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P256()) })
-	testEDIKey2   = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P256()) })
+	testPastaKey  = sync.OnceValue(func() *rsa.PrivateKey { return loadKey(ParsePastaPrivateKeyPEM, "pasta_test_key1.pem") })
+	testPastaKey2 = sync.OnceValue(func() *rsa.PrivateKey { return loadKey(ParsePastaPrivateKeyPEM, "pasta_test_key2.pem") })
+	testEDIKey    = sync.OnceValue(func() *ecdsa.PrivateKey { return loadKey(ParseEDIPrivateKeyPEM, "edi_test_key1.pem") })
+	testEDIKey2   = sync.OnceValue(func() *ecdsa.PrivateKey { return loadKey(ParseEDIPrivateKeyPEM, "edi_test_key2.pem") })
 )
+
+func loadKey[K any](parse func([]byte) (K, error), name string) K {
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		panic(err)
+	}
+	k, err := parse(data)
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", name, err))
+	}
+	return k
+}
 
 func mustRSA(bits int) *rsa.PrivateKey {
 	k, err := rsa.GenerateKey(rand.Reader, bits)
