@@ -69,53 +69,71 @@ func (s *EDISigner) Sign(c EDIClaims) (string, error) {
 type EDIVerifier struct {
 	all          []jwt.VerificationKey // every configured key, tried when a token has no kid
 	byKID        map[string]*ecdsa.PublicKey
+	hostedDomain string
+	parser       *jwt.Parser
+}
+
+// verifierConfig collects the options. It is unexported so that an option
+// can only ever act on a verifier under construction, never on a built one.
+type verifierConfig struct {
+	keys         []*ecdsa.PublicKey
+	byKID        map[string]*ecdsa.PublicKey
 	issuer       string
 	hostedDomain string
 	leeway       time.Duration
 	now          func() time.Time
-	parser       *jwt.Parser
+}
+
+// addKey adds k to the keys tried for tokens without a kid, once.
+func (c *verifierConfig) addKey(k *ecdsa.PublicKey) {
+	for _, have := range c.keys {
+		if have.Equal(k) {
+			return
+		}
+	}
+	c.keys = append(c.keys, k)
 }
 
 // EDIVerifierOption configures NewEDIVerifier.
-type EDIVerifierOption func(*EDIVerifier) error
+type EDIVerifierOption func(*verifierConfig) error
 
 // WithKeyID adds a key that tokens can select with their kid header. The key
 // is also tried for tokens without a kid, like the keys passed directly.
 func WithKeyID(kid string, key *ecdsa.PublicKey) EDIVerifierOption {
-	return func(v *EDIVerifier) error {
+	return func(c *verifierConfig) error {
 		if kid == "" {
 			return fmt.Errorf("%w: empty kid", ErrKey)
 		}
-		if _, dup := v.byKID[kid]; dup {
+		if _, dup := c.byKID[kid]; dup {
 			return fmt.Errorf("%w: kid %q configured twice", ErrKey, kid)
 		}
 		if err := checkP256(key); err != nil {
 			return fmt.Errorf("key %q: %w", kid, err)
 		}
-		v.byKID[kid] = key
-		v.addKey(key)
+		c.byKID[kid] = key
+		c.addKey(key)
 		return nil
 	}
 }
 
 // WithIssuer sets the required iss (default DefaultIssuer).
 func WithIssuer(iss string) EDIVerifierOption {
-	return func(v *EDIVerifier) error {
+	return func(c *verifierConfig) error {
 		if iss == "" {
 			return errors.New("edi: empty issuer")
 		}
-		v.issuer = iss
+		c.issuer = iss
 		return nil
 	}
 }
 
 // WithHostedDomain sets the required hd (default DefaultHostedDomain).
 func WithHostedDomain(hd string) EDIVerifierOption {
-	return func(v *EDIVerifier) error {
+	return func(c *verifierConfig) error {
 		if hd == "" {
 			return errors.New("edi: empty hosted domain")
 		}
-		v.hostedDomain = hd
+		c.hostedDomain = hd
 		return nil
 	}
 }
@@ -123,11 +141,11 @@ func WithHostedDomain(hd string) EDIVerifierOption {
 // WithLeeway tolerates clock drift on exp, nbf and iat: 0 (the default, as
 // in EDI) to MaxLeeway.
 func WithLeeway(d time.Duration) EDIVerifierOption {
-	return func(v *EDIVerifier) error {
+	return func(c *verifierConfig) error {
 		if d < 0 || d > MaxLeeway {
 			return fmt.Errorf("edi: leeway %s is outside 0s..%s", d, MaxLeeway)
 		}
-		v.leeway = d
+		c.leeway = d
 		return nil
 	}
 }
@@ -135,11 +153,11 @@ func WithLeeway(d time.Duration) EDIVerifierOption {
 // WithClock replaces time.Now, for tests and for callers that take one
 // clock reading per request.
 func WithClock(now func() time.Time) EDIVerifierOption {
-	return func(v *EDIVerifier) error {
+	return func(c *verifierConfig) error {
 		if now == nil {
 			return errors.New("edi: nil clock")
 		}
-		v.now = now
+		c.now = now
 		return nil
 	}
 }
@@ -149,7 +167,7 @@ func WithClock(now func() time.Time) EDIVerifierOption {
 // kid is verified only with the key of that kid, and fails if no key has
 // it: a kid may select among the configured keys, never bring its own.
 func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVerifier, error) {
-	v := &EDIVerifier{
+	c := &verifierConfig{
 		byKID:        make(map[string]*ecdsa.PublicKey),
 		issuer:       DefaultIssuer,
 		hostedDomain: DefaultHostedDomain,
@@ -159,39 +177,37 @@ func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVer
 		if err := checkP256(k); err != nil {
 			return nil, fmt.Errorf("EDI verification key %d: %w", i, err)
 		}
-		v.addKey(k)
+		c.addKey(k)
 	}
 	for _, opt := range opts {
-		if err := opt(v); err != nil {
+		if err := opt(c); err != nil {
 			return nil, err
 		}
 	}
-	if len(v.all) == 0 {
+	if len(c.keys) == 0 {
 		return nil, fmt.Errorf("%w: no EDI verification key", ErrKey)
 	}
-	v.parser = jwt.NewParser(
-		// The key decides: only ES256 reaches the keyfunc, which checks again.
-		jwt.WithValidMethods([]string{ediAlg}),
-		// One spelling per token: no padding, no stray bits.
-		jwt.WithStrictDecoding(),
-		jwt.WithExpirationRequired(),
-		jwt.WithNotBeforeRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithIssuer(v.issuer),
-		jwt.WithLeeway(v.leeway),
-		jwt.WithTimeFunc(v.now),
-	)
-	return v, nil
-}
-
-// addKey adds k to the keys tried for tokens without a kid, once.
-func (v *EDIVerifier) addKey(k *ecdsa.PublicKey) {
-	for _, have := range v.all {
-		if have.(*ecdsa.PublicKey).Equal(k) {
-			return
-		}
+	v := &EDIVerifier{
+		all:          make([]jwt.VerificationKey, len(c.keys)),
+		byKID:        c.byKID,
+		hostedDomain: c.hostedDomain,
+		parser: jwt.NewParser(
+			// The key decides: only ES256 reaches the keyfunc, which checks again.
+			jwt.WithValidMethods([]string{ediAlg}),
+			// One spelling per token: no padding, no stray bits.
+			jwt.WithStrictDecoding(),
+			jwt.WithExpirationRequired(),
+			jwt.WithNotBeforeRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithIssuer(c.issuer),
+			jwt.WithLeeway(c.leeway),
+			jwt.WithTimeFunc(c.now),
+		),
 	}
-	v.all = append(v.all, k)
+	for i, k := range c.keys {
+		v.all[i] = k
+	}
+	return v, nil
 }
 
 // Verify checks token and returns its claims:

@@ -248,51 +248,24 @@ const (
 	numClaims
 )
 
-// claimIndex maps a claim name to its index, or -1. Names match exactly:
-// encoding/json's case-insensitive field matching would let "SUB" stand in
-// for "sub".
-func claimIndex(name string) int {
-	switch name {
-	case "sub":
-		return claimSub
-	case "cn":
-		return claimCN
-	case "email":
-		return claimEmail
-	case "principals":
-		return claimPrincipals
-	case "links":
-		return claimLinks
-	case "isEmailEnabled":
-		return claimIsEmailEnabled
-	case "isEmailVerified":
-		return claimIsEmailVerified
-	case "idpCommonName":
-		return claimIdPCommonName
-	case "idpName":
-		return claimIdPName
-	case "idpUid":
-		return claimIdPUID
-	case "iss":
-		return claimIss
-	case "hd":
-		return claimHD
-	case "iat":
-		return claimIat
-	case "nbf":
-		return claimNbf
-	case "exp":
-		return claimExp
-	}
-	return -1
-}
-
-// claimName is the inverse of claimIndex, for error messages.
+// claimName returns the name of claim i, in EDI's order.
 func claimName(i int) string {
 	return [numClaims]string{
 		"sub", "cn", "email", "principals", "links", "isEmailEnabled", "isEmailVerified",
 		"idpCommonName", "idpName", "idpUid", "iss", "hd", "iat", "nbf", "exp",
 	}[i]
+}
+
+// claimIndex maps a claim name to its index, or -1. Names match exactly:
+// encoding/json's case-insensitive field matching would let "SUB" stand in
+// for "sub".
+func claimIndex(name string) int {
+	for i := range numClaims {
+		if claimName(i) == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // UnmarshalJSON reads a claim set strictly (spec §4.2, §5.2 step 3): a JSON
