@@ -577,9 +577,12 @@ func boltErr(err error) error {
 	return err
 }
 
+// recoverCorrupt turns a panic into an error wrapping errBoltCorrupt. bbolt
+// panics on pages it cannot make sense of; inside UpdateGrant the panic may
+// also be the callback's, which the message says too.
 func recoverCorrupt(err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%w: panic: %v", errBoltCorrupt, r)
+		*err = fmt.Errorf("%w: panic in a bbolt transaction (damaged file, or an update callback's bug): %v", errBoltCorrupt, r)
 	}
 }
 
