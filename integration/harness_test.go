@@ -186,6 +186,13 @@ func tail(s string, n int) string {
 	return s
 }
 
+// crash kills Caddy with SIGKILL: no cleanup, no graceful close of the store.
+func (g *gateway) crash() {
+	g.t.Helper()
+	_ = g.cmd.Process.Kill()
+	<-g.done
+}
+
 // restart stops and starts the same config with the same data directory.
 func (g *gateway) restart() {
 	g.t.Helper()
