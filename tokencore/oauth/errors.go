@@ -63,6 +63,10 @@ type Error struct {
 	// header to match the scheme the client tried; RFC 9110 §15.5.2 requires
 	// a challenge on every 401).
 	AuthScheme string
+
+	// cause is the internal failure behind a server_error (see Cause); it
+	// is never rendered.
+	cause error
 }
 
 // NewError returns an error with the status RFC 6749 and RFC 7009 give the

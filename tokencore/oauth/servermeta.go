@@ -1,0 +1,46 @@
+package oauth
+
+import (
+	"slices"
+)
+
+// Metadata returns the service's authorization server metadata document
+// (RFC 8414), also served as the OpenID Provider configuration. It lists
+// the endpoints in ep, the supported grant types (refresh_token and
+// client_credentials; there is no authorization endpoint, so no response
+// types), every scope a client is registered for, and the client
+// authentication methods per endpoint: all three at the token and
+// revocation endpoints, the two secret-based ones at introspection
+// (public clients may not introspect). When a client may receive ID
+// tokens, the OpenID members are added: the ID-token signing algorithm
+// (the key decides it), subject type "public" and the claims ID tokens
+// carry.
+func (s *Service) Metadata(ep Endpoints) (*Metadata, error) {
+	m, err := NewMetadata(s.cfg.Issuer, ep)
+	if err != nil {
+		return nil, err
+	}
+	m.GrantTypesSupported = []string{GrantTypeRefreshToken, GrantTypeClientCredentials}
+	var scopes []string
+	for _, c := range s.clients.byID {
+		for _, sc := range c.Scopes {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	slices.Sort(scopes)
+	m.ScopesSupported = scopes
+	if m.IntrospectionEndpoint != "" {
+		m.IntrospectionEndpointAuthMethodsSupported = []string{string(AuthClientSecretBasic), string(AuthClientSecretPost)}
+	}
+	if s.idKey != nil {
+		m.SubjectTypesSupported = []string{"public"}
+		m.IDTokenSigningAlgValuesSupported = []string{s.idKey.Alg}
+		m.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "azp"}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

@@ -1,0 +1,230 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/tokencore"
+)
+
+// testClock is a settable clock shared by the engine and the service.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// The demo clients of issue §7, plus one whose tokens live briefly.
+func demoClients(tb testing.TB) *Clients {
+	tb.Helper()
+	cs, err := NewClients([]Client{
+		{ID: "web", AuthMethod: AuthClientSecretBasic, SecretHash: HashSecret("w3b"),
+			GrantTypes: []string{GrantTypeRefreshToken, GrantTypeAuthorizationCode},
+			Scopes:     []string{"openid", "profile", "api.read", "api.write"}, IDTokenReissue: true},
+		{ID: "post", AuthMethod: AuthClientSecretPost, SecretHash: HashSecret("p0st"),
+			GrantTypes: []string{GrantTypeRefreshToken, GrantTypeAuthorizationCode}, Scopes: []string{"openid", "api.read"}},
+		{ID: "cli", AuthMethod: AuthNone,
+			GrantTypes: []string{GrantTypeRefreshToken, GrantTypeAuthorizationCode, GrantTypeClientCredentials}, Scopes: []string{"api.read"}},
+		{ID: "svc", AuthMethod: AuthClientSecretBasic, SecretHash: HashSecret("s3c"),
+			GrantTypes: []string{GrantTypeClientCredentials}, Scopes: []string{"api.read"}},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cs
+}
+
+type fixture struct {
+	svc *Service
+	e   *tokencore.Engine
+	clk *testClock
+	ctx context.Context
+}
+
+type fixtureOpt func(*Config)
+
+// newFixture builds a service over a real bbolt file (or the memory store
+// when memory is true) with an ES256 key.
+func newFixture(tb testing.TB, memory bool, opts ...fixtureOpt) *fixture {
+	tb.Helper()
+	key, _, err := tokencore.GenerateES256Key()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	refreshKey := make([]byte, 32)
+	_, _ = rand.Read(refreshKey)
+	ks, err := tokencore.NewKeySet(key, nil, refreshKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var st tokencore.Store
+	if memory {
+		st = tokencore.NewMemoryStore()
+	} else {
+		bs, err := tokencore.OpenBoltStore(filepath.Join(tb.TempDir(), "tg.db"), tokencore.BoltOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st = bs
+	}
+	tb.Cleanup(func() { st.Close() })
+	cache, err := tokencore.NewVerifyCache(tokencore.CacheConfig{MaxEntries: 10000})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cache.Close)
+	clk := &testClock{t: time.Unix(1_900_000_000, 0)}
+	e := &tokencore.Engine{Keys: ks, Store: st, View: tokencore.NewRevocationView(), Cache: cache,
+		Now: clk.now, Issuer: "https://auth.example.org"}
+	cfg := Config{
+		Issuer:          "https://auth.example.org",
+		Clients:         demoClients(tb),
+		ResourceServers: []ResourceServer{{ID: "orders-api", SecretHash: HashSecret("rs-secret")}},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := NewService(e, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &fixture{svc: svc, e: e, clk: clk, ctx: context.Background()}
+}
+
+// post builds a form request with an optional Authorization header.
+func post(body string, authorization ...string) Request {
+	return Request{Method: http.MethodPost, ContentType: "application/x-www-form-urlencoded", Body: []byte(body), Authorization: authorization}
+}
+
+var (
+	webAuth  = basic("web:w3b")
+	svcAuth  = basic("svc:s3c")
+	rsAuth   = basic("orders-api:rs-secret")
+	postCred = "client_id=post&client_secret=p0st"
+)
+
+// create makes a management grant and returns its tokens.
+func (f *fixture) create(tb testing.TB, body string) CreateResponse {
+	tb.Helper()
+	r := f.svc.Manage(f.ctx, ManageRequest{Method: http.MethodPost, Path: "/auth/token/create", ContentType: "application/json", Body: []byte(body)})
+	if r.Status != http.StatusOK {
+		tb.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var out CreateResponse
+	if err := json.Unmarshal(r.Body, &out); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func (f *fixture) createFor(tb testing.TB, client, subject, scopes string) CreateResponse {
+	tb.Helper()
+	sc, _ := json.Marshal(strings.Fields(scopes))
+	return f.create(tb, `{"grantType":"AUTHORIZATION_CODE","clientId":"`+client+`","subject":"`+subject+`","scopes":`+string(sc)+`}`)
+}
+
+// refresh runs the refresh grant with the given credentials.
+func (f *fixture) refresh(rt, extra string, authorization ...string) (*TokenResponse, *Error) {
+	body := "grant_type=refresh_token&refresh_token=" + url.QueryEscape(rt)
+	if extra != "" {
+		body += "&" + extra
+	}
+	return f.svc.Token(f.ctx, post(body, authorization...))
+}
+
+func mustRefresh(tb testing.TB, f *fixture, rt, extra string, authorization ...string) *TokenResponse {
+	tb.Helper()
+	resp, oerr := f.refresh(rt, extra, authorization...)
+	if oerr != nil {
+		tb.Fatalf("refresh: %v", oerr)
+	}
+	return resp
+}
+
+// proxyAccepts reports whether the bearer check of the proxy accepts an
+// access token right now.
+func (f *fixture) proxyAccepts(token string) error {
+	_, err := f.e.Verifier(tokencore.VerifierOptions{}).Verify(token, "")
+	return err
+}
+
+func wantError(tb testing.TB, oerr *Error, code ErrorCode, status int) {
+	tb.Helper()
+	if oerr == nil {
+		tb.Fatalf("no error, want %s", code)
+	}
+	if !errors.Is(oerr, code) || oerr.HTTPStatus() != status {
+		tb.Fatalf("error %q (%d), want %s (%d)", oerr.Error(), oerr.HTTPStatus(), code, status)
+	}
+}
+
+func TestNewServiceConfig(t *testing.T) {
+	refreshKey := make([]byte, 32)
+	folioOnly, err := tokencore.NewKeySet(tokencore.NewFolioKey("secret"), nil, refreshKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _, _ := tokencore.GenerateES256Key()
+	esKeys, _ := tokencore.NewKeySet(es, nil, refreshKey)
+	st := tokencore.NewMemoryStore()
+	engine := func(ks *tokencore.KeySet) *tokencore.Engine {
+		return &tokencore.Engine{Keys: ks, Store: st, View: tokencore.NewRevocationView()}
+	}
+	noOIDC, _ := NewClients([]Client{{ID: "svc", AuthMethod: AuthClientSecretBasic, SecretHash: HashSecret("x"),
+		GrantTypes: []string{GrantTypeClientCredentials}, Scopes: []string{"api.read"}}})
+	tests := []struct {
+		name    string
+		keys    *tokencore.KeySet
+		cfg     Config
+		wantErr error
+	}{
+		{"ok", esKeys, Config{Issuer: "https://a.example", Clients: demoClients(t)}, nil},
+		{"folio key without OIDC", folioOnly, Config{Issuer: "https://a.example", Clients: noOIDC}, nil},
+		{"folio key only with an openid client", folioOnly, Config{Issuer: "https://a.example", Clients: demoClients(t)}, tokencore.ErrNoAsymmetricKey},
+		{"missing issuer", esKeys, Config{Clients: demoClients(t)}, ErrMetadata},
+		{"issuer with slash", esKeys, Config{Issuer: "https://a.example/", Clients: demoClients(t)}, ErrServiceConfig},
+		{"http issuer", esKeys, Config{Issuer: "http://a.example"}, ErrMetadata},
+		{"grace too long", esKeys, Config{Issuer: "https://a.example", RefreshGrace: 2 * time.Minute}, ErrServiceConfig},
+		{"negative ttl", esKeys, Config{Issuer: "https://a.example", AccessTTL: -1}, ErrServiceConfig},
+		{"resource server named like a client", esKeys, Config{Issuer: "https://a.example", Clients: demoClients(t),
+			ResourceServers: []ResourceServer{{ID: "web", SecretHash: HashSecret("x")}}}, ErrServiceConfig},
+		{"resource server with bad hash", esKeys, Config{Issuer: "https://a.example",
+			ResourceServers: []ResourceServer{{ID: "rs", SecretHash: "plain"}}}, ErrClientConfig},
+		{"duplicate resource server", esKeys, Config{Issuer: "https://a.example",
+			ResourceServers: []ResourceServer{{ID: "rs", SecretHash: HashSecret("x")}, {ID: "rs", SecretHash: HashSecret("y")}}}, ErrServiceConfig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewService(engine(tt.keys), tt.cfg)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("NewService: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("NewService error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
