@@ -25,6 +25,7 @@ type MemoryStore struct {
 	// grant ID.
 	byHash map[string]string
 	revs   map[revocationID]Revocation
+	edi    memEDI // EDI subject and API-key records (memstore_edi.go)
 }
 
 // revocationID is the identity of a revocation: a later Put with the same

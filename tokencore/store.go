@@ -34,6 +34,7 @@ import (
 type Store interface {
 	GrantStore
 	RevocationStore
+	EDIStore
 
 	// Sweep deletes expired records and returns how many it removed.
 	Sweep(ctx context.Context, now time.Time) (int, error)

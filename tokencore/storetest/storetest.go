@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) tokencore.Store) {
 			tc.fn(t, s)
 		})
 	}
+	runEDI(t, open)
 }
 
 // t0 is the reference time of every record: nanoseconds included, so a
