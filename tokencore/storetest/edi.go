@@ -276,7 +276,9 @@ func testEDIKeyConflict(t *testing.T, s tokencore.Store) {
 
 func testEDIKeyInvalid(t *testing.T, s tokencore.Store) {
 	ctx := t.Context()
-	base := func() *tokencore.EDIAPIKey { return sampleKey("k", ediID("alice"), "R9arQwYMFqdgVVYt7jqcsxfyPyU", t0()) }
+	base := func() *tokencore.EDIAPIKey {
+		return sampleKey("k", ediID("alice"), "R9arQwYMFqdgVVYt7jqcsxfyPyU", t0())
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(k *tokencore.EDIAPIKey)
