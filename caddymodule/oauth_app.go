@@ -1,9 +1,150 @@
 package caddymodule
 
-import "github.com/caddyserver/caddy/v2"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
 
-// OAuthConfig configures the OAuth 2.0 / OpenID Connect token service.
-type OAuthConfig struct{}
+	"github.com/caddyserver/caddy/v2"
 
-// provisionOAuth prepares the OAuth service.
-func (a *App) provisionOAuth(caddy.Context) error { return nil }
+	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/oauth"
+)
+
+// OAuthConfig configures the OAuth 2.0 / OpenID Connect token service of
+// the app: its clients, the resource servers that may introspect, and the
+// refresh grace window. The endpoints are mounted by the tokengate_oauth
+// handler, the management API by tokengate_manage; both use the service
+// built here, on the app's engine, so a revocation through either is
+// enforced by every tokengate_protect of the config on the next request.
+//
+// The app's `issuer` is required: it is the OAuth issuer identifier.
+type OAuthConfig struct {
+	// Clients are the registered OAuth clients.
+	Clients []OAuthClient `json:"clients,omitempty"`
+	// ResourceServers may call the introspection endpoint with HTTP Basic.
+	ResourceServers []OAuthResourceServer `json:"resource_servers,omitempty"`
+	// RefreshGrace lets a refresh token rotated less than this long ago be
+	// presented again and receive the same answer, instead of counting as
+	// a replay that revokes the grant (default 0: off; at most 1m).
+	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
+
+	service *oauth.Service
+}
+
+// OAuthClient is one registered client.
+type OAuthClient struct {
+	// ID is the client_id.
+	ID string `json:"id"`
+	// Auth is the token endpoint authentication method:
+	// client_secret_basic (default), client_secret_post or none.
+	Auth string `json:"auth,omitempty"`
+	// SecretHash is the hash of the client secret (`sha256:<hex>` or
+	// bcrypt), for the secret methods.
+	SecretHash string `json:"secret_hash,omitempty"`
+	// Secret is a placeholder that yields the secret at provisioning, e.g.
+	// `{env.WEB_CLIENT_SECRET}`; it is hashed at once and never kept. A
+	// literal secret is refused: configs are stored and logged.
+	Secret string `json:"secret,omitempty"`
+	// GrantTypes the client may use (e.g. refresh_token,
+	// client_credentials, authorization_code for tokens created through
+	// the management API after a login).
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// Scopes the client may be granted.
+	Scopes []string `json:"scopes,omitempty"`
+	// AccessTTL and RefreshTTL override the app's token lifetimes.
+	AccessTTL  caddy.Duration `json:"access_ttl,omitempty"`
+	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
+	// IDTokenReissue lets a refresh of an openid grant return a new ID token.
+	IDTokenReissue bool `json:"id_token_reissue,omitempty"`
+}
+
+// OAuthResourceServer is an introspection credential.
+type OAuthResourceServer struct {
+	ID         string `json:"id"`
+	SecretHash string `json:"secret_hash"`
+}
+
+// placeholderOnly reports whether v is exactly one placeholder, such as
+// {env.WEB_CLIENT_SECRET} or {file./run/secrets/web}.
+func placeholderOnly(v string) bool {
+	inner, ok := strings.CutPrefix(v, "{")
+	if !ok {
+		return false
+	}
+	inner, ok = strings.CutSuffix(inner, "}")
+	return ok && inner != "" && !strings.ContainsAny(inner, "{} \t")
+}
+
+// provisionOAuth builds the OAuth service from a.OAuth, if configured.
+// Client secrets given as placeholders are resolved and hashed here; a
+// placeholder that yields nothing is an error (an unset environment
+// variable must not make a client secretless).
+func (a *App) provisionOAuth(caddy.Context) error {
+	if a.OAuth == nil {
+		return nil
+	}
+	if a.Issuer == "" {
+		return errors.New("the oauth block needs the app's `issuer` (the OAuth issuer identifier)")
+	}
+	repl := caddy.NewReplacer()
+	clients := make([]oauth.Client, 0, len(a.OAuth.Clients))
+	for i, c := range a.OAuth.Clients {
+		method := oauth.AuthMethod(c.Auth)
+		if method == "" {
+			method = oauth.AuthClientSecretBasic
+		}
+		hash := c.SecretHash
+		if c.Secret != "" {
+			if hash != "" {
+				return fmt.Errorf("client %d (%s): give secret or secret_hash, not both", i, c.ID)
+			}
+			if !placeholderOnly(c.Secret) {
+				return fmt.Errorf("client %d (%s): secret must be a placeholder such as {env.CLIENT_SECRET}; write literal secrets as secret_hash", i, c.ID)
+			}
+			secret := repl.ReplaceAll(c.Secret, "")
+			if secret == "" {
+				return fmt.Errorf("client %d (%s): secret placeholder %s is empty (is the environment variable set?)", i, c.ID, c.Secret)
+			}
+			hash = tokencore.HashSecret(secret)
+		}
+		clients = append(clients, oauth.Client{
+			ID: c.ID, AuthMethod: method, SecretHash: hash,
+			GrantTypes: c.GrantTypes, Scopes: c.Scopes,
+			AccessTTL: time.Duration(c.AccessTTL), RefreshTTL: time.Duration(c.RefreshTTL),
+			IDTokenReissue: c.IDTokenReissue,
+		})
+	}
+	registry, err := oauth.NewClients(clients)
+	if err != nil {
+		return err
+	}
+	rs := make([]oauth.ResourceServer, 0, len(a.OAuth.ResourceServers))
+	for _, r := range a.OAuth.ResourceServers {
+		rs = append(rs, oauth.ResourceServer{ID: r.ID, SecretHash: r.SecretHash})
+	}
+	def := a.ttl.For("")
+	svc, err := oauth.NewService(a.engine, oauth.Config{
+		Issuer:          a.Issuer,
+		Clients:         registry,
+		ResourceServers: rs,
+		AccessTTL:       def.Access,
+		RefreshTTL:      def.Refresh,
+		RefreshGrace:    time.Duration(a.OAuth.RefreshGrace),
+	})
+	if err != nil {
+		return err
+	}
+	a.OAuth.service = svc
+	return nil
+}
+
+// oauthService returns the app's OAuth service, or an error naming the
+// missing configuration.
+func (a *App) oauthService() (*oauth.Service, error) {
+	if a.OAuth == nil || a.OAuth.service == nil {
+		return nil, errors.New("no OAuth service: add an `oauth { ... }` block (and `issuer`) to the global tokengate option")
+	}
+	return a.OAuth.service, nil
+}

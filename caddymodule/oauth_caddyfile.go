@@ -1,8 +1,123 @@
 package caddymodule
 
-import "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
 
-// parseOAuthGlobal parses the `oauth { ... }` block of the tokengate option.
-func parseOAuthGlobal(d *caddyfile.Dispenser, _ *App) error {
-	return d.Err("the oauth block is not available yet")
+// parseOAuthGlobal parses the `oauth { ... }` block of the tokengate
+// global option into app.OAuth. Syntax:
+//
+//	oauth {
+//	    client <id> {
+//	        auth client_secret_basic|client_secret_post|none
+//	        secret_hash <sha256:hex|bcrypt>
+//	        secret {env.CLIENT_SECRET}
+//	        grant_types <grant_type...>
+//	        scopes <scope...>
+//	        access_ttl <duration>
+//	        refresh_ttl <duration>
+//	        id_token_reissue
+//	    }
+//	    resource_server <id> <sha256:hex|bcrypt>
+//	    refresh_grace <duration>
+//	}
+//
+// The block may be given more than once; clients and resource servers
+// accumulate.
+func parseOAuthGlobal(d *caddyfile.Dispenser, app *App) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if app.OAuth == nil {
+		app.OAuth = &OAuthConfig{}
+	}
+	cfg := app.OAuth
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "client":
+			c, err := parseOAuthClient(d)
+			if err != nil {
+				return err
+			}
+			cfg.Clients = append(cfg.Clients, c)
+		case "resource_server":
+			var r OAuthResourceServer
+			if !d.Args(&r.ID, &r.SecretHash) || d.NextArg() {
+				return d.ArgErr()
+			}
+			cfg.ResourceServers = append(cfg.ResourceServers, r)
+		case "refresh_grace":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			cfg.RefreshGrace = dur
+		default:
+			return d.Errf("unknown oauth option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// parseOAuthClient parses one `client <id> { ... }` block.
+func parseOAuthClient(d *caddyfile.Dispenser) (OAuthClient, error) {
+	var c OAuthClient
+	if !d.Args(&c.ID) || d.NextArg() {
+		return c, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "auth":
+			if !d.Args(&c.Auth) || d.NextArg() {
+				return c, d.ArgErr()
+			}
+			switch c.Auth {
+			case "client_secret_basic", "client_secret_post", "none":
+			default:
+				return c, d.Errf("unknown client auth method %q (want client_secret_basic, client_secret_post or none)", c.Auth)
+			}
+		case "secret_hash":
+			if !d.Args(&c.SecretHash) || d.NextArg() {
+				return c, d.ArgErr()
+			}
+		case "secret":
+			if !d.Args(&c.Secret) || d.NextArg() {
+				return c, d.ArgErr()
+			}
+			if !placeholderOnly(c.Secret) {
+				return c, d.Errf("client %s: secret must be a placeholder such as {env.CLIENT_SECRET}; write a literal secret as secret_hash", c.ID)
+			}
+		case "grant_types":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return c, d.ArgErr()
+			}
+			c.GrantTypes = append(c.GrantTypes, args...)
+		case "scopes":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return c, d.ArgErr()
+			}
+			c.Scopes = append(c.Scopes, args...)
+		case "access_ttl", "refresh_ttl":
+			name := d.Val()
+			dur, err := durationArg(d)
+			if err != nil {
+				return c, err
+			}
+			if name == "access_ttl" {
+				c.AccessTTL = dur
+			} else {
+				c.RefreshTTL = dur
+			}
+		case "id_token_reissue":
+			if d.NextArg() {
+				return c, d.ArgErr()
+			}
+			c.IDTokenReissue = true
+		default:
+			return c, d.Errf("unknown oauth client option %q", d.Val())
+		}
+	}
+	return c, nil
 }

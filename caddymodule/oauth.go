@@ -1,0 +1,241 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tokengate/tokengate/tokencore/oauth"
+)
+
+func init() {
+	caddy.RegisterModule(OAuthEndpoints{})
+	httpcaddyfile.RegisterHandlerDirective("tokengate_oauth", parseOAuthEndpoints)
+}
+
+// OAuthEndpoints serves the OAuth 2.0 endpoints of the app's OAuth service
+// (the `oauth` block of the tokengate global option):
+//
+//   - POST <prefix>/token       refresh_token and client_credentials grants
+//   - POST <prefix>/revoke      RFC 7009 revocation
+//   - POST <prefix>/introspect  RFC 7662 introspection
+//   - GET  /.well-known/oauth-authorization-server (RFC 8414, inserted
+//     before the issuer's path) and <issuer path>/.well-known/openid-configuration
+//
+// Other paths go to the next handler. Every rule is tokencore/oauth's: this
+// handler reads the request, calls the service and writes its answer with
+// the headers the service gives (JSON, Cache-Control: no-store, Pragma:
+// no-cache, WWW-Authenticate on a 401). Tokens and secrets are never logged.
+type OAuthEndpoints struct {
+	// Prefix of the endpoint paths (default /oauth2).
+	Prefix string `json:"prefix,omitempty"`
+	// JWKSURI is advertised as jwks_uri: a path below the issuer or an
+	// https URL (default /.well-known/jwks.json, where tokengate_jwks
+	// serves the keys by default).
+	JWKSURI string `json:"jwks_uri,omitempty"`
+	// MaxBodyBytes bounds request bodies (default 64 KiB).
+	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+
+	svc          *oauth.Service
+	metadata     []byte
+	wellKnownOA  string
+	wellKnownOID string
+	logger       *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (OAuthEndpoints) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.tokengate_oauth", New: func() caddy.Module { return new(OAuthEndpoints) }}
+}
+
+// Provision joins the app's OAuth service and renders the metadata
+// document once (it changes only with the config).
+func (o *OAuthEndpoints) Provision(ctx caddy.Context) error {
+	o.logger = ctx.Logger()
+	app, err := tokengateApp(ctx)
+	if err != nil {
+		return err
+	}
+	if o.svc, err = app.oauthService(); err != nil {
+		return err
+	}
+	if o.Prefix == "" {
+		o.Prefix = "/oauth2"
+	}
+	if o.JWKSURI == "" {
+		o.JWKSURI = "/.well-known/jwks.json"
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = defaultMaxBody
+	}
+	m, err := o.svc.Metadata(oauth.Endpoints{
+		Token: o.Prefix + "/token", Revocation: o.Prefix + "/revoke", Introspection: o.Prefix + "/introspect", JWKS: o.JWKSURI,
+	})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	if o.metadata, err = m.MarshalJSON(); err != nil {
+		return err
+	}
+	for dst, raw := range map[*string]string{&o.wellKnownOA: m.OAuthWellKnownURL(), &o.wellKnownOID: m.OpenIDWellKnownURL()} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("well-known URL %q: %w", raw, err)
+		}
+		*dst = u.Path
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (o *OAuthEndpoints) Validate() error {
+	if o.Prefix != "" && (!strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/")) {
+		return errors.New("prefix must start with / and not end with /")
+	}
+	return nil
+}
+
+// ServeHTTP serves the endpoints and passes every other path on.
+func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	switch r.URL.Path {
+	case o.wellKnownOA, o.wellKnownOID:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+			return nil
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(o.metadata)
+		return nil
+	}
+	endpoint, ok := strings.CutPrefix(r.URL.Path, o.Prefix)
+	if !ok || (endpoint != "/token" && endpoint != "/revoke" && endpoint != "/introspect") {
+		return next.ServeHTTP(w, r)
+	}
+	req := oauth.Request{Method: r.Method, ContentType: r.Header.Get("Content-Type"), Authorization: r.Header.Values("Authorization")}
+	if r.Method == http.MethodPost {
+		body, err := readBody(w, r, o.MaxBodyBytes)
+		if errors.Is(err, errBodyTooLarge) {
+			o.writeError(w, endpoint, oauth.NewError(oauth.ErrInvalidRequest, "The request body is too large."))
+			return nil
+		} else if err != nil {
+			o.writeError(w, endpoint, oauth.NewError(oauth.ErrInvalidRequest, "The request body cannot be read."))
+			return nil
+		}
+		req.Body = body
+	}
+	ctx := r.Context()
+	switch endpoint {
+	case "/token":
+		resp, oerr := o.svc.Token(ctx, req)
+		if oerr != nil {
+			o.writeError(w, endpoint, oerr)
+			return nil
+		}
+		body, err := resp.Body()
+		if err != nil {
+			o.writeError(w, endpoint, oauth.NewError(oauth.ErrServerError, ""))
+			return nil
+		}
+		o.write(w, http.StatusOK, body)
+	case "/revoke":
+		if oerr := o.svc.Revoke(ctx, req); oerr != nil {
+			o.writeError(w, endpoint, oerr)
+			return nil
+		}
+		o.write(w, http.StatusOK, []byte("{}"))
+	case "/introspect":
+		resp, oerr := o.svc.Introspect(ctx, req)
+		if oerr != nil {
+			o.writeError(w, endpoint, oerr)
+			return nil
+		}
+		body, err := resp.Body()
+		if err != nil {
+			o.writeError(w, endpoint, oauth.NewError(oauth.ErrServerError, ""))
+			return nil
+		}
+		o.write(w, http.StatusOK, body)
+	}
+	return nil
+}
+
+// write sends a successful answer with the service's headers.
+func (o *OAuthEndpoints) write(w http.ResponseWriter, status int, body []byte) {
+	for k, v := range oauth.Headers() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeError sends an OAuth error. Internal failures are logged with
+// their cause (never a token or secret); refusals only at debug level.
+func (o *OAuthEndpoints) writeError(w http.ResponseWriter, endpoint string, oerr *oauth.Error) {
+	status := oerr.HTTPStatus()
+	if status >= 500 {
+		o.logger.Error("OAuth endpoint failed", zap.String("endpoint", endpoint), zap.NamedError("cause", oerr.Cause()))
+	} else if c := o.logger.Check(zapcore.DebugLevel, "OAuth request refused"); c != nil {
+		c.Write(zap.String("endpoint", endpoint), zap.String("error", oerr.Code), zap.Int("status", status))
+	}
+	for k, v := range oerr.Headers() {
+		w.Header()[k] = v
+	}
+	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(oerr.Body())
+}
+
+// parseOAuthEndpoints sets up the OAuth endpoints. Syntax:
+//
+//	tokengate_oauth [<matcher>] {
+//	    prefix <path>        # default /oauth2
+//	    jwks_uri <path|url>  # default /.well-known/jwks.json
+//	    max_body <bytes>     # default 65536
+//	}
+func parseOAuthEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	o := new(OAuthEndpoints)
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "prefix":
+			if !h.Args(&o.Prefix) {
+				return nil, h.ArgErr()
+			}
+		case "jwks_uri":
+			if !h.Args(&o.JWKSURI) {
+				return nil, h.ArgErr()
+			}
+		case "max_body":
+			n, err := intArg(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			o.MaxBodyBytes = n
+		default:
+			return nil, h.Errf("unknown tokengate_oauth option %q", h.Val())
+		}
+	}
+	return o, nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*OAuthEndpoints)(nil)
+	_ caddy.Validator             = (*OAuthEndpoints)(nil)
+	_ caddyhttp.MiddlewareHandler = (*OAuthEndpoints)(nil)
+)
