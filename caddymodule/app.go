@@ -408,18 +408,11 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 	}()
 	go func() {
 		defer st.wg.Done()
-		t := time.NewTicker(syncEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := engine.SyncRevocations(ctx); err != nil && ctx.Err() == nil {
-					logger.Error("syncing revocations", zap.Error(err))
-				}
+		tokencore.RunEvery(ctx, syncEvery, func(ctx context.Context) {
+			if err := engine.SyncRevocations(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("syncing revocations", zap.Error(err))
 			}
-		}
+		})
 	}()
 	return st, nil
 }

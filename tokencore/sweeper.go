@@ -25,6 +25,21 @@ func RunSweeper(ctx context.Context, s Store, every time.Duration, now func() ti
 	if now == nil {
 		now = time.Now
 	}
+	RunEvery(ctx, every, func(ctx context.Context) {
+		n, err := s.Sweep(ctx, now())
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		if onSwept != nil {
+			onSwept(n, err)
+		}
+	})
+}
+
+// RunEvery calls fn every interval until ctx is done, then returns; the
+// first call is one interval after the start. The background work of a
+// pooled store (sweeping, reloading revocations) runs on it.
+func RunEvery(ctx context.Context, every time.Duration, fn func(ctx context.Context)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -32,13 +47,7 @@ func RunSweeper(ctx context.Context, s Store, every time.Duration, now func() ti
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		n, err := s.Sweep(ctx, now())
-		if err != nil && ctx.Err() != nil {
-			return
-		}
-		if onSwept != nil {
-			onSwept(n, err)
+			fn(ctx)
 		}
 	}
 }
