@@ -39,6 +39,7 @@ http://127.0.0.1:{{.GW}} {
 		claim_header sub X-User-Name
 		allow_preflight
 	}
+	request_header X-Placeholder-User "{tokengate.claims.user_id}@{http.auth.user.id}"
 	reverse_proxy 127.0.0.1:{{.Up}}
 }
 http://127.0.0.1:{{.Up}} {
@@ -137,6 +138,9 @@ func TestFolioSignCallRefreshInvalidate(t *testing.T) {
 	}
 	if got := h["X-User-Name"]; len(got) != 1 || got[0] != "alice" {
 		t.Errorf("claim header X-User-Name = %v", got)
+	}
+	if got := h["X-Placeholder-User"]; len(got) != 1 || got[0] != userID+"@alice" {
+		t.Errorf("placeholders {tokengate.claims.user_id}@{http.auth.user.id} = %v", got)
 	}
 	// The same token through X-Okapi-Token and through the cookie.
 	upstreamHeaders(t, g.do("GET", "/orders", nil, "X-Okapi-Token", p.AccessToken))
