@@ -15,6 +15,13 @@ type appMetrics struct {
 	verified *prometheus.CounterVec // result = valid | invalid | missing | revoked | expired
 }
 
+// verifyResult returns the counter of one result; handlers resolve the
+// results they use once, at provisioning, to keep label lookups off the
+// request path.
+func (m *appMetrics) verifyResult(result string) prometheus.Counter {
+	return m.verified.WithLabelValues(result)
+}
+
 // registerMetrics creates the collectors of one app and registers them in
 // the config's registry. Each config load has its own registry, so only a
 // duplicate registration within one load can collide, and that is tolerated.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -83,6 +84,7 @@ type Protect struct {
 	public    caddyhttp.MatchPath
 	stripped  []string // lower-case, '-' separated
 	claimHdrs []claimHeader
+	counters  map[string]prometheus.Counter
 	logger    *zap.Logger
 }
 
@@ -118,6 +120,10 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	}
 	if p.Realm == "" {
 		p.Realm = "tokengate"
+	}
+	p.counters = map[string]prometheus.Counter{}
+	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
+		p.counters[r] = app.metrics.verifyResult(r)
 	}
 	return nil
 }
@@ -160,11 +166,11 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	token, err := p.tokenFrom(r)
 	if err != nil {
-		p.app.metrics.verified.WithLabelValues("invalid").Inc()
+		p.counters["invalid"].Inc()
 		return p.challenge(w, http.StatusBadRequest, "invalid_request", err.Error())
 	}
 	if token == "" {
-		p.app.metrics.verified.WithLabelValues("missing").Inc()
+		p.counters["missing"].Inc()
 		return p.challenge(w, http.StatusUnauthorized, "", "a bearer token is required")
 	}
 	if tenant == "" {
@@ -173,13 +179,13 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	claims, err := p.verifier.Verify(token, tenant)
 	if err != nil {
 		result, desc := describeTokenError(err)
-		p.app.metrics.verified.WithLabelValues(result).Inc()
+		p.counters[result].Inc()
 		if c := p.logger.Check(zapcore.DebugLevel, "bearer token refused"); c != nil {
 			c.Write(zap.String("reason", err.Error()), zap.String("remote", r.RemoteAddr))
 		}
 		return p.challenge(w, http.StatusUnauthorized, "invalid_token", desc)
 	}
-	p.app.metrics.verified.WithLabelValues("valid").Inc()
+	p.counters["valid"].Inc()
 
 	setOrDel(r.Header, HeaderUserID, claims.UserID)
 	setOrDel(r.Header, HeaderTenant, claims.Tenant)
