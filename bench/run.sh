@@ -10,6 +10,10 @@
 #   2. GET through the protected route with a valid ES256 token (cache hit)
 #   3. POST /token/sign                          (loadgen)
 #   4. POST /token/refresh on the bbolt store    (loadgen, one chain per worker)
+#   5. POST /oauth2/token, grant_type=refresh_token on the bbolt store
+#      (loadgen oauth-refresh: one grant per worker, created through the
+#      management API, rotated with client_secret_basic)
+#   6. POST /oauth2/introspect of an active access token (loadgen post)
 # and prints throughputs, p99 latencies and the ratios to plain Caddy.
 #
 # Bounded: BENCH_SECONDS per phase (default 10, at most 120), BENCH_CONNS
@@ -37,6 +41,15 @@ cat > "$work/Caddyfile" <<CF
 	tokengate {
 		store bolt $work/state/tokengate.db
 		default_tenant diku
+		issuer http://127.0.0.1:$GATE
+		operator_key_hash sha256:4a7c449d22a99026fac16a47621ff68792ff589f72334ea3950ce186a5615e9a
+		oauth {
+			client web {
+				secret_hash sha256:1a00f12f4768080ebd6bc0943f5c71eaf8e7205c0c3d3f32c95c473bf04f2219
+				grant_types refresh_token authorization_code
+				scopes api.read
+			}
+		}
 	}
 }
 http://127.0.0.1:$UP {
@@ -51,6 +64,10 @@ http://127.0.0.1:$GATE {
 	bind 127.0.0.1
 	tokengate_folio {
 		trusted_signers 127.0.0.1/32
+	}
+	tokengate_oauth
+	tokengate_manage {
+		prefix /api/bench
 	}
 	tokengate_protect
 	reverse_proxy 127.0.0.1:$UP
@@ -98,29 +115,42 @@ measure_get() {
 }
 
 tool=loadgen; command -v wrk >/dev/null 2>&1 && tool=wrk
-echo "phase 1/4: plain reverse_proxy ($tool, ${SECONDS_PER_PHASE}s, $CONNS conns)" >&2
+echo "phase 1/6: plain reverse_proxy ($tool, ${SECONDS_PER_PHASE}s, $CONNS conns)" >&2
 read -r plain_rps plain_p99 < <(measure_get "http://127.0.0.1:$PLAIN/x")
-echo "phase 2/4: tokengate_protect + reverse_proxy (valid ES256 token)" >&2
+echo "phase 2/6: tokengate_protect + reverse_proxy (valid ES256 token)" >&2
 read -r prot_rps prot_p99 < <(measure_get "http://127.0.0.1:$GATE/x" "Authorization: Bearer $token")
 
-echo "phase 3/4: POST /token/sign" >&2
+echo "phase 3/6: POST /token/sign" >&2
 sign_json=$("$work/loadgen" -mode post -url "http://127.0.0.1:$GATE/token/sign" -H 'X-Okapi-Tenant: diku' \
 	-body '{"payload":{"sub":"bench","user_id":"00000000-0000-4000-8000-000000000002"}}' \
 	-c 16 -d "${SECONDS_PER_PHASE}s" -expect 201)
-echo "phase 4/4: POST /token/refresh (bbolt)" >&2
+echo "phase 4/6: POST /token/refresh (bbolt)" >&2
 refresh_json=$("$work/loadgen" -mode refresh -url "http://127.0.0.1:$GATE/token/refresh" \
 	-sign-url "http://127.0.0.1:$GATE/token/sign" -H 'X-Okapi-Tenant: diku' \
 	-c 16 -d "${SECONDS_PER_PHASE}s" -expect 201)
+echo "phase 5/6: POST /oauth2/token refresh_token grant (bbolt)" >&2
+oauth_refresh_json=$("$work/loadgen" -mode oauth-refresh -url "http://127.0.0.1:$GATE/oauth2/token" \
+	-create-url "http://127.0.0.1:$GATE/api/bench/auth/token/create" -operator-key demo-operator-key \
+	-client web -secret w3b -c 16 -d "${SECONDS_PER_PHASE}s")
+echo "phase 6/6: POST /oauth2/introspect" >&2
+oauth_at=$(curl -fsS -X POST -H 'Authorization: Bearer demo-operator-key' -H 'Content-Type: application/json' \
+	-d '{"grantType":"AUTHORIZATION_CODE","clientId":"web","subject":"bench","scopes":["api.read"]}' \
+	"http://127.0.0.1:$GATE/api/bench/auth/token/create" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
+introspect_json=$("$work/loadgen" -mode post -url "http://127.0.0.1:$GATE/oauth2/introspect" \
+	-H 'Content-Type: application/x-www-form-urlencoded' -H "Authorization: Basic $(printf 'web:w3b' | base64)" \
+	-body "token=$oauth_at" -c "$CONNS" -d "${SECONDS_PER_PHASE}s" -expect 200)
 
-python3 - "$plain_rps" "$plain_p99" "$prot_rps" "$prot_p99" "$sign_json" "$refresh_json" "$tool" <<'PY'
+python3 - "$plain_rps" "$plain_p99" "$prot_rps" "$prot_p99" "$sign_json" "$refresh_json" "$tool" "$oauth_refresh_json" "$introspect_json" <<'PY'
 import json, sys
 plain_rps, plain_p99, prot_rps, prot_p99 = map(float, sys.argv[1:5])
 sign, refresh, tool = json.loads(sys.argv[5]), json.loads(sys.argv[6]), sys.argv[7]
+oauth_refresh, introspect = json.loads(sys.argv[8]), json.loads(sys.argv[9])
 print(f"tool: {tool}; {sys.argv[7]} GET phases, loadgen token phases")
 print(f"{'route':40s} {'req/s':>10s} {'p99 ms':>8s} {'ratio to plain':>15s}")
 print(f"{'plain reverse_proxy':40s} {plain_rps:10.0f} {plain_p99:8.2f} {1:15.2f}")
 print(f"{'tokengate_protect (ES256, cache hit)':40s} {prot_rps:10.0f} {prot_p99:8.2f} {prot_rps/plain_rps:15.2f}")
-for name, r in (("POST /token/sign", sign), ("POST /token/refresh (bbolt)", refresh)):
+for name, r in (("POST /token/sign", sign), ("POST /token/refresh (bbolt)", refresh),
+                ("POST /oauth2/token refresh (bbolt)", oauth_refresh), ("POST /oauth2/introspect", introspect)):
     bad = {k: v for k, v in r["statuses"].items() if not k.startswith("2")}
     print(f"{name:40s} {r['rps']:10.0f} {r['p99_ms']:8.2f} {r['rps']/plain_rps:15.2f}" + (f"  errors {bad}" if bad else ""))
 PY
