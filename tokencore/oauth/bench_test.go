@@ -8,10 +8,13 @@ import (
 // below HTTP: form parsing, Basic client authentication, refresh-token
 // decryption, the grant read, minting (an ES256 signature and a JWE), and
 // the rotation compare-and-swap on the embedded bbolt store (one fsynced
-// transaction per refresh). Each goroutine rotates its own grant.
+// transaction per refresh, grouped by the store when refreshes run
+// concurrently). Each of 8×GOMAXPROCS goroutines rotates its own grant,
+// like the 16 workers of bench/run.sh on two cores.
 func BenchmarkRefreshGrantBolt(b *testing.B) {
 	f := newFixture(b, false)
 	b.ReportAllocs()
+	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
 		rt := f.createFor(b, "web", "bench", "api.read").RefreshToken
 		for pb.Next() {
