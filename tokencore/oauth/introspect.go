@@ -103,7 +103,8 @@ func (s *Service) Introspect(ctx context.Context, req Request) (*IntrospectionRe
 	return resp, nil
 }
 
-var inactive = &IntrospectionResponse{Active: false}
+// inactive is the answer for every token the caller may not see as active.
+func inactive() *IntrospectionResponse { return &IntrospectionResponse{Active: false} }
 
 func (s *Service) introspect(ctx context.Context, who caller, token string) (*IntrospectionResponse, error) {
 	now := s.now()
@@ -112,7 +113,7 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 	case jws:
 		c, err := s.verifier.Verify(token, "")
 		if err != nil || !who.mayIntrospect(c.ClientID) {
-			return inactive, nil
+			return inactive(), nil
 		}
 		if c.GrantID != "" {
 			g, err := s.lookupGrant(ctx, c.GrantID)
@@ -120,7 +121,7 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 				return nil, err
 			}
 			if g == nil || !g.Active(now) {
-				return inactive, nil
+				return inactive(), nil
 			}
 		}
 		return &IntrospectionResponse{
@@ -130,14 +131,14 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 	case jwe:
 		rc, err := s.e.ParseRefreshToken(token)
 		if err != nil {
-			return inactive, nil
+			return inactive(), nil
 		}
 		g, err := s.lookupGrant(ctx, rc.GrantID)
 		if err != nil {
 			return nil, err
 		}
 		if g == nil || !refreshActive(g, rc.ID, now) || !who.mayIntrospect(g.ClientID) {
-			return inactive, nil
+			return inactive(), nil
 		}
 		r := &IntrospectionResponse{
 			Active: true, Scope: JoinScope(g.Scopes), ClientID: g.ClientID, Sub: g.Subject,
@@ -148,7 +149,7 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 		}
 		return r, nil
 	}
-	return inactive, nil
+	return inactive(), nil
 }
 
 // refreshActive reports whether refreshID is the live refresh token of g.
