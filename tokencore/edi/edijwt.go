@@ -4,6 +4,8 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -69,7 +71,10 @@ func (s *EDISigner) Sign(c EDIClaims) (string, error) {
 type EDIVerifier struct {
 	all          []jwt.VerificationKey // every configured key, tried when a token has no kid
 	byKID        map[string]*ecdsa.PublicKey
+	issuer       string
 	hostedDomain string
+	leeway       time.Duration
+	now          func() time.Time
 	parser       *jwt.Parser
 }
 
@@ -190,7 +195,10 @@ func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVer
 	v := &EDIVerifier{
 		all:          make([]jwt.VerificationKey, len(c.keys)),
 		byKID:        c.byKID,
+		issuer:       c.issuer,
 		hostedDomain: c.hostedDomain,
+		leeway:       c.leeway,
+		now:          c.now,
 		parser: jwt.NewParser(
 			// The key decides: only ES256 reaches the keyfunc, which checks again.
 			jwt.WithValidMethods([]string{ediAlg}),
@@ -232,6 +240,52 @@ func (v *EDIVerifier) Verify(token string) (EDIClaims, error) {
 		return EDIClaims{}, fmt.Errorf("%w: %v", classify(err), err)
 	}
 	return jc.claims, nil
+}
+
+// CheckTime applies steps 2 and 3 of Verify (exp, nbf and iat against the
+// verifier's clock, with its leeway) to claims Verify returned earlier, so
+// that a cached verdict is never used past the token's lifetime. The rules
+// and errors are exactly those of Verify.
+func (v *EDIVerifier) CheckTime(c EDIClaims) error {
+	now := v.now()
+	switch {
+	case !now.Before(c.ExpiresAt.Add(v.leeway)):
+		return fmt.Errorf("%w: exp has passed", ErrExpired)
+	case now.Before(c.NotBefore.Add(-v.leeway)):
+		return fmt.Errorf("%w: nbf is in the future", ErrNotYetValid)
+	case now.Before(c.IssuedAt.Add(-v.leeway)):
+		return fmt.Errorf("%w: iat is in the future", ErrNotYetValid)
+	}
+	return nil
+}
+
+// Leeway returns the configured clock leeway.
+func (v *EDIVerifier) Leeway() time.Duration { return v.leeway }
+
+// Scope identifies what the verifier accepts (its keys, issuer and hosted
+// domain), for keying caches of its verdicts: two verifiers with the same
+// scope accept the same tokens with the same claims.
+func (v *EDIVerifier) Scope() string {
+	var b strings.Builder
+	b.WriteString("edi-v1|")
+	b.WriteString(v.issuer)
+	b.WriteString("|")
+	b.WriteString(v.hostedDomain)
+	for _, k := range v.all {
+		id, _ := KeyID(k)
+		b.WriteString("|")
+		b.WriteString(id)
+	}
+	kids := make([]string, 0, len(v.byKID))
+	for kid := range v.byKID {
+		kids = append(kids, kid)
+	}
+	slices.Sort(kids)
+	for _, kid := range kids {
+		id, _ := KeyID(v.byKID[kid])
+		b.WriteString("|" + kid + "=" + id)
+	}
+	return b.String()
 }
 
 // keyfunc returns the keys a token may be verified with.

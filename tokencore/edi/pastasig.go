@@ -4,7 +4,10 @@ import (
 	"crypto"
 	"crypto/md5" // PASTA's MD5withRSA; compatibility only, never use elsewhere.
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -114,6 +117,18 @@ func (v *PastaVerifier) Verify(external string) (PastaToken, error) {
 		return PastaToken{}, fmt.Errorf("%w: PASTA body: %w", ErrMalformed, err)
 	}
 	return parsePastaPlaintext(string(plain))
+}
+
+// Scope identifies the verifier's keys, for keying caches of its verdicts.
+func (v *PastaVerifier) Scope() string {
+	var b strings.Builder
+	b.WriteString("pasta-v1")
+	for _, k := range v.keys {
+		sum := sha256.Sum256(x509.MarshalPKCS1PublicKey(k))
+		b.WriteString("|")
+		b.WriteString(hex.EncodeToString(sum[:]))
+	}
+	return b.String()
 }
 
 // verifySignature reports whether sig is a valid MD5withRSA signature of

@@ -1,0 +1,271 @@
+package edi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Tokens on proxied traffic (spec §8).
+
+// Cookie and header names of spec §8.1.
+const (
+	CookieEDI       = "edi-token"
+	CookiePasta     = "auth-token"
+	HeaderNewAuth   = "X-New-Auth-Token"
+	maxCookieHeader = 64 << 10
+)
+
+// Errors of ExtractTokens; the gateway answers them with 401.
+var (
+	// ErrNoCredentials: the request carries neither token.
+	ErrNoCredentials = errors.New("edi: no edi-token")
+	// ErrCredentials: the request carries its tokens in a way the gateway
+	// refuses (see ExtractTokens).
+	ErrCredentials = errors.New("edi: unusable credentials")
+)
+
+// RequestTokens are the tokens a proxied request presents.
+type RequestTokens struct {
+	// EDIToken from the edi-token cookie or Authorization: Bearer.
+	EDIToken string
+	// PastaToken is the external (signed) form from the auth-token cookie,
+	// with one pair of surrounding quotes removed (EDI sets it unescaped).
+	PastaToken string
+	// Bearer reports that the EDI token came in Authorization, which the
+	// gateway then removes.
+	Bearer bool
+}
+
+// ExtractTokens finds the tokens of a proxied request (spec §8.1):
+//
+//   - edi-token from the edi-token cookie or Authorization: Bearer; both
+//     may be present only if they carry the same token;
+//   - auth-token from its cookie;
+//   - several cookies of one name must carry the same value; empty values
+//     (a cookie cleared at logout) count as absent;
+//   - any Authorization scheme but Bearer (Basic is a legacy LDAP login),
+//     or more than one Authorization header, is refused;
+//   - an auth-token without an edi-token is refused: the EDI token is the
+//     authority the PASTA token is checked against.
+//
+// Cookie names are matched exactly, as PASTA services match them; cookies
+// whose names differ only in case are not read, and RebuildCookies removes
+// them. Errors wrap ErrNoCredentials or ErrCredentials.
+func ExtractTokens(h http.Header) (RequestTokens, error) {
+	var t RequestTokens
+	take := func(dst *string, v, what string) error {
+		if v == "" {
+			return fmt.Errorf("%w: empty %s", ErrCredentials, what)
+		}
+		if *dst != "" && *dst != v {
+			return fmt.Errorf("%w: conflicting %s values", ErrCredentials, what)
+		}
+		*dst = v
+		return nil
+	}
+	size := 0
+	for _, line := range h.Values("Cookie") {
+		size += len(line)
+		if size > maxCookieHeader {
+			return RequestTokens{}, fmt.Errorf("%w: Cookie headers larger than %d bytes", ErrCredentials, maxCookieHeader)
+		}
+		for pair := range strings.SplitSeq(line, ";") {
+			name, value, _ := strings.Cut(strings.TrimSpace(pair), "=")
+			name, value = strings.TrimSpace(name), unquote(strings.TrimSpace(value))
+			if value == "" {
+				continue // an emptied cookie (a logout) is no token
+			}
+			var err error
+			switch name {
+			case CookieEDI:
+				err = take(&t.EDIToken, value, "edi-token cookie")
+			case CookiePasta:
+				err = take(&t.PastaToken, value, "auth-token cookie")
+			}
+			if err != nil {
+				return RequestTokens{}, err
+			}
+		}
+	}
+	if auths := h.Values("Authorization"); len(auths) > 0 {
+		if len(auths) > 1 {
+			return RequestTokens{}, fmt.Errorf("%w: more than one Authorization header", ErrCredentials)
+		}
+		scheme, value, _ := strings.Cut(auths[0], " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return RequestTokens{}, fmt.Errorf("%w: the Authorization scheme must be Bearer", ErrCredentials)
+		}
+		if err := take(&t.EDIToken, strings.TrimSpace(value), "edi-token (Authorization and cookie)"); err != nil {
+			return RequestTokens{}, err
+		}
+		t.Bearer = true
+	}
+	if t.EDIToken == "" {
+		if t.PastaToken != "" {
+			return RequestTokens{}, fmt.Errorf("%w: an auth-token without an edi-token", ErrCredentials)
+		}
+		return RequestTokens{}, ErrNoCredentials
+	}
+	return t, nil
+}
+
+// unquote removes one pair of surrounding double quotes.
+func unquote(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// RebuildCookies returns the Cookie header for the upstream (spec §8.3):
+// every client cookie except auth-token and edi-token (in any case, since
+// some servers fold cookie names), in the client's order and spelling, then
+// edi-token=<the verified EDI token> and, when pastaInternal is not empty,
+// auth-token=<the internal PASTA form>. Several Cookie lines are joined
+// into one, as HTTP/1.1 upstreams require. An empty result means no Cookie
+// header.
+func RebuildCookies(lines []string, ediToken, pastaInternal string) string {
+	var parts []string
+	for _, line := range lines {
+		for pair := range strings.SplitSeq(line, ";") {
+			pair = strings.TrimSpace(pair)
+			if pair == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(pair, "=")
+			name = strings.TrimSpace(name)
+			if strings.EqualFold(name, CookieEDI) || strings.EqualFold(name, CookiePasta) {
+				continue
+			}
+			parts = append(parts, pair)
+		}
+	}
+	if ediToken != "" {
+		parts = append(parts, CookieEDI+"="+ediToken)
+	}
+	if pastaInternal != "" {
+		parts = append(parts, CookiePasta+"="+pastaInternal)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Identity is what the gateway learned from a proxied request's tokens.
+type Identity struct {
+	// Claims of the verified EDI token. Shared with the verification cache:
+	// read them, never modify them.
+	Claims *EDIClaims
+	// Pasta is the verified, unexpired, bound PASTA token, or nil when the
+	// request had none.
+	Pasta *PastaToken
+	// PastaInternal is the internal (unsigned) form of Pasta for the
+	// upstream's auth-token cookie, or "".
+	PastaInternal string
+}
+
+// VerifyProxied checks the tokens of a proxied request (spec §8.2): the
+// EDI token by §4.3 and the revocation view, the PASTA token (if any) by
+// §3.4 including its expiry and by the binding rule when binding is strict.
+//
+// Signature and structure verdicts are cached in the engine's cache, keyed
+// by SHA-256 of the verifier's keys, issuer and hosted domain and of the
+// token, until the token expires. Expiry, not-before, revocation and
+// binding are checked on every request, so a cached verdict can never let
+// a revoked or expired token through.
+func (s *Service) VerifyProxied(t RequestTokens) (*Identity, error) {
+	claims, err := s.verifyEDICached(t.EDIToken)
+	if err != nil {
+		return nil, err
+	}
+	if s.e.View.SubjectRevoked(claims.Subject, claims.IssuedAt.Unix()) {
+		return nil, ErrRevoked
+	}
+	id := &Identity{Claims: claims}
+	if t.PastaToken == "" {
+		return id, nil
+	}
+	p, err := s.verifyPastaCached(t.PastaToken)
+	if err != nil {
+		return nil, err
+	}
+	if p.Expired(s.cfg.Now()) {
+		return nil, ErrPastaExpired
+	}
+	if s.cfg.Binding == BindingStrict && !Bound(*p, *claims, s.cfg.PublicUID) {
+		return nil, ErrUnbound
+	}
+	if id.PastaInternal, err = p.Internal(); err != nil {
+		return nil, err
+	}
+	id.Pasta = p
+	return id, nil
+}
+
+// PublicPasta returns the internal form of a PASTA token for the public
+// user, for anonymous requests when the gateway serves them.
+func (s *Service) PublicPasta() (string, error) {
+	return NewPastaToken(s.cfg.PublicUID, s.cfg.Now().Add(s.cfg.PastaTTL)).Internal()
+}
+
+// verifyEDICached verifies an EDI token through the cache.
+func (s *Service) verifyEDICached(token string) (*EDIClaims, error) {
+	cache := s.e.Cache
+	var key string
+	if cache != nil && len(token) <= MaxTokenLength {
+		key = cache.Key(s.ediScope, token)
+		if v, ok := cache.Get(key); ok {
+			if c, ok := v.(*EDIClaims); ok {
+				if err := s.ediVerifier.CheckTime(*c); err != nil {
+					return nil, err
+				}
+				return c, nil
+			}
+		}
+	}
+	c, err := s.ediVerifier.Verify(token)
+	if err != nil {
+		return nil, err
+	}
+	if cache != nil && key != "" {
+		cache.Put(key, &c, c.ExpiresAt.Add(s.cfg.Leeway).Sub(s.cfg.Now()))
+	}
+	return &c, nil
+}
+
+// verifyPastaCached verifies a PASTA token's signature and form through the
+// cache; its expiry is the caller's.
+func (s *Service) verifyPastaCached(token string) (*PastaToken, error) {
+	cache := s.e.Cache
+	var key string
+	if cache != nil && len(token) <= MaxTokenLength {
+		key = cache.Key(s.pastaScope, token)
+		if v, ok := cache.Get(key); ok {
+			if p, ok := v.(*PastaToken); ok {
+				return p, nil
+			}
+		}
+	}
+	p, err := s.pastaVerifier.Verify(token)
+	if err != nil {
+		return nil, err
+	}
+	if cache != nil && key != "" {
+		// An expired token is refused on every request anyway; caching it
+		// until its expiry (a non-positive TTL) means not caching it.
+		cache.Put(key, &p, p.Expiry.Sub(s.cfg.Now()))
+	}
+	return &p, nil
+}
+
+// Describe returns a short reason for a proxied-traffic failure, safe to
+// show the client (no token material).
+func Describe(err error) string {
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return "an edi-token is required"
+	case errors.Is(err, ErrCredentials):
+		return strings.TrimPrefix(err.Error(), ErrCredentials.Error()+": ")
+	}
+	return describe(err)
+}
