@@ -56,17 +56,24 @@ func (OAuthEndpoints) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.tokengate_oauth", New: func() caddy.Module { return new(OAuthEndpoints) }}
 }
 
-// Provision joins the app's OAuth service and renders the metadata
-// document once (it changes only with the config).
+// Provision joins the app's OAuth service.
 func (o *OAuthEndpoints) Provision(ctx caddy.Context) error {
 	o.logger = ctx.Logger()
 	app, err := tokengateApp(ctx)
 	if err != nil {
 		return err
 	}
-	if o.svc, err = app.oauthService(); err != nil {
+	svc, err := app.oauthService()
+	if err != nil {
 		return err
 	}
+	return o.setup(svc)
+}
+
+// setup applies the defaults and renders the metadata document once (it
+// changes only with the config).
+func (o *OAuthEndpoints) setup(svc *oauth.Service) error {
+	o.svc = svc
 	if o.Prefix == "" {
 		o.Prefix = "/oauth2"
 	}
@@ -76,8 +83,21 @@ func (o *OAuthEndpoints) Provision(ctx caddy.Context) error {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = defaultMaxBody
 	}
+	// Endpoint paths are request paths on this server, so they are made
+	// absolute on the issuer's origin: an issuer with a path
+	// (https://host/auth) must not have that path put before them.
+	iss, err := url.Parse(o.svc.Issuer())
+	if err != nil {
+		return fmt.Errorf("issuer: %w", err)
+	}
+	origin := iss.Scheme + "://" + iss.Host
+	jwks := o.JWKSURI
+	if strings.HasPrefix(jwks, "/") {
+		jwks = origin + jwks
+	}
 	m, err := o.svc.Metadata(oauth.Endpoints{
-		Token: o.Prefix + "/token", Revocation: o.Prefix + "/revoke", Introspection: o.Prefix + "/introspect", JWKS: o.JWKSURI,
+		Token: origin + o.Prefix + "/token", Revocation: origin + o.Prefix + "/revoke",
+		Introspection: origin + o.Prefix + "/introspect", JWKS: jwks,
 	})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)

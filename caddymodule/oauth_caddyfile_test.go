@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/oauth"
 )
 
 func TestAdaptOAuth(t *testing.T) {
@@ -158,4 +161,53 @@ func TestManagePrefix(t *testing.T) {
 			t.Errorf("%s below %s = %q %v", tc.path, tc.prefix, below, ok)
 		}
 	}
+}
+
+func TestOAuthEndpointsMetadataPaths(t *testing.T) {
+	for _, tc := range []struct {
+		issuer, prefix                   string
+		token, wellKnownOA, wellKnownOID string
+	}{
+		{"https://auth.example.org", "/oauth2", "https://auth.example.org/oauth2/token",
+			"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"},
+		{"https://example.org/auth", "/auth/oauth2", "https://example.org/auth/oauth2/token",
+			"/.well-known/oauth-authorization-server/auth", "/auth/.well-known/openid-configuration"},
+	} {
+		o := &OAuthEndpoints{Prefix: tc.prefix}
+		svc := testOAuthService(t, tc.issuer)
+		if err := o.setup(svc); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(o.metadata, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["token_endpoint"] != tc.token || o.wellKnownOA != tc.wellKnownOA || o.wellKnownOID != tc.wellKnownOID {
+			t.Errorf("%s: token %v, well-known %s %s", tc.issuer, m["token_endpoint"], o.wellKnownOA, o.wellKnownOID)
+		}
+	}
+}
+
+// testOAuthService is a service on a memory store with an ES256 key.
+func testOAuthService(t *testing.T, issuer string) *oauth.Service {
+	t.Helper()
+	key, _, err := tokencore.GenerateES256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := tokencore.NewKeySet(key, nil, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := oauth.NewClients([]oauth.Client{{ID: "web", AuthMethod: oauth.AuthClientSecretBasic,
+		SecretHash: oauth.HashSecret("w3b"), GrantTypes: []string{"refresh_token"}, Scopes: []string{"openid"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &tokencore.Engine{Keys: ks, Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView()}
+	svc, err := oauth.NewService(e, oauth.Config{Issuer: issuer, Clients: clients})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
