@@ -22,8 +22,13 @@ func init() {
 	// registration lands just before basic_auth, after the previous ones).
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_jwks", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_folio", httpcaddyfile.Before, "basic_auth")
+	// tokengate_edi_admin serves <prefix>/edi/* below the management
+	// prefix it shares with tokengate_manage, so it goes first.
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_admin", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_oauth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_manage", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_echo", httpcaddyfile.Before, "respond")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -337,6 +338,13 @@ func (m *Manager) PutSubject(ctx context.Context, ediID string, d SubjectDoc) (*
 	created := true
 	if old, err := m.e.Store.GetSubject(ctx, ediID); err == nil {
 		s.CreatedAt, created = old.CreatedAt, false
+		// Writing the same content again (a seed at every start) changes
+		// nothing, not even the update time.
+		same := old.Clone()
+		same.UpdatedAt = s.UpdatedAt
+		if reflect.DeepEqual(same, s) {
+			return old, false, nil
+		}
 	} else if !errors.Is(err, tokencore.ErrNotFound) {
 		return nil, false, err
 	}
@@ -667,4 +675,12 @@ func (m *Manager) ListKeys(ctx context.Context, owner string, includeRevoked boo
 		return ks, nil
 	}
 	return slices.DeleteFunc(ks, (*tokencore.EDIAPIKey).Revoked), nil
+}
+
+// Location is the time zone of date-only validity bounds.
+func (m *Manager) Location() *time.Location { return m.cfg.Location }
+
+// ListSubjects returns every subject record, by EDI-ID.
+func (m *Manager) ListSubjects(ctx context.Context) ([]*tokencore.EDISubject, error) {
+	return m.e.Store.ListSubjects(ctx)
 }

@@ -115,6 +115,12 @@ func TestPutSubject(t *testing.T) {
 	if err != nil || created || !s.CreatedAt.Equal(testNow) || !s.UpdatedAt.Equal(testNow.Add(time.Hour)) {
 		t.Fatalf("replace: %+v %v %v", s, created, err)
 	}
+	// The same content again changes nothing, not even the update time.
+	f.setNow(testNow.Add(2 * time.Hour))
+	s, created, err = f.m.PutSubject(ctx, aliceID, SubjectDoc{Type: "profile", IdPUID: ptr(aliceUID), CommonName: ptr("A")})
+	if err != nil || created || !s.UpdatedAt.Equal(testNow.Add(time.Hour)) {
+		t.Fatalf("same content: %+v %v %v", s, created, err)
+	}
 	if _, _, err := f.m.PutSubject(ctx, groupID, SubjectDoc{Type: "group", Name: "g", Owner: aliceID}); err != nil {
 		t.Fatal(err)
 	}
