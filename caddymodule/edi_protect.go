@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -62,6 +63,7 @@ type EDIProtect struct {
 	app      *App
 	svc      *edi.Service
 	stripped []string
+	counters map[string]prometheus.Counter
 	logger   *zap.Logger
 }
 
@@ -86,6 +88,10 @@ func (p *EDIProtect) Provision(ctx caddy.Context) error {
 	}
 	if p.Realm == "" {
 		p.Realm = "tokengate"
+	}
+	p.counters = map[string]prometheus.Counter{}
+	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
+		p.counters[r] = app.metrics.verifyResult(r)
 	}
 	return nil
 }
@@ -120,7 +126,7 @@ func (p *EDIProtect) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		}
 		return p.challenge(w, code, edi.Describe(err))
 	}
-	p.app.metrics.verified.WithLabelValues("valid").Inc()
+	p.counters["valid"].Inc()
 
 	setOrDel(r.Header, "Cookie", edi.RebuildCookies(r.Header.Values("Cookie"), tokens.EDIToken, id.PastaInternal))
 	if tokens.Bearer {
@@ -152,7 +158,7 @@ func (p *EDIProtect) servePublic(w http.ResponseWriter, r *http.Request, next ca
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	p.app.metrics.verified.WithLabelValues("missing").Inc()
+	p.counters["missing"].Inc()
 	setOrDel(r.Header, "Cookie", edi.RebuildCookies(r.Header.Values("Cookie"), "", pub))
 	cfg := p.svc.Config()
 	r.Header.Set(HeaderSubject, cfg.System.PublicAccess)
@@ -171,7 +177,7 @@ func (p *EDIProtect) count(err error) {
 	case errors.Is(err, edi.ErrRevoked):
 		result = "revoked"
 	}
-	p.app.metrics.verified.WithLabelValues(result).Inc()
+	p.counters[result].Inc()
 }
 
 // challenge answers 401 (RFC 6750 §3): no error code when the request

@@ -157,7 +157,7 @@ type Identity struct {
 	// read them, never modify them.
 	Claims *EDIClaims
 	// Pasta is the verified, unexpired, bound PASTA token, or nil when the
-	// request had none.
+	// request had none. Shared with the cache like Claims.
 	Pasta *PastaToken
 	// PastaInternal is the internal (unsigned) form of Pasta for the
 	// upstream's auth-token cookie, or "".
@@ -185,21 +185,24 @@ func (s *Service) VerifyProxied(t RequestTokens) (*Identity, error) {
 	if t.PastaToken == "" {
 		return id, nil
 	}
-	p, err := s.verifyPastaCached(t.PastaToken)
+	pe, err := s.verifyPastaCached(t.PastaToken)
 	if err != nil {
 		return nil, err
 	}
-	if p.Expired(s.cfg.Now()) {
+	if pe.token.Expired(s.cfg.Now()) {
 		return nil, ErrPastaExpired
 	}
-	if s.cfg.Binding == BindingStrict && !Bound(*p, *claims, s.cfg.PublicUID) {
+	if s.cfg.Binding == BindingStrict && !Bound(pe.token, *claims, s.cfg.PublicUID) {
 		return nil, ErrUnbound
 	}
-	if id.PastaInternal, err = p.Internal(); err != nil {
-		return nil, err
-	}
-	id.Pasta = p
+	id.Pasta, id.PastaInternal = &pe.token, pe.internal
 	return id, nil
+}
+
+// pastaEntry is a verified PASTA token with its internal form, as cached.
+type pastaEntry struct {
+	token    PastaToken
+	internal string
 }
 
 // PublicPasta returns the internal form of a PASTA token for the public
@@ -234,14 +237,14 @@ func (s *Service) verifyEDICached(token string) (*EDIClaims, error) {
 }
 
 // verifyPastaCached verifies a PASTA token's signature and form through the
-// cache; its expiry is the caller's.
-func (s *Service) verifyPastaCached(token string) (*PastaToken, error) {
+// cache, with its internal form; its expiry is the caller's.
+func (s *Service) verifyPastaCached(token string) (*pastaEntry, error) {
 	cache := s.e.Cache
 	var key string
 	if cache != nil && len(token) <= MaxTokenLength {
 		key = cache.Key(s.pastaScope, token)
 		if v, ok := cache.Get(key); ok {
-			if p, ok := v.(*PastaToken); ok {
+			if p, ok := v.(*pastaEntry); ok {
 				return p, nil
 			}
 		}
@@ -250,12 +253,17 @@ func (s *Service) verifyPastaCached(token string) (*PastaToken, error) {
 	if err != nil {
 		return nil, err
 	}
+	internal, err := p.Internal()
+	if err != nil {
+		return nil, err
+	}
+	pe := &pastaEntry{token: p, internal: internal}
 	if cache != nil && key != "" {
 		// An expired token is refused on every request anyway; caching it
 		// until its expiry (a non-positive TTL) means not caching it.
-		cache.Put(key, &p, p.Expiry.Sub(s.cfg.Now()))
+		cache.Put(key, pe, p.Expiry.Sub(s.cfg.Now()))
 	}
-	return &p, nil
+	return pe, nil
 }
 
 // Describe returns a short reason for a proxied-traffic failure, safe to
