@@ -1,7 +1,10 @@
 package edi
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/md5"
+	"crypto/rsa"
 	"testing"
 	"time"
 )
@@ -63,4 +66,46 @@ func BenchmarkEDIVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRSA2048SignParallel is the physical limit of the refresh
+// endpoint: every refresh makes one RSA-2048 PKCS#1 v1.5 signature (MD5, as
+// PASTA requires). Run with -cpu set to the number of cores; ns/op is then
+// wall time per signature with every core signing, so 1e9/ns_op is the
+// machine's signatures per second. bench/edi.sh compares the endpoint to it.
+func BenchmarkRSA2048SignParallel(b *testing.B) {
+	key := testPastaKey()
+	digest := md5.Sum([]byte("dWlkPWFsaWNlLG89RURJLGRjPWVkaXJlcG9zaXRvcnksZGM9b3Jn"))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := rsa.SignPKCS1v15(nil, key, crypto.MD5, digest[:]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkRefreshParallel is a whole refresh (body parsing, both
+// verifications, binding, both signatures, the answer) without HTTP, on
+// every core: its ratio to BenchmarkRSA2048SignParallel is what the
+// service itself costs beyond the signature.
+func BenchmarkRefreshParallel(b *testing.B) {
+	f := newFixture(b)
+	now := time.Now()
+	f.setNow(now)
+	c := aliceClaims(now.Add(-time.Minute))
+	body := []byte(refreshBody(f.signPasta(aliceUID, now.Add(time.Hour), "vetted", "authenticated"), f.signEDI(c)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := f.s.Refresh(body)
+			if r.Status != 200 {
+				b.Errorf("refresh: %d %s", r.Status, r.Msg)
+				return
+			}
+			_, _ = r.Encode("")
+		}
+	})
 }
