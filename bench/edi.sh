@@ -205,8 +205,10 @@ print(f"{'plain reverse_proxy':52s} {plain_rps:9.0f} {plain_p99:8.2f} {1:7.2f}")
 print(f"{'tokengate_edi_protect + reverse_proxy (cache hit)':52s} {prot_rps:9.0f} {prot_p99:8.2f} {prot_rps/plain_rps:7.2f}")
 PY
 if [ -n "${groups:-}" ]; then
+	util=$(echo "$top" | sed -n 's/.*Total samples = [^(]*(\([0-9.]*\)%).*/\1/p')
 	echo
-	echo "Caddy CPU during the refresh phase: $groups"
+	echo "Caddy during the refresh phase used ${util:-?}% CPU of $((CORES * 100))% (the load generator has the rest):"
+	echo "  $groups"
 fi
 if [ -n "${BENCH_VERBOSE:-}" ] && [ -n "$top" ]; then
 	echo
