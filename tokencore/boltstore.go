@@ -58,6 +58,7 @@ type BoltOptions struct {
 // from their start and stops at the first entry still valid.
 type BoltStore struct {
 	db     *bolt.DB
+	writes *groupCommitter // grant creations and updates
 	closed atomic.Bool
 }
 
@@ -118,23 +119,15 @@ func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
-	return &BoltStore{db: db}, nil
+	return &BoltStore{db: db, writes: newGroupCommitter(db)}, nil
 }
 
 // openBolt opens the file, turning a bbolt panic on a damaged file into
 // an error. The hash-map freelist is bbolt's recommendation for databases
 // with many deletes (every rotation and sweep frees pages).
-// batchDelay is how long a write waits for concurrent writes to share its
-// transaction (bbolt's default is 10ms, too long for a token endpoint).
-const batchDelay = time.Millisecond
-
 func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	defer recoverCorrupt(&err)
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
-	if db != nil {
-		db.MaxBatchDelay = batchDelay
-	}
-	return db, err
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
 }
 
 // checkBoltFile refuses an existing file whose meta pages name pages past
@@ -536,6 +529,7 @@ func (s *BoltStore) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return ErrStoreClosed
 	}
+	s.writes.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing bolt store: %w", err)
 	}
@@ -568,32 +562,20 @@ func (s *BoltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) erro
 }
 
 // batch runs fn in a write transaction shared with concurrent writers
-// (bbolt's Batch), so that many grants created or rotated at once cost one
-// fsync instead of one each: this is what lets /token/sign and
-// /token/refresh scale past the disk's sync rate. A lone writer waits at
-// most batchDelay for company.
+// (see groupCommitter), so that many grants created or rotated at once cost
+// one fsync instead of one each.
 //
 // fn reports an expected refusal (a lost compare-and-swap, a conflict) as
 // refused and a storage failure as failed. A refusal is returned to the
 // caller without failing the transaction, so one caller's lost race never
-// rolls back the others' writes; fn must not write before it refuses.
-// bbolt may run fn more than once (when another call in the batch fails);
-// the last run's outcome is the one returned.
+// rolls back the others' writes; fn must not write before it refuses. fn
+// may run more than once (when another write of its group fails); the last
+// run's outcome is the one returned.
 func (s *BoltStore) batch(ctx context.Context, fn func(tx *bolt.Tx) (refused, failed error)) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	var refused error
-	err := boltErr(s.db.Batch(func(tx *bolt.Tx) (err error) {
-		defer recoverCorrupt(&err)
-		var failed error
-		refused, failed = fn(tx)
-		return failed
-	}))
-	if err != nil {
-		return err
-	}
-	return refused
+	return s.writes.submit(fn)
 }
 
 func (s *BoltStore) begin(ctx context.Context) error {
