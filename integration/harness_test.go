@@ -215,6 +215,10 @@ func (g *gateway) reload(tmpl string) {
 		b, _ := io.ReadAll(resp.Body)
 		g.t.Fatalf("reload: %d %s\n%s", resp.StatusCode, b, tail(g.logs.String(), 3000))
 	}
+	// An idle keep-alive connection may still belong to the old config's
+	// server, which closes it only once it notices: start afresh so the next
+	// request is served by the new config.
+	g.client.CloseIdleConnections()
 }
 
 func (g *gateway) url(path string) string {
