@@ -216,112 +216,91 @@ func (c *EDIConfig) serviceConfig(ctx caddy.Context, logger *zap.Logger) (edi.Co
 		cfg.OnUsageError = func(err error) { logger.Warn("recording EDI API-key usage", zap.Error(err)) }
 	}
 	var err error
-	if cfg.EDISigningKey, cfg.EDIVerifyKeys, err = loadEDIKeys(ctx, c.EDIKeys); err != nil {
+	if cfg.EDISigningKey, cfg.EDIVerifyKeys, err = loadKeys(ctx, c.EDIKeys, ediKeyKind()); err != nil {
 		return cfg, fmt.Errorf("edi_key: %w", err)
 	}
-	if cfg.PastaSigningKey, cfg.PastaVerifyKeys, err = loadPastaKeys(ctx, c.PastaKeys); err != nil {
+	if cfg.PastaSigningKey, cfg.PastaVerifyKeys, err = loadKeys(ctx, c.PastaKeys, pastaKeyKind()); err != nil {
 		return cfg, fmt.Errorf("pasta_key: %w", err)
 	}
 	return cfg, nil
 }
 
-// loadEDIKeys returns the signing key (nil if none) and the other keys.
-func loadEDIKeys(ctx caddy.Context, cfgs []EDIKeyConfig) (*ecdsa.PrivateKey, []*ecdsa.PublicKey, error) {
-	if len(cfgs) == 0 {
-		cfgs = []EDIKeyConfig{{Source: "auto"}}
-	}
-	var (
-		privs  []*ecdsa.PrivateKey
-		pubs   []*ecdsa.PublicKey
-		signer *ecdsa.PrivateKey
-	)
-	for i, kc := range cfgs {
-		data, err := keyPEM(ctx, kc, ediAutoKeyPath, func() ([]byte, error) {
-			k, err := edi.GenerateEDIKey()
-			if err != nil {
-				return nil, err
-			}
-			return edi.MarshalPrivateKeyPEM(k)
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("key %d: %w", i, err)
-		}
-		if priv, perr := edi.ParseEDIPrivateKeyPEM(data); perr == nil {
-			privs = append(privs, priv)
-			if kc.Sign {
-				if signer != nil {
-					return nil, nil, errors.New("more than one key is marked sign")
-				}
-				signer = priv
-			}
-			continue
-		}
-		pub, err := edi.ParseEDIPublicKeyPEM(data)
-		if err != nil {
-			return nil, nil, fmt.Errorf("key %d (%s): %w", i, kc.Path, err)
-		}
-		if kc.Sign {
-			return nil, nil, fmt.Errorf("key %d is marked sign but has no private part", i)
-		}
-		pubs = append(pubs, pub)
-	}
-	if signer == nil && len(privs) > 0 {
-		signer = privs[0]
-	}
-	for _, p := range privs {
-		if p != signer {
-			pubs = append(pubs, &p.PublicKey)
-		}
-	}
-	return signer, pubs, nil
+// keyKind says how to generate, parse and publish one kind of key (the EDI
+// ES256 key, the PASTA RSA key), so both are loaded by one loadKeys.
+type keyKind[Priv comparable, Pub any] struct {
+	autoPath  string
+	generate  func() (Priv, error)
+	parsePriv func([]byte) (Priv, error)
+	parsePub  func([]byte) (Pub, error)
+	public    func(Priv) Pub
 }
 
-// loadPastaKeys is loadEDIKeys for PASTA (RSA) keys.
-func loadPastaKeys(ctx caddy.Context, cfgs []EDIKeyConfig) (*rsa.PrivateKey, []*rsa.PublicKey, error) {
+// ediKeyKind and pastaKeyKind describe the two kinds of EDI keys.
+func ediKeyKind() keyKind[*ecdsa.PrivateKey, *ecdsa.PublicKey] {
+	return keyKind[*ecdsa.PrivateKey, *ecdsa.PublicKey]{
+		autoPath: ediAutoKeyPath, generate: edi.GenerateEDIKey,
+		parsePriv: edi.ParseEDIPrivateKeyPEM, parsePub: edi.ParseEDIPublicKeyPEM,
+		public: func(k *ecdsa.PrivateKey) *ecdsa.PublicKey { return &k.PublicKey },
+	}
+}
+
+func pastaKeyKind() keyKind[*rsa.PrivateKey, *rsa.PublicKey] {
+	return keyKind[*rsa.PrivateKey, *rsa.PublicKey]{
+		autoPath: pastaAutoKeyPath, generate: edi.GeneratePastaKey,
+		parsePriv: edi.ParsePastaPrivateKeyPEM, parsePub: edi.ParsePastaPublicKeyPEM,
+		public: func(k *rsa.PrivateKey) *rsa.PublicKey { return &k.PublicKey },
+	}
+}
+
+// loadKeys returns the signing key (the zero value if none) and the keys
+// that only verify: the key marked sign, else the first private key, signs;
+// every other key verifies.
+func loadKeys[Priv comparable, Pub any](ctx caddy.Context, cfgs []EDIKeyConfig, kind keyKind[Priv, Pub]) (Priv, []Pub, error) {
+	var (
+		zero   Priv
+		privs  []Priv
+		pubs   []Pub
+		signer Priv
+	)
 	if len(cfgs) == 0 {
 		cfgs = []EDIKeyConfig{{Source: "auto"}}
 	}
-	var (
-		privs  []*rsa.PrivateKey
-		pubs   []*rsa.PublicKey
-		signer *rsa.PrivateKey
-	)
 	for i, kc := range cfgs {
-		data, err := keyPEM(ctx, kc, pastaAutoKeyPath, func() ([]byte, error) {
-			k, err := edi.GeneratePastaKey()
+		data, err := keyPEM(ctx, kc, kind.autoPath, func() ([]byte, error) {
+			k, err := kind.generate()
 			if err != nil {
 				return nil, err
 			}
 			return edi.MarshalPrivateKeyPEM(k)
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("key %d: %w", i, err)
+			return zero, nil, fmt.Errorf("key %d: %w", i, err)
 		}
-		if priv, perr := edi.ParsePastaPrivateKeyPEM(data); perr == nil {
+		if priv, perr := kind.parsePriv(data); perr == nil {
 			privs = append(privs, priv)
 			if kc.Sign {
-				if signer != nil {
-					return nil, nil, errors.New("more than one key is marked sign")
+				if signer != zero {
+					return zero, nil, errors.New("more than one key is marked sign")
 				}
 				signer = priv
 			}
 			continue
 		}
-		pub, err := edi.ParsePastaPublicKeyPEM(data)
+		pub, err := kind.parsePub(data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("key %d (%s): %w", i, kc.Path, err)
+			return zero, nil, fmt.Errorf("key %d (%s): %w", i, kc.Path, err)
 		}
 		if kc.Sign {
-			return nil, nil, fmt.Errorf("key %d is marked sign but has no private part", i)
+			return zero, nil, fmt.Errorf("key %d is marked sign but has no private part", i)
 		}
 		pubs = append(pubs, pub)
 	}
-	if signer == nil && len(privs) > 0 {
+	if signer == zero && len(privs) > 0 {
 		signer = privs[0]
 	}
 	for _, p := range privs {
 		if p != signer {
-			pubs = append(pubs, &p.PublicKey)
+			pubs = append(pubs, kind.public(p))
 		}
 	}
 	return signer, pubs, nil
