@@ -204,57 +204,42 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //	}
 func parseFolio(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	f := new(FolioAPI)
-	h.Next()
-	if h.NextArg() {
-		return nil, h.ArgErr()
-	}
-	for h.NextBlock(0) {
-		switch h.Val() {
-		case "prefix":
-			if !h.Args(&f.Prefix) {
-				return nil, h.ArgErr()
-			}
-		case "trusted_signers":
+	err := parseEndpointBlock(h, &f.Prefix, &f.MaxBodyBytes, func(opt string) (bool, error) {
+		switch opt {
+		case "trusted_signers", "legacy_tenants":
 			args := h.RemainingArgs()
 			if len(args) == 0 {
-				return nil, h.ArgErr()
+				return true, h.ArgErr()
 			}
-			f.TrustedSigners = append(f.TrustedSigners, args...)
+			if opt == "trusted_signers" {
+				f.TrustedSigners = append(f.TrustedSigners, args...)
+			} else {
+				f.LegacyTenants = append(f.LegacyTenants, args...)
+			}
 		case "signer_secret_hash":
 			if !h.Args(&f.SignerSecretHash) {
-				return nil, h.ArgErr()
+				return true, h.ArgErr()
 			}
 		case "signer_header":
 			if !h.Args(&f.SignerHeader) {
-				return nil, h.ArgErr()
+				return true, h.ArgErr()
 			}
-		case "legacy_tenants":
-			args := h.RemainingArgs()
-			if len(args) == 0 {
-				return nil, h.ArgErr()
-			}
-			f.LegacyTenants = append(f.LegacyTenants, args...)
 		case "refresh_grace":
 			d, err := durationArg(h.Dispenser)
 			if err != nil {
-				return nil, err
+				return true, err
 			}
 			f.RefreshGrace = d
 		case "token_expiration":
 			if !h.Args(&f.TokenExpiration) {
-				return nil, h.ArgErr()
+				return true, h.ArgErr()
 			}
-		case "max_body":
-			n, err := intArg(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			f.MaxBodyBytes = n
 		default:
-			return nil, h.Errf("unknown tokengate_folio option %q", h.Val())
+			return false, nil
 		}
-	}
-	return f, nil
+		return true, nil
+	})
+	return f, err
 }
 
 // parseProtect sets up bearer validation. Syntax:
@@ -341,6 +326,53 @@ func parseEcho(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, h.ArgErr()
 	}
 	return Echo{}, nil
+}
+
+// parseEndpointBlock parses the block shared by the endpoint handlers:
+//
+//	<directive> [<matcher>] {
+//	    prefix <path_prefix>
+//	    max_body <bytes>
+//	    <the handler's own options, passed to extra>
+//	}
+//
+// extra reports whether it knew the option; an option nobody knows is an
+// error that names the directive.
+func parseEndpointBlock(h httpcaddyfile.Helper, prefix *string, maxBody *int64, extra func(opt string) (bool, error)) error {
+	directive := h.Val()
+	h.Next()
+	if directive == "" {
+		directive = h.Val()
+	}
+	if h.NextArg() {
+		return h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch opt := h.Val(); opt {
+		case "prefix":
+			if !h.Args(prefix) || h.NextArg() {
+				return h.ArgErr()
+			}
+		case "max_body":
+			n, err := intArg(h.Dispenser)
+			if err != nil {
+				return err
+			}
+			*maxBody = n
+		default:
+			known := false
+			if extra != nil {
+				var err error
+				if known, err = extra(opt); err != nil {
+					return err
+				}
+			}
+			if !known {
+				return h.Errf("unknown %s option %q", directive, opt)
+			}
+		}
+	}
+	return nil
 }
 
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {

@@ -142,27 +142,8 @@ func (h *EDIAPI) write(w http.ResponseWriter, r *http.Request, resp *edi.Respons
 //	}
 func parseEDIAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	e := new(EDIAPI)
-	h.Next()
-	if h.NextArg() {
-		return nil, h.ArgErr()
-	}
-	for h.NextBlock(0) {
-		switch h.Val() {
-		case "prefix":
-			if !h.Args(&e.Prefix) || h.NextArg() {
-				return nil, h.ArgErr()
-			}
-		case "max_body":
-			n, err := intArg(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			e.MaxBodyBytes = n
-		default:
-			return nil, h.Errf("unknown tokengate_edi option %q", h.Val())
-		}
-	}
-	return e, nil
+	err := parseEndpointBlock(h, &e.Prefix, &e.MaxBodyBytes, nil)
+	return e, err
 }
 
 // Interface guards

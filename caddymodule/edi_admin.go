@@ -309,27 +309,8 @@ func jsonProblem(err error) string {
 //	}
 func parseEDIAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(EDIAdmin)
-	h.Next()
-	if h.NextArg() {
-		return nil, h.ArgErr()
-	}
-	for h.NextBlock(0) {
-		switch h.Val() {
-		case "prefix":
-			if !h.Args(&a.Prefix) || h.NextArg() {
-				return nil, h.ArgErr()
-			}
-		case "max_body":
-			n, err := intArg(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			a.MaxBodyBytes = n
-		default:
-			return nil, h.Errf("unknown tokengate_edi_admin option %q", h.Val())
-		}
-	}
-	return a, nil
+	err := parseEndpointBlock(h, &a.Prefix, &a.MaxBodyBytes, nil)
+	return a, err
 }
 
 // Interface guards

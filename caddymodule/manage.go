@@ -155,27 +155,8 @@ func (m *Manage) write(w http.ResponseWriter, resp oauth.ManageResponse) error {
 //	}
 func parseManage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Manage)
-	h.Next()
-	if h.NextArg() {
-		return nil, h.ArgErr()
-	}
-	for h.NextBlock(0) {
-		switch h.Val() {
-		case "prefix":
-			if !h.Args(&m.Prefix) {
-				return nil, h.ArgErr()
-			}
-		case "max_body":
-			n, err := intArg(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			m.MaxBodyBytes = n
-		default:
-			return nil, h.Errf("unknown tokengate_manage option %q", h.Val())
-		}
-	}
-	return m, nil
+	err := parseEndpointBlock(h, &m.Prefix, &m.MaxBodyBytes, nil)
+	return m, err
 }
 
 // Interface guards

@@ -226,31 +226,16 @@ func (o *OAuthEndpoints) writeError(w http.ResponseWriter, endpoint string, oerr
 //	}
 func parseOAuthEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(OAuthEndpoints)
-	h.Next()
-	if h.NextArg() {
-		return nil, h.ArgErr()
-	}
-	for h.NextBlock(0) {
-		switch h.Val() {
-		case "prefix":
-			if !h.Args(&o.Prefix) {
-				return nil, h.ArgErr()
-			}
-		case "jwks_uri":
-			if !h.Args(&o.JWKSURI) {
-				return nil, h.ArgErr()
-			}
-		case "max_body":
-			n, err := intArg(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			o.MaxBodyBytes = n
-		default:
-			return nil, h.Errf("unknown tokengate_oauth option %q", h.Val())
+	err := parseEndpointBlock(h, &o.Prefix, &o.MaxBodyBytes, func(opt string) (bool, error) {
+		if opt != "jwks_uri" {
+			return false, nil
 		}
-	}
-	return o, nil
+		if !h.Args(&o.JWKSURI) {
+			return true, h.ArgErr()
+		}
+		return true, nil
+	})
+	return o, err
 }
 
 // Interface guards
