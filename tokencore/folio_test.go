@@ -320,6 +320,7 @@ func BenchmarkFolioRefreshBolt(b *testing.B) {
 	e := &Engine{Keys: ks, Store: st, View: NewRevocationView()}
 	f := NewFolio(e, FolioConfig{})
 	ctx := context.Background()
+	b.SetParallelism(8) // 8 x GOMAXPROCS concurrent refresh chains, as from many clients
 	b.RunParallel(func(pb *testing.PB) {
 		v, ferr := f.Sign(ctx, "diku", SignPayload{Subject: "a", UserID: uid})
 		if ferr != nil {
