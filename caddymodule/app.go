@@ -105,10 +105,23 @@ type KeyConfig struct {
 
 // StoreConfig selects the store backend.
 type StoreConfig struct {
-	// Type is `bolt` (default) or `memory` (state lost on restart; tests).
+	// Type is `bolt` (default), `memory` (state lost on restart; tests) or
+	// `redis` (shared by several gateway instances).
 	Type string `json:"type,omitempty"`
 	// Path of the bbolt file.
 	Path string `json:"path,omitempty"`
+
+	// Address of the Redis server, host:port (default 127.0.0.1:6379).
+	Address string `json:"address,omitempty"`
+	// Username and Password authenticate to Redis; placeholders such as
+	// {env.REDIS_PASSWORD} are replaced at provisioning. Never logged.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// DB is the Redis database number (default 0).
+	DB int `json:"db,omitempty"`
+	// Prefix of every Redis key and of the revocation channel (default
+	// `tokengate:`). Instances that share a prefix share their state.
+	Prefix string `json:"prefix,omitempty"`
 }
 
 // CacheConfig bounds the verification cache.
@@ -247,8 +260,23 @@ func (a *App) openState() (*sharedState, string, error) {
 		key = "bolt:" + abs
 	case "memory":
 		key = "memory"
+	case "redis":
+		repl := caddy.NewReplacer()
+		sc.Address = repl.ReplaceAll(sc.Address, "")
+		if sc.Address == "" {
+			sc.Address = "127.0.0.1:6379"
+		}
+		sc.Username = repl.ReplaceAll(sc.Username, "")
+		sc.Password = repl.ReplaceAll(sc.Password, "")
+		if sc.Prefix == "" {
+			sc.Prefix = tokencore.DefaultRedisPrefix
+		}
+		if sc.DB < 0 {
+			return nil, "", fmt.Errorf("redis store: db %d is negative", sc.DB)
+		}
+		key = fmt.Sprintf("redis:%s/%d/%s", sc.Address, sc.DB, sc.Prefix)
 	default:
-		return nil, "", fmt.Errorf("unknown store type %q (want bolt or memory)", sc.Type)
+		return nil, "", fmt.Errorf("unknown store type %q (want bolt, memory or redis)", sc.Type)
 	}
 	cc := tokencore.CacheConfig{}
 	if a.Cache != nil {
@@ -373,6 +401,17 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 			return nil, fmt.Errorf("opening store %s (another Caddy process may hold it; use `caddy reload`): %w", sc.Path, err)
 		}
 		store = s
+	case "redis":
+		octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s, err := tokencore.OpenRedisStore(octx, tokencore.RedisOptions{
+			Addr: sc.Address, Username: sc.Username, Password: sc.Password, DB: sc.DB,
+			KeyPrefix: sc.Prefix, DialTimeout: 5 * time.Second,
+		})
+		ocancel()
+		if err != nil {
+			return nil, err
+		}
+		store = s
 	}
 	cache, err := tokencore.NewVerifyCache(cc)
 	if err != nil {
@@ -383,6 +422,19 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &sharedState{store: store, view: view, cache: cache, cancel: cancel}
 	engine := &tokencore.Engine{Store: store, View: view}
+	// A shared store pushes the revocations of other instances: they are
+	// applied to the view as they arrive, so a token revoked on one
+	// instance is refused by this one on its next request. Subscribing
+	// before the first load leaves no gap between the two; the periodic
+	// sync below catches up after a lost connection.
+	if b, ok := store.(tokencore.RevocationBroadcaster); ok {
+		if err := b.SubscribeRevocations(ctx, view.Apply); err != nil {
+			cancel()
+			cache.Close()
+			store.Close()
+			return nil, err
+		}
+	}
 	if err := engine.SyncRevocations(ctx); err != nil {
 		cancel()
 		cache.Close()

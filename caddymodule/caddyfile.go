@@ -41,6 +41,12 @@ func init() {
 //	    key folio_secret <secret> [sign]
 //	    store bolt [<path>]
 //	    store memory
+//	    store redis [<host:port>] [{
+//	        username <name>
+//	        password <password>   (e.g. {env.REDIS_PASSWORD})
+//	        db <n>
+//	        prefix <key_prefix>
+//	    }]
 //	    cache_size <entries>
 //	    cache_ttl <duration>
 //	    access_ttl <duration>
@@ -103,6 +109,13 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.ArgErr()
 			}
 			sc.Type = d.Val()
+			if sc.Type == "redis" {
+				if err := parseRedisStore(d, sc); err != nil {
+					return nil, err
+				}
+				app.Store = sc
+				break
+			}
 			if d.NextArg() {
 				sc.Path = d.Val()
 			}
@@ -387,6 +400,49 @@ func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 		return 0, d.ArgErr()
 	}
 	return caddy.Duration(dur), nil
+}
+
+// parseRedisStore reads the rest of `store redis [<addr>] [{ ... }]`.
+func parseRedisStore(d *caddyfile.Dispenser, sc *StoreConfig) error {
+	if d.NextArg() {
+		sc.Address = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		switch opt {
+		case "username", "password", "prefix":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			v := d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			switch opt {
+			case "username":
+				sc.Username = v
+			case "password":
+				sc.Password = v
+			case "prefix":
+				sc.Prefix = v
+			}
+		case "db":
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			if n > 1<<20 {
+				return d.Errf("invalid redis db %d", n)
+			}
+			sc.DB = int(n)
+		default:
+			return d.Errf("unknown redis store option %q", opt)
+		}
+	}
+	return nil
 }
 
 func intArg(d *caddyfile.Dispenser) (int64, error) {

@@ -95,6 +95,45 @@ func TestAdaptGlobalOptionAndDirectives(t *testing.T) {
 	}
 }
 
+func TestAdaptRedisStore(t *testing.T) {
+	cfg, err := adapt(t, `{
+	tokengate {
+		store redis 10.0.0.5:6380 {
+			password {env.REDIS_PASSWORD}
+			db 2
+			prefix gw1:
+		}
+		cache_size 10
+	}
+}
+:80 {
+	respond ok
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := cfg["apps"].(map[string]any)["tokengate"].(map[string]any)
+	s := app["store"].(map[string]any)
+	want := map[string]any{"type": "redis", "address": "10.0.0.5:6380", "password": "{env.REDIS_PASSWORD}", "db": float64(2), "prefix": "gw1:"}
+	for k, v := range want {
+		if s[k] != v {
+			t.Errorf("store.%s = %v, want %v", k, s[k], v)
+		}
+	}
+	if _, ok := app["cache"]; !ok {
+		t.Error("the option after the redis block was lost")
+	}
+
+	// Without a block or an address: the defaults apply at provisioning.
+	cfg, err = adapt(t, "{\n tokengate {\n store redis\n }\n}\n:80 {\n respond ok\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg["apps"].(map[string]any)["tokengate"].(map[string]any)["store"].(map[string]any); s["type"] != "redis" || len(s) != 1 {
+		t.Errorf("store = %v", s)
+	}
+}
+
 func TestAdaptErrors(t *testing.T) {
 	tests := map[string]string{
 		"unknown global":     "{\n tokengate {\n bogus 1\n }\n}\n:80 {\n respond ok\n}",
@@ -103,6 +142,9 @@ func TestAdaptErrors(t *testing.T) {
 		"unknown protect":    ":80 {\n tokengate_protect {\n bogus\n }\n}",
 		"unknown folio":      ":80 {\n tokengate_folio {\n bogus\n }\n}",
 		"claim_header arity": ":80 {\n tokengate_protect {\n claim_header sub\n }\n}",
+		"redis option":       "{\n tokengate {\n store redis 127.0.0.1:6379 {\n bogus 1\n }\n }\n}\n:80 {\n respond ok\n}",
+		"redis db":           "{\n tokengate {\n store redis 127.0.0.1:6379 {\n db one\n }\n }\n}\n:80 {\n respond ok\n}",
+		"redis arity":        "{\n tokengate {\n store redis a:1 b:2\n }\n}\n:80 {\n respond ok\n}",
 	}
 	for name, input := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,147 @@
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const redisAddr = "127.0.0.1:6379"
+
+// redisCaddyfile is folioCaddyfile on a shared Redis store: every instance
+// started from it with the same prefix is one gateway deployment. They share
+// the FOLIO secret, so each verifies the others' tokens and decrypts their
+// refresh tokens.
+func redisCaddyfile(prefix string) string {
+	store := "store redis " + redisAddr + " {\n\t\t\tprefix " + prefix + "\n\t\t}\n\t\tkey folio_secret a-secret-shared-by-every-instance sign\n\t\trevocation_sync 1h"
+	return strings.Replace(folioCaddyfile, "store bolt {{.Dir}}/state/tokengate.db", store, 1)
+}
+
+// redisPrefix skips the test without a Redis server (CI starts one) and
+// returns a fresh key prefix whose keys are deleted when the test ends,
+// after the gateways have stopped.
+func redisPrefix(t *testing.T) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", redisAddr, time.Second)
+	if err != nil {
+		t.Skipf("the Redis tests need a Redis server at %s (CI starts one): %v", redisAddr, err)
+	}
+	c.Close()
+	b := make([]byte, 8)
+	rand.Read(b)
+	prefix := "tokengate-it:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+	return prefix
+}
+
+// twoGateways starts two Caddy processes sharing one Redis prefix.
+func twoGateways(t *testing.T) (a, b *gateway) {
+	cf := redisCaddyfile(redisPrefix(t))
+	return startGateway(t, cf, "/admin/health"), startGateway(t, cf, "/admin/health")
+}
+
+func refreshPair(t *testing.T, r *response) folioPair {
+	t.Helper()
+	expectStatus(t, r, http.StatusCreated)
+	var p folioPair
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRedisTwoInstancesInvalidateAll: a token signed on A works on B;
+// invalidate-all on A stops it on B at the very next request, although B
+// had it in its verification cache (revocation sync is set to 1h, so only
+// the pushed revocation can do this).
+func TestRedisTwoInstancesInvalidateAll(t *testing.T) {
+	a, b := twoGateways(t)
+	s := sign(t, a, "diku", "alice", userID)
+	for range 2 { // the second call is answered from B's cache
+		if h := upstreamHeaders(t, b.do("GET", "/orders", nil, "Authorization", "Bearer "+s.AccessToken)); h["X-Okapi-User-Id"][0] != userID {
+			t.Fatalf("B: X-Okapi-User-Id = %v", h["X-Okapi-User-Id"])
+		}
+	}
+	expectStatus(t, a.do("POST", "/token/invalidate-all", nil, "X-Okapi-Tenant", "diku", "X-Okapi-Token", s.AccessToken), http.StatusNoContent)
+	expectStatus(t, b.do("GET", "/orders", nil, "Authorization", "Bearer "+s.AccessToken), http.StatusUnauthorized)
+	expectStatus(t, refresh(b, "diku", s.RefreshToken), http.StatusUnauthorized)
+}
+
+// TestRedisTwoInstancesRefresh: a refresh rotated on A is used up on B; the
+// replay on B revokes the user on A at once, and a replay on A revokes the
+// user on B at once.
+func TestRedisTwoInstancesRefresh(t *testing.T) {
+	a, b := twoGateways(t)
+
+	p := sign(t, a, "diku", "alice", userID)
+	p2 := refreshPair(t, refresh(a, "diku", p.RefreshToken))
+	upstreamHeaders(t, a.do("GET", "/x", nil, "Authorization", "Bearer "+p2.AccessToken)) // cached on A
+	upstreamHeaders(t, b.do("GET", "/x", nil, "Authorization", "Bearer "+p2.AccessToken))
+	// Rotated on A, so used up on B: a replay.
+	expectStatus(t, refresh(b, "diku", p.RefreshToken), http.StatusUnauthorized)
+	expectStatus(t, a.do("GET", "/x", nil, "Authorization", "Bearer "+p2.AccessToken), http.StatusUnauthorized)
+	expectStatus(t, refresh(a, "diku", p2.RefreshToken), http.StatusUnauthorized)
+
+	// The other direction, for another user: replay on A, refused on B.
+	const bobID = "b0b00000-6b3b-4f1d-9c45-0b0b3a6f8f11"
+	q := sign(t, b, "diku", "bob", bobID)
+	q2 := refreshPair(t, refresh(a, "diku", q.RefreshToken)) // signed on B, refreshed on A
+	for range 2 {
+		upstreamHeaders(t, b.do("GET", "/x", nil, "Authorization", "Bearer "+q2.AccessToken))
+	}
+	expectStatus(t, refresh(a, "diku", q.RefreshToken), http.StatusUnauthorized)
+	expectStatus(t, b.do("GET", "/x", nil, "Authorization", "Bearer "+q2.AccessToken), http.StatusUnauthorized)
+}
+
+// TestRedisConcurrentRefreshAcrossInstances: one refresh token presented 40
+// times at once, half to each instance, is rotated exactly once.
+func TestRedisConcurrentRefreshAcrossInstances(t *testing.T) {
+	a, b := twoGateways(t)
+	p := sign(t, a, "diku", "alice", userID)
+	const n = 40
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		g := a
+		if i%2 == 1 {
+			g = b
+		}
+		wg.Go(func() {
+			<-start
+			statuses[i] = refresh(g, "diku", p.RefreshToken).Status
+		})
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusCreated:
+			created++
+		case http.StatusUnauthorized:
+		default:
+			t.Errorf("unexpected status %d", s)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d refreshes succeeded across two instances, want exactly 1 (statuses %v)", created, statuses)
+	}
+}
