@@ -82,10 +82,8 @@ func main() {
 
 	deadline := time.Now().Add(*dur)
 	var (
-		mu       sync.Mutex
-		lat      []time.Duration
-		statuses = map[string]int{}
-		wg       sync.WaitGroup
+		agg tally
+		wg  sync.WaitGroup
 	)
 	start := time.Now()
 	for w := 0; w < *conc; w++ {
@@ -141,26 +139,44 @@ func main() {
 					}
 				}
 			}
-			mu.Lock()
-			lat = append(lat, myLat...)
-			for k, v := range myStatus {
-				statuses[k] += v
-			}
-			mu.Unlock()
+			agg.add(myLat, myStatus)
 		}()
 	}
 	wg.Wait()
+	agg.print(*mode, start)
+}
+
+// tally gathers the latencies and status counts of every worker.
+type tally struct {
+	mu       sync.Mutex
+	lat      []time.Duration
+	statuses map[string]int
+}
+
+func (t *tally) add(lat []time.Duration, statuses map[string]int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lat = append(t.lat, lat...)
+	if t.statuses == nil {
+		t.statuses = map[string]int{}
+	}
+	for k, v := range statuses {
+		t.statuses[k] += v
+	}
+}
+
+// print writes the result line of a run that started at start.
+func (t *tally) print(mode string, start time.Time) {
 	elapsed := time.Since(start).Seconds()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	sort.Slice(t.lat, func(i, j int) bool { return t.lat[i] < t.lat[j] })
 	pct := func(p float64) float64 {
-		if len(lat) == 0 {
+		if len(t.lat) == 0 {
 			return 0
 		}
-		return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000
+		return float64(t.lat[int(float64(len(t.lat)-1)*p)].Microseconds()) / 1000
 	}
-	r := result{Mode: *mode, Requests: len(lat), Seconds: elapsed, RPS: float64(len(lat)) / elapsed,
-		P50ms: pct(0.50), P99ms: pct(0.99), Statuses: statuses}
-	out, _ := json.Marshal(r)
+	out, _ := json.Marshal(result{Mode: mode, Requests: len(t.lat), Seconds: elapsed, RPS: float64(len(t.lat)) / elapsed,
+		P50ms: pct(0.50), P99ms: pct(0.99), Statuses: t.statuses})
 	fmt.Println(string(out))
 }
 

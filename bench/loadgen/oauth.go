@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -86,10 +85,8 @@ func runOAuthRefresh(args []string) {
 
 	deadline := time.Now().Add(*dur)
 	var (
-		mu       sync.Mutex
-		lat      []time.Duration
-		statuses = map[string]int{}
-		wg       sync.WaitGroup
+		agg tally
+		wg  sync.WaitGroup
 	)
 	start := time.Now()
 	for w := 0; w < *conc; w++ {
@@ -124,24 +121,9 @@ func runOAuthRefresh(args []string) {
 					rt = create(w) // chain broken: start a new grant
 				}
 			}
-			mu.Lock()
-			lat = append(lat, myLat...)
-			for k, v := range myStatus {
-				statuses[k] += v
-			}
-			mu.Unlock()
+			agg.add(myLat, myStatus)
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000
-	}
-	out, _ := json.Marshal(result{Mode: "oauth-refresh", Requests: len(lat), Seconds: elapsed, RPS: float64(len(lat)) / elapsed,
-		P50ms: pct(0.50), P99ms: pct(0.99), Statuses: statuses})
-	fmt.Println(string(out))
+	agg.print("oauth-refresh", start)
 }
