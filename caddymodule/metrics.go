@@ -15,11 +15,19 @@ type appMetrics struct {
 	verified *prometheus.CounterVec // result = valid | invalid | missing | revoked | expired
 }
 
-// verifyResult returns the counter of one result; handlers resolve the
-// results they use once, at provisioning, to keep label lookups off the
-// request path.
+// verifyResult returns the counter of one result.
 func (m *appMetrics) verifyResult(result string) prometheus.Counter {
 	return m.verified.WithLabelValues(result)
+}
+
+// verifyCounters resolves the counter of every result a protecting handler
+// reports, once, at provisioning, to keep label lookups off the request path.
+func (m *appMetrics) verifyCounters() map[string]prometheus.Counter {
+	counters := map[string]prometheus.Counter{}
+	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
+		counters[r] = m.verifyResult(r)
+	}
+	return counters
 }
 
 // registerMetrics creates the collectors of one app and registers them in

@@ -121,10 +121,7 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	if p.Realm == "" {
 		p.Realm = "tokengate"
 	}
-	p.counters = map[string]prometheus.Counter{}
-	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
-		p.counters[r] = app.metrics.verifyResult(r)
-	}
+	p.counters = app.metrics.verifyCounters()
 	return nil
 }
 

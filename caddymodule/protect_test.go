@@ -9,7 +9,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tokengate/tokengate/tokencore"
 )
@@ -63,10 +62,7 @@ func newBenchProtect(tb testing.TB) (*Protect, string) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	tb.Cleanup(cancel)
 	registerMetrics(ctx, app)
-	p := &Protect{app: app, Realm: "tokengate", counters: map[string]prometheus.Counter{}}
-	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
-		p.counters[r] = app.metrics.verifyResult(r)
-	}
+	p := &Protect{app: app, Realm: "tokengate", counters: app.metrics.verifyCounters()}
 	p.verifier = engine.Verifier(tokencore.VerifierOptions{})
 	for _, n := range strippedAlways {
 		p.stripped = append(p.stripped, normalizeHeaderName(n))
