@@ -3,7 +3,7 @@ package tokencore
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -38,11 +38,14 @@ func (e *Engine) Verifier(opts VerifierOptions) *Verifier {
 	return NewVerifier(e.Keys, e.Cache, e.View, opts, e.Now)
 }
 
-// NewGrantID returns a random, URL-safe grant (family) identifier.
+// NewGrantID returns a random record identifier (grants, API keys): 128
+// bits as 32 lowercase hex characters. Hex, not base64url, because record IDs
+// travel in URL paths and on command lines, where an ID starting with '-'
+// reads as a flag.
 func NewGrantID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // NewTokenID returns a random UUID v4, the jti format mod-authtoken stores.
