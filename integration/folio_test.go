@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -145,6 +146,17 @@ func TestFolioSignCallRefreshInvalidate(t *testing.T) {
 	// The same token through X-Okapi-Token and through the cookie.
 	upstreamHeaders(t, g.do("GET", "/orders", nil, "X-Okapi-Token", p.AccessToken))
 	upstreamHeaders(t, g.do("GET", "/orders", nil, "Cookie", "folioAccessToken="+p.AccessToken))
+	// The cache reports its hits and misses (the same token was verified
+	// once, then served from the cache).
+	metrics := doRequest(t, g.client, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", g.ports.Admin), nil)
+	for _, want := range []string{"caddy_tokengate_verify_cache_hits_total ", "caddy_tokengate_verify_cache_misses_total ", `caddy_tokengate_bearer_verifications_total{result="valid"} 3`} {
+		if !strings.Contains(string(metrics.Body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(metrics.Body), "caddy_tokengate_verify_cache_hits_total 0\n") {
+		t.Error("no cache hit counted")
+	}
 
 	// Refresh rotates: a new pair, the old refresh token is used up.
 	r := refresh(g, "diku", p.RefreshToken)
