@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,29 +20,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// TestDemoCaddyfile runs Caddyfile.example as shipped: the gateway on
-// 127.0.0.1:8080, the echo upstream on 127.0.0.1:9000, admin on :2019.
+// TestDemoCaddyfile runs Caddyfile.example as shipped (on free ports, see
+// startDemo): FOLIO sign, a protected call, the default tenant, state in
+// Caddy's data directory.
 func TestDemoCaddyfile(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:9000", "127.0.0.1:2019"} {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Skipf("demo port %s is taken on this machine: %v", addr, err)
-		}
-		l.Close()
-	}
-	example, err := os.ReadFile("../Caddyfile.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{t: t, dir: t.TempDir(), ready: "/admin/health", client: &http.Client{Timeout: 20 * time.Second},
-		ports: ports{GW: 8080, Up: 9000, Admin: 2019}}
-	g.ports.Dir = g.dir
-	g.cfgPath = filepath.Join(g.dir, "Caddyfile")
-	if err := os.WriteFile(g.cfgPath, example, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g.start()
-	t.Cleanup(g.stop)
+	g := startDemo(t, "/admin/health")
 
 	p := sign(t, g, "diku", "alice", userID)
 	h := upstreamHeaders(t, g.do("GET", "/anything", nil, "Authorization", "Bearer "+p.AccessToken, "X-Okapi-User-Id", "forged"))

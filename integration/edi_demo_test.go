@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,24 +16,7 @@ import (
 // Caddyfile.example (on free ports instead of 8080, 9000 and 2019): key →
 // pair → /package/... with the cookies → refresh → revoke → refused.
 func TestEDIDemoWalkthrough(t *testing.T) {
-	example, err := os.ReadFile("../Caddyfile.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	g := &gateway{t: t, dir: dir, ready: "/auth/v1/key", client: &http.Client{Timeout: 20 * time.Second},
-		ports: ports{GW: freePort(t), Up: freePort(t), Admin: freePort(t), Dir: dir}}
-	cfg := strings.NewReplacer(
-		"127.0.0.1:8080", "127.0.0.1:"+strconv.Itoa(g.ports.GW),
-		"127.0.0.1:9000", "127.0.0.1:"+strconv.Itoa(g.ports.Up),
-		"localhost:2019", "127.0.0.1:"+strconv.Itoa(g.ports.Admin),
-	).Replace(string(example))
-	g.cfgPath = filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(g.cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g.start()
-	t.Cleanup(g.stop)
+	g := startDemo(t, "/auth/v1/key")
 
 	// 1. Key → pair (curl's default form Content-Type).
 	r := g.do("POST", "/auth/v1/key", `{"key":"`+ediAliceSecret+`"}`, "Content-Type", "application/x-www-form-urlencoded")
@@ -77,10 +59,10 @@ func TestEDIDemoWalkthrough(t *testing.T) {
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"id":"alice-demo"`) || strings.Contains(string(r.Body), ediAliceSecret) {
 		t.Fatalf("key list %d %s", r.Status, r.Body)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "data", "caddy", "tokengate", "keys", "pasta-rsa.pem")); err != nil {
+	if _, err := os.Stat(filepath.Join(g.dir, "data", "caddy", "tokengate", "keys", "pasta-rsa.pem")); err != nil {
 		t.Errorf("auto PASTA key not in Caddy storage: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "data", "caddy", "tokengate", "keys", "edi-es256.pem")); err != nil {
+	if _, err := os.Stat(filepath.Join(g.dir, "data", "caddy", "tokengate", "keys", "edi-es256.pem")); err != nil {
 		t.Errorf("auto EDI key not in Caddy storage: %v", err)
 	}
 	// auto keys survive a restart: the pair minted before still verifies.

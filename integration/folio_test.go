@@ -218,19 +218,7 @@ func TestFolioConcurrentRefreshHasOneWinner(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	created := 0
-	for _, s := range statuses {
-		switch s {
-		case http.StatusCreated:
-			created++
-		case http.StatusUnauthorized:
-		default:
-			t.Errorf("unexpected status %d", s)
-		}
-	}
-	if created != 1 {
-		t.Fatalf("%d refreshes succeeded, want exactly 1 (statuses %v)", created, statuses)
-	}
+	expectOneWinner(t, statuses, http.StatusCreated)
 }
 
 func TestFolioInvalidateAllStopsIssuedAccessTokens(t *testing.T) {

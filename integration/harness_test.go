@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -155,6 +156,52 @@ func (g *gateway) start() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	g.t.Fatalf("caddy did not become ready:\n%s", g.logs.String())
+}
+
+// startDemo runs Caddyfile.example as shipped, except that its fixed
+// addresses (gateway 127.0.0.1:8080, upstream 127.0.0.1:9000, admin
+// localhost:2019) are moved to free ports, so the test never depends on
+// those ports being free. It waits until readyPath answers.
+func startDemo(t *testing.T, readyPath string) *gateway {
+	t.Helper()
+	example, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	g := &gateway{t: t, dir: dir, ready: readyPath, client: &http.Client{Timeout: 20 * time.Second},
+		ports: ports{GW: freePort(t), Up: freePort(t), Admin: freePort(t), Dir: dir}}
+	cfg := strings.NewReplacer(
+		"127.0.0.1:8080", "127.0.0.1:"+strconv.Itoa(g.ports.GW),
+		"127.0.0.1:9000", "127.0.0.1:"+strconv.Itoa(g.ports.Up),
+		"localhost:2019", "127.0.0.1:"+strconv.Itoa(g.ports.Admin),
+	).Replace(string(example))
+	g.cfgPath = filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(g.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.start()
+	t.Cleanup(g.stop)
+	return g
+}
+
+// expectOneWinner checks the statuses of concurrent refreshes of one
+// token: exactly one success (want), every other a refusal (401 or 400).
+func expectOneWinner(t *testing.T, statuses []int, want int) {
+	t.Helper()
+	winners := 0
+	for _, s := range statuses {
+		switch s {
+		case want:
+			winners++
+		case http.StatusUnauthorized, http.StatusBadRequest:
+		default:
+			t.Errorf("unexpected status %d", s)
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d refreshes succeeded, want exactly 1 (statuses %v)", winners, statuses)
+	}
 }
 
 // stop ends Caddy gracefully (SIGINT runs every module's cleanup).

@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -692,26 +691,7 @@ func TestOAuthNeedsAsymmetricKeyForOIDC(t *testing.T) {
 // TestOAuthDemoWalkthrough runs the README's OAuth walkthrough against
 // Caddyfile.example as shipped.
 func TestOAuthDemoWalkthrough(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:9000", "127.0.0.1:2019"} {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Skipf("demo port %s is taken on this machine: %v", addr, err)
-		}
-		l.Close()
-	}
-	example, err := os.ReadFile("../Caddyfile.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{t: t, dir: t.TempDir(), ready: "/.well-known/openid-configuration", client: &http.Client{Timeout: 20 * time.Second},
-		ports: ports{GW: 8080, Up: 9000, Admin: 2019}}
-	g.ports.Dir = g.dir
-	g.cfgPath = filepath.Join(g.dir, "Caddyfile")
-	if err := os.WriteFile(g.cfgPath, example, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g.start()
-	t.Cleanup(g.stop)
+	g := startDemo(t, "/.well-known/openid-configuration")
 
 	// 1. The login service creates tokens for alice (client web).
 	c := createToken(t, g, "web", "alice", "openid profile api.read")
