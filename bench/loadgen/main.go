@@ -80,70 +80,74 @@ func main() {
 		hdr.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
 
-	deadline := time.Now().Add(*dur)
+	runWorkers(*mode, *conc, *dur, func(w int, deadline time.Time) ([]time.Duration, map[string]int) {
+		var myLat []time.Duration
+		myStatus := map[string]int{}
+		var refresh string
+		if *mode == "refresh" {
+			refresh = signForRefresh(client, *signURL, hdr, w)
+		}
+		for time.Now().Before(deadline) {
+			var req *http.Request
+			switch *mode {
+			case "get":
+				req, _ = http.NewRequest(http.MethodGet, *target, nil)
+			case "post":
+				req, _ = http.NewRequest(http.MethodPost, *target, strings.NewReader(*body))
+			case "refresh":
+				b, _ := json.Marshal(map[string]string{"refreshToken": refresh})
+				req, _ = http.NewRequest(http.MethodPost, *target, bytes.NewReader(b))
+			default:
+				fail("unknown mode " + *mode)
+			}
+			req.Header = hdr.Clone()
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			if err != nil {
+				myStatus["error"]++
+				continue
+			}
+			rb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			myLat = append(myLat, time.Since(t0))
+			ok := resp.StatusCode/100 == 2
+			if *want != 0 {
+				ok = resp.StatusCode == *want
+			}
+			if ok {
+				myStatus[fmt.Sprint(resp.StatusCode)]++
+			} else {
+				myStatus[fmt.Sprintf("unexpected-%d", resp.StatusCode)]++
+			}
+			if *mode == "refresh" {
+				var pair struct {
+					RefreshToken string `json:"refreshToken"`
+				}
+				if json.Unmarshal(rb, &pair) != nil || pair.RefreshToken == "" {
+					refresh = signForRefresh(client, *signURL, hdr, w) // chain broken: start a new one
+				} else {
+					refresh = pair.RefreshToken
+				}
+			}
+		}
+		return myLat, myStatus
+	})
+}
+
+// runWorkers runs conc workers until dur has passed, each reporting its
+// latencies and status counts, and prints the result line of the run.
+func runWorkers(mode string, conc int, dur time.Duration, worker func(w int, deadline time.Time) ([]time.Duration, map[string]int)) {
 	var (
 		agg tally
 		wg  sync.WaitGroup
 	)
 	start := time.Now()
-	for w := 0; w < *conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var myLat []time.Duration
-			myStatus := map[string]int{}
-			var refresh string
-			if *mode == "refresh" {
-				refresh = signForRefresh(client, *signURL, hdr, w)
-			}
-			for time.Now().Before(deadline) {
-				var req *http.Request
-				switch *mode {
-				case "get":
-					req, _ = http.NewRequest(http.MethodGet, *target, nil)
-				case "post":
-					req, _ = http.NewRequest(http.MethodPost, *target, strings.NewReader(*body))
-				case "refresh":
-					b, _ := json.Marshal(map[string]string{"refreshToken": refresh})
-					req, _ = http.NewRequest(http.MethodPost, *target, bytes.NewReader(b))
-				default:
-					fail("unknown mode " + *mode)
-				}
-				req.Header = hdr.Clone()
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					myStatus["error"]++
-					continue
-				}
-				rb, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				myLat = append(myLat, time.Since(t0))
-				ok := resp.StatusCode/100 == 2
-				if *want != 0 {
-					ok = resp.StatusCode == *want
-				}
-				if ok {
-					myStatus[fmt.Sprint(resp.StatusCode)]++
-				} else {
-					myStatus[fmt.Sprintf("unexpected-%d", resp.StatusCode)]++
-				}
-				if *mode == "refresh" {
-					var pair struct {
-						RefreshToken string `json:"refreshToken"`
-					}
-					if json.Unmarshal(rb, &pair) != nil || pair.RefreshToken == "" {
-						refresh = signForRefresh(client, *signURL, hdr, w) // chain broken: start a new one
-					} else {
-						refresh = pair.RefreshToken
-					}
-				}
-			}
-			agg.add(myLat, myStatus)
-		}()
+	deadline := start.Add(dur)
+	for w := range conc {
+		wg.Go(func() { agg.add(worker(w, deadline)) })
 	}
 	wg.Wait()
-	agg.print(*mode, start)
+	agg.print(mode, start)
 }
 
 // tally gathers the latencies and status counts of every worker.

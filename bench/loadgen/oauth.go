@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -83,47 +82,35 @@ func runOAuthRefresh(args []string) {
 		return out.RefreshToken
 	}
 
-	deadline := time.Now().Add(*dur)
-	var (
-		agg tally
-		wg  sync.WaitGroup
-	)
-	start := time.Now()
-	for w := 0; w < *conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var myLat []time.Duration
-			myStatus := map[string]int{}
-			rt := create(w)
-			for time.Now().Before(deadline) {
-				form := "grant_type=refresh_token&refresh_token=" + url.QueryEscape(rt)
-				req, _ := http.NewRequest(http.MethodPost, *target, strings.NewReader(form))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.Header.Set("Authorization", basic)
-				t0 := time.Now()
-				resp, err := hc.Do(req)
-				if err != nil {
-					myStatus["error"]++
-					continue
-				}
-				rb, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				myLat = append(myLat, time.Since(t0))
-				var tr struct {
-					RefreshToken string `json:"refresh_token"`
-				}
-				if resp.StatusCode == http.StatusOK && json.Unmarshal(rb, &tr) == nil && tr.RefreshToken != "" {
-					myStatus["200"]++
-					rt = tr.RefreshToken
-				} else {
-					myStatus[fmt.Sprintf("unexpected-%d", resp.StatusCode)]++
-					rt = create(w) // chain broken: start a new grant
-				}
+	runWorkers("oauth-refresh", *conc, *dur, func(w int, deadline time.Time) ([]time.Duration, map[string]int) {
+		var myLat []time.Duration
+		myStatus := map[string]int{}
+		rt := create(w)
+		for time.Now().Before(deadline) {
+			form := "grant_type=refresh_token&refresh_token=" + url.QueryEscape(rt)
+			req, _ := http.NewRequest(http.MethodPost, *target, strings.NewReader(form))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", basic)
+			t0 := time.Now()
+			resp, err := hc.Do(req)
+			if err != nil {
+				myStatus["error"]++
+				continue
 			}
-			agg.add(myLat, myStatus)
-		}()
-	}
-	wg.Wait()
-	agg.print("oauth-refresh", start)
+			rb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			myLat = append(myLat, time.Since(t0))
+			var tr struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			if resp.StatusCode == http.StatusOK && json.Unmarshal(rb, &tr) == nil && tr.RefreshToken != "" {
+				myStatus["200"]++
+				rt = tr.RefreshToken
+			} else {
+				myStatus[fmt.Sprintf("unexpected-%d", resp.StatusCode)]++
+				rt = create(w) // chain broken: start a new grant
+			}
+		}
+		return myLat, myStatus
+	})
 }
