@@ -127,11 +127,31 @@ func NewKey(key any, kid string) (*Key, error) {
 // KEY", PKCS#1 "RSA PUBLIC KEY") or an X.509 certificate, whose public key
 // is used for verification only.
 func ParseKeyPEM(data []byte, kid string) (*Key, error) {
+	key, _, err := DecodeKeyPEM(data)
+	if err != nil {
+		return nil, err
+	}
+	return NewKey(key, kid)
+}
+
+// ErrKeyPEM is the error of DecodeKeyPEM.
+var ErrKeyPEM = errors.New("unusable PEM key")
+
+// DecodeKeyPEM parses the first PEM block that holds a key or certificate
+// and returns the key (a certificate yields its public key) with the block
+// type. Other block types ("EC PARAMETERS" before a key) are skipped;
+// encrypted keys are refused because the gateway has no passphrase to give.
+// Errors wrap ErrKeyPEM. Every key loader of tokengate goes through it.
+func DecodeKeyPEM(data []byte) (any, string, error) {
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
 		if block == nil {
-			return nil, errors.New("no PEM key found")
+			return nil, "", fmt.Errorf("%w: no PEM key or certificate found", ErrKeyPEM)
+		}
+		if _, encrypted := block.Headers["Proc-Type"]; encrypted {
+			// RFC 1421 encryption of a legacy "RSA/EC PRIVATE KEY" block.
+			return nil, block.Type, fmt.Errorf("%w: encrypted private keys are not supported", ErrKeyPEM)
 		}
 		var (
 			key any
@@ -140,9 +160,6 @@ func ParseKeyPEM(data []byte, kid string) (*Key, error) {
 		switch block.Type {
 		case "PRIVATE KEY":
 			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-			if ek, ok := key.(ed25519.PrivateKey); ok {
-				key = ek
-			}
 		case "EC PRIVATE KEY":
 			key, err = x509.ParseECPrivateKey(block.Bytes)
 		case "RSA PRIVATE KEY":
@@ -153,17 +170,18 @@ func ParseKeyPEM(data []byte, kid string) (*Key, error) {
 			key, err = x509.ParsePKCS1PublicKey(block.Bytes)
 		case "CERTIFICATE":
 			var cert *x509.Certificate
-			cert, err = x509.ParseCertificate(block.Bytes)
-			if err == nil {
+			if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
 				key = cert.PublicKey
 			}
+		case "ENCRYPTED PRIVATE KEY":
+			return nil, block.Type, fmt.Errorf("%w: encrypted private keys are not supported", ErrKeyPEM)
 		default:
-			continue // e.g. "EC PARAMETERS" before the key
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("parsing PEM block %q: %w", block.Type, err)
+			return nil, block.Type, fmt.Errorf("%w: parsing PEM block %q: %w", ErrKeyPEM, block.Type, err)
 		}
-		return NewKey(key, kid)
+		return key, block.Type, nil
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"fmt"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // minRSABits is the smallest RSA modulus accepted for PASTA tokens, the
@@ -177,51 +179,13 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(thumb), nil
 }
 
-// parseFirstPEM parses the first PEM block that holds a key or certificate
-// and returns the key (a certificate yields its public key) with the block
-// type. Other block types are skipped; encrypted keys are refused because
-// the gateway has no passphrase to give.
+// parseFirstPEM is tokencore.DecodeKeyPEM with the package's ErrKey.
 func parseFirstPEM(data []byte) (any, string, error) {
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			return nil, "", fmt.Errorf("%w: no PEM key or certificate found", ErrKey)
-		}
-		if _, encrypted := block.Headers["Proc-Type"]; encrypted {
-			// RFC 1421 encryption of a legacy "RSA/EC PRIVATE KEY" block.
-			return nil, block.Type, fmt.Errorf("%w: encrypted private keys are not supported", ErrKey)
-		}
-		var (
-			key any
-			err error
-		)
-		switch block.Type {
-		case "PRIVATE KEY":
-			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-		case "EC PRIVATE KEY":
-			key, err = x509.ParseECPrivateKey(block.Bytes)
-		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-		case "PUBLIC KEY":
-			key, err = x509.ParsePKIXPublicKey(block.Bytes)
-		case "RSA PUBLIC KEY":
-			key, err = x509.ParsePKCS1PublicKey(block.Bytes)
-		case "CERTIFICATE":
-			var cert *x509.Certificate
-			if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
-				key = cert.PublicKey
-			}
-		case "ENCRYPTED PRIVATE KEY":
-			return nil, block.Type, fmt.Errorf("%w: encrypted private keys are not supported", ErrKey)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil, block.Type, fmt.Errorf("%w: parsing PEM block %q: %w", ErrKey, block.Type, err)
-		}
-		return key, block.Type, nil
+	key, typ, err := tokencore.DecodeKeyPEM(data)
+	if err != nil {
+		return nil, typ, fmt.Errorf("%w: %w", ErrKey, err)
 	}
+	return key, typ, nil
 }
 
 // checkP256 enforces ES256's curve and a valid point. ECDH fails for points
