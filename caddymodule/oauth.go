@@ -157,16 +157,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	switch endpoint {
 	case "/token":
 		resp, oerr := o.svc.Token(ctx, req)
-		if oerr != nil {
-			o.writeError(w, endpoint, oerr)
-			return nil
-		}
-		body, err := resp.Body()
-		if err != nil {
-			o.writeError(w, endpoint, oauth.NewError(oauth.ErrServerError, ""))
-			return nil
-		}
-		o.write(w, http.StatusOK, body)
+		o.answer(w, endpoint, resp, oerr)
 	case "/revoke":
 		if oerr := o.svc.Revoke(ctx, req); oerr != nil {
 			o.writeError(w, endpoint, oerr)
@@ -175,16 +166,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 		o.write(w, http.StatusOK, []byte("{}"))
 	case "/introspect":
 		resp, oerr := o.svc.Introspect(ctx, req)
-		if oerr != nil {
-			o.writeError(w, endpoint, oerr)
-			return nil
-		}
-		body, err := resp.Body()
-		if err != nil {
-			o.writeError(w, endpoint, oauth.NewError(oauth.ErrServerError, ""))
-			return nil
-		}
-		o.write(w, http.StatusOK, body)
+		o.answer(w, endpoint, resp, oerr)
 	}
 	return nil
 }
@@ -236,6 +218,20 @@ func parseOAuthEndpoints(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 		return true, nil
 	})
 	return o, err
+}
+
+// answer writes a 200 with resp's body, or the OAuth error.
+func (o *OAuthEndpoints) answer(w http.ResponseWriter, endpoint string, resp interface{ Body() ([]byte, error) }, oerr *oauth.Error) {
+	if oerr != nil {
+		o.writeError(w, endpoint, oerr)
+		return
+	}
+	body, err := resp.Body()
+	if err != nil {
+		o.writeError(w, endpoint, oauth.NewError(oauth.ErrServerError, ""))
+		return
+	}
+	o.write(w, http.StatusOK, body)
 }
 
 // Interface guards
