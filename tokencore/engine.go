@@ -72,26 +72,41 @@ const persistentRevocationTTL = 100 * 365 * 24 * time.Hour
 func (e *Engine) RevokeGrant(ctx context.Context, id string) (*Grant, error) {
 	now := e.now()
 	g, err := e.Store.UpdateGrant(ctx, id, func(g *Grant) error {
-		if g.Status != GrantRevoked {
-			g.Status = GrantRevoked
-			g.RevokedAt = now
-			g.UpdatedAt = now
-			g.GraceResponse = nil
+		if g.Status == GrantRevoked {
+			return errAlreadyRevoked
 		}
+		g.Status = GrantRevoked
+		g.RevokedAt = now
+		g.UpdatedAt = now
+		g.GraceResponse = nil
 		return nil
 	})
+	already := errors.Is(err, errAlreadyRevoked)
+	if already {
+		// Nothing to write: the grant and its revocation were stored when it
+		// was revoked. Only make sure this process's view has it.
+		g, err = e.Store.GetGrant(ctx, id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	exp := g.AccessExpiresAt
 	if g.AccessPersistent || exp.IsZero() {
-		exp = now.Add(persistentRevocationTTL)
+		exp = g.RevokedAt.Add(persistentRevocationTTL)
 	}
-	if err := e.Revoke(ctx, Revocation{Kind: RevokeGrant, Key: g.ID, NotBefore: now, ExpiresAt: exp}); err != nil {
+	r := Revocation{Kind: RevokeGrant, Key: g.ID, NotBefore: g.RevokedAt, ExpiresAt: exp}
+	if already {
+		e.View.Apply(r)
+		return g, nil
+	}
+	if err := e.Revoke(ctx, r); err != nil {
 		return g, err
 	}
 	return g, nil
 }
+
+// errAlreadyRevoked makes RevokeGrant's update write nothing.
+var errAlreadyRevoked = errors.New("grant already revoked")
 
 // RevokeGrants revokes every active grant matching f and returns how many.
 func (e *Engine) RevokeGrants(ctx context.Context, f GrantFilter) (int, error) {

@@ -425,7 +425,8 @@ func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, ca
 			return storeFailure(err)
 		}
 	}
-	if rc.GrantID != "" {
+	if rc.UserID == "" && rc.GrantID != "" {
+		// With a user, the grant was among the user's grants just revoked.
 		if _, err := f.e.RevokeGrant(ctx, rc.GrantID); err != nil && !errors.Is(err, ErrNotFound) {
 			return storeFailure(err)
 		}
