@@ -8,7 +8,8 @@ import (
 
 // Descriptions of refusals by the redemption rule.
 const (
-	descWrongEndpoint = "The token was not issued for this endpoint."
+	descWrongEndpoint     = "The token was not issued for this endpoint."
+	descNotIssuedToClient = "The token was not issued to this client."
 )
 
 // refused is the invalid_grant answer to a token the redemption rule

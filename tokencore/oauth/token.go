@@ -18,7 +18,6 @@ const (
 	descMissingRefresh     = "Missing 'refresh_token' in request."
 	descInvalidRefresh     = "The refresh token is invalid, expired or revoked."
 	descRefreshReused      = "The refresh token was already used; the grant has been revoked."
-	descNotIssuedToClient  = "The refresh token was not issued to this client."
 	descPublicClientCC     = "A public client cannot use 'grant_type=client_credentials'."
 	descUnauthorizedClient = "The client is not authorized to use 'grant_type=%s'"
 )
