@@ -129,6 +129,7 @@ func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		req.Body = body
 	}
 	resp := m.svc.Manage(r.Context(), req)
+	logWrongEndpoint(m.logger, path, resp.Refusal)
 	if resp.Status >= 500 {
 		m.logger.Error("management API failed", zap.String("path", path), zap.ByteString("result", resp.Body))
 	}

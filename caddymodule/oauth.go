@@ -186,6 +186,8 @@ func (o *OAuthEndpoints) writeError(w http.ResponseWriter, endpoint string, oerr
 	status := oerr.HTTPStatus()
 	if status >= 500 {
 		o.logger.Error("OAuth endpoint failed", zap.String("endpoint", endpoint), zap.NamedError("cause", oerr.Cause()))
+	} else if logWrongEndpoint(o.logger, o.Prefix+endpoint, oerr.Refusal()) {
+		// logged at warn
 	} else if c := o.logger.Check(zapcore.DebugLevel, "OAuth request refused"); c != nil {
 		c.Write(zap.String("endpoint", endpoint), zap.String("error", oerr.Code), zap.Int("status", status))
 	}

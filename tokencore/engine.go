@@ -24,6 +24,10 @@ type Engine struct {
 	Now func() time.Time
 	// Issuer, when set, is the iss claim of minted tokens.
 	Issuer string
+
+	// lifetimes is the longest access lifetime any service declared (see
+	// DeclareAccessLifetime).
+	lifetimes accessLifetimes
 }
 
 func (e *Engine) now() time.Time {
@@ -90,11 +94,7 @@ func (e *Engine) RevokeGrant(ctx context.Context, id string) (*Grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	exp := g.AccessExpiresAt
-	if g.AccessPersistent || exp.IsZero() {
-		exp = g.RevokedAt.Add(persistentRevocationTTL)
-	}
-	r := Revocation{Kind: RevokeGrant, Key: g.ID, NotBefore: g.RevokedAt, ExpiresAt: exp}
+	r := Revocation{Kind: RevokeGrant, Key: g.ID, NotBefore: g.RevokedAt, ExpiresAt: g.RevocationExpiry()}
 	if already {
 		e.View.Apply(r)
 		return g, nil

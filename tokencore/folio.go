@@ -62,8 +62,14 @@ type Folio struct {
 	v   *Verifier
 }
 
-// NewFolio returns the FOLIO service.
+// NewFolio returns the FOLIO service. It declares to the engine the
+// longest access lifetime it issues, so user and subject revocations last
+// long enough (a legacy tenant's tokens never expire).
 func NewFolio(e *Engine, cfg FolioConfig) *Folio {
+	e.DeclareAccessLifetime(cfg.TTL.MaxAccess())
+	if len(cfg.LegacyTenants) > 0 {
+		e.DeclareAccessLifetime(persistentRevocationTTL)
+	}
 	return &Folio{e: e, cfg: cfg, v: e.Verifier(VerifierOptions{})}
 }
 
@@ -323,23 +329,26 @@ var (
 )
 
 // Refresh is POST /token/refresh: rotate a refresh token. Only refresh
-// tokens are accepted (mod-authtoken redeems any token type). A token that
-// was already used, revoked, or is unknown to the store revokes every grant
-// of its user in its tenant (mod-authtoken's reuse rule), access tokens
-// included, and answers 401. A X-Okapi-User-Id header that differs from the
-// token's user is a 403, as in mod-authtoken.
+// tokens are accepted (mod-authtoken redeems any token type), and only
+// those of FOLIO grants of the request's tenant (Grant.RedeemableAt, on
+// the token's claims first, then on its stored grant): any other is
+// refused — 403 for another tenant's, 401 otherwise — before anything is
+// consumed, and is not a replay. A FOLIO token that was already used,
+// revoked, or is unknown to the store revokes every grant of its user in
+// its tenant (mod-authtoken's reuse rule), access tokens included, and
+// answers 401. A X-Okapi-User-Id header that differs from the token's user
+// is a 403, as in mod-authtoken. Without X-Okapi-Tenant, the token's own
+// tenant is the request's (Okapi routes such a request by the token).
 func (f *Folio) Refresh(ctx context.Context, tenantHeader, userIDHeader, token string) (FolioTokens, *FolioError) {
 	rc, err := f.e.ParseRefreshToken(token)
 	if err != nil {
 		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, err)
 	}
-	tenant := rc.Tenant
-	if tenant == "" {
-		tenant = tenantHeader
+	at := Endpoint{Protocol: ProtocolFolio, Tenant: tenantHeader}
+	if err := rc.RedeemableAt(at); err != nil {
+		return FolioTokens{}, folioRefused(err)
 	}
-	if tenantHeader != "" && tenant != tenantHeader {
-		return FolioTokens{}, folioInvalid(http.StatusForbidden, ErrTokenWrongTenant)
-	}
+	tenant := rc.Tenant // not empty: the rule refuses a token without one
 	if userIDHeader != "" && userIDHeader != rc.UserID {
 		return FolioTokens{}, folioInvalid(http.StatusForbidden, fmt.Errorf("%w: X-Okapi-User-Id differs from the token", ErrTokenMalformed))
 	}
@@ -355,6 +364,9 @@ func (f *Folio) Refresh(ctx context.Context, tenantHeader, userIDHeader, token s
 		return FolioTokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: grant not found", ErrRefreshReused))
 	} else if err != nil {
 		return FolioTokens{}, storeFailure(err)
+	}
+	if err := g.RedeemableAt(at); err != nil {
+		return FolioTokens{}, folioRefused(err)
 	}
 	if g.Tenant != tenant || g.UserID != rc.UserID || g.Subject != rc.Subject {
 		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, fmt.Errorf("%w: token does not match its grant", ErrTokenMalformed))
@@ -417,6 +429,19 @@ func (f *Folio) graceAnswer(sealed []byte) (FolioTokens, *FolioError) {
 	return out, nil
 }
 
+// folioRefused is the answer to a token the redemption rule refuses: 403
+// for a FOLIO token of another tenant (mod-authtoken's answer), 401
+// "Invalid token" for a token that is not a FOLIO token at all. The cause
+// (a *RedeemError) is for the handler's warn log.
+func folioRefused(err error) *FolioError {
+	status := http.StatusUnauthorized
+	var re *RedeemError
+	if errors.As(err, &re) && errors.Is(re.Reason, ErrTokenWrongTenant) && re.Tenant != "" {
+		status = http.StatusForbidden
+	}
+	return folioInvalid(status, err)
+}
+
 // reused applies mod-authtoken's reuse rule: revoke every grant of the user
 // in the tenant (refresh and access tokens), then answer 401.
 func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, cause error) *FolioError {
@@ -437,18 +462,16 @@ func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, ca
 // Invalidate is POST /token/invalidate: log out the session (grant) of one
 // refresh token, access token included. Callable by the token's holder.
 // Unlike mod-authtoken, a token that cannot be read is a 401 (not a 500),
-// and a token of another tenant is refused with 403.
+// a token of another tenant is refused with 403, and a token that is not a
+// FOLIO token (an OAuth refresh token) with 401, revoking nothing.
 func (f *Folio) Invalidate(ctx context.Context, tenantHeader, token string) *FolioError {
 	rc, err := f.e.ParseRefreshToken(token)
 	if err != nil {
 		return folioInvalid(http.StatusUnauthorized, err)
 	}
-	tenant := rc.Tenant
-	if tenant == "" {
-		tenant = tenantHeader
-	}
-	if tenant != tenantHeader {
-		return folioInvalid(http.StatusForbidden, ErrTokenWrongTenant)
+	at := Endpoint{Protocol: ProtocolFolio, Tenant: tenantHeader}
+	if err := rc.RedeemableAt(at); err != nil {
+		return folioRefused(err)
 	}
 	if rc.GrantID == "" {
 		return nil // not ours: nothing stored to revoke, 204 like mod-authtoken
@@ -459,7 +482,10 @@ func (f *Folio) Invalidate(ctx context.Context, tenantHeader, token string) *Fol
 	} else if err != nil {
 		return storeFailure(err)
 	}
-	if g.Tenant != tenant || g.UserID != rc.UserID {
+	if err := g.RedeemableAt(at); err != nil {
+		return folioRefused(err)
+	}
+	if g.Tenant != rc.Tenant || g.UserID != rc.UserID {
 		return folioInvalid(http.StatusForbidden, ErrTokenWrongTenant)
 	}
 	if _, err := f.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, ErrNotFound) {
@@ -488,11 +514,10 @@ func (f *Folio) InvalidateAll(ctx context.Context, tenantHeader, accessToken str
 	if _, err := f.e.RevokeGrants(ctx, GrantFilter{Tenant: c.Tenant, UserID: c.UserID}); err != nil {
 		return storeFailure(err)
 	}
-	keep := f.cfg.TTL.MaxAccess()
-	if len(f.cfg.LegacyTenants) > 0 {
-		keep = persistentRevocationTTL // legacy-access tokens never expire
-	}
-	r := Revocation{Kind: RevokeUser, Key: UserKey(c.Tenant, c.UserID), NotBefore: now, ExpiresAt: now.Add(keep)}
+	// The entry refuses every token of the user issued until now, through
+	// any path of the gateway: it lasts the longest access lifetime any of
+	// them can issue (legacy-access tokens never expire).
+	r := Revocation{Kind: RevokeUser, Key: UserKey(c.Tenant, c.UserID), NotBefore: now, ExpiresAt: f.e.PrincipalRevocationExpiry(now)}
 	if err := f.e.Revoke(ctx, r); err != nil {
 		return storeFailure(err)
 	}

@@ -68,6 +68,14 @@ type Grant struct {
 	AccessScopes     []string  `json:"access_scopes,omitempty"`
 	AccessPersistent bool      `json:"access_persistent,omitempty"`
 
+	// MaxAccessExpiresAt is the latest expiry of any access token ever
+	// issued from the grant. It only ever grows: a refresh with a shorter
+	// lifetime leaves earlier, longer-lived tokens alive, and a revocation
+	// of the grant must refuse them until they expire (RevocationExpiry);
+	// the record is not swept before it either (RecomputeExpiry). Zero in
+	// records written before it was kept.
+	MaxAccessExpiresAt time.Time `json:"max_access_expires_at,omitzero"`
+
 	// The current refresh token; empty when the grant has none.
 	RefreshID        string    `json:"refresh_id,omitempty"`
 	RefreshHash      string    `json:"refresh_hash,omitempty"`
@@ -81,8 +89,10 @@ type Grant struct {
 	PreviousRotatedAt time.Time `json:"previous_rotated_at,omitzero"`
 	GraceResponse     []byte    `json:"grace_response,omitempty"`
 
-	// ExpiresAt is when the whole record may be swept: the later of the
-	// access and refresh expiries (zero = never, for persistent tokens).
+	// ExpiresAt is when the whole record may be swept: the latest of the
+	// access, refresh and MaxAccessExpiresAt expiries (zero = never, for
+	// persistent tokens). A revoked grant is therefore kept, as the
+	// tombstone that recognises a replay, while any of its tokens lives.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
@@ -107,17 +117,55 @@ func (g *Grant) Active(now time.Time) bool {
 	return g.ExpiresAt.IsZero() || now.Before(g.ExpiresAt)
 }
 
-// RecomputeExpiry sets ExpiresAt to the later of the token expiries.
+// RecomputeExpiry sets ExpiresAt to the latest expiry of any token the
+// grant ever issued: its current access and refresh tokens and every
+// earlier access token (MaxAccessExpiresAt).
 func (g *Grant) RecomputeExpiry() {
 	if g.AccessPersistent {
 		g.ExpiresAt = time.Time{}
 		return
 	}
-	exp := g.AccessExpiresAt
-	if g.RefreshExpiresAt.After(exp) {
-		exp = g.RefreshExpiresAt
+	g.ExpiresAt = latest(g.AccessExpiresAt, g.RefreshExpiresAt, g.MaxAccessExpiresAt)
+}
+
+// noteAccessExpiry raises MaxAccessExpiresAt to exp; it is never lowered.
+func (g *Grant) noteAccessExpiry(exp time.Time) {
+	if exp.After(g.MaxAccessExpiresAt) {
+		g.MaxAccessExpiresAt = exp
 	}
-	g.ExpiresAt = exp
+}
+
+// RevocationExpiry is the ExpiresAt of the revocation of this grant: the
+// revocation must refuse every access token the grant ever issued for as
+// long as any of them can be accepted, that is until the latest expiry of
+// any of them (MaxAccessExpiresAt, not the current token's) plus
+// RevocationMargin, the most leeway a verifier may grant. For a grant
+// whose access token never expires, and for one that never issued an
+// access token with an expiry, the revocation is kept for
+// persistentRevocationTTL after RevokedAt. Records written before
+// MaxAccessExpiresAt was kept fall back to the latest expiry they know of,
+// refresh included: earlier access tokens were minted while that refresh
+// token (or a longer one) lived, under the same lifetimes.
+func (g *Grant) RevocationExpiry() time.Time {
+	last := latest(g.MaxAccessExpiresAt, g.AccessExpiresAt)
+	if g.MaxAccessExpiresAt.IsZero() {
+		last = latest(last, g.RefreshExpiresAt)
+	}
+	if g.AccessPersistent || last.IsZero() {
+		return g.RevokedAt.Add(persistentRevocationTTL)
+	}
+	return last.Add(RevocationMargin)
+}
+
+// latest returns the latest of ts (zero when all are zero).
+func latest(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }
 
 // TokenHash is the identifier under which a token is stored and listed:

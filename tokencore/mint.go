@@ -87,15 +87,24 @@ func (e *Engine) MintTokens(g *Grant, spec MintSpec, now time.Time) (*IssuedToke
 	return t, nil
 }
 
-// Apply records the minted tokens on g: identifiers, hashes, expiries. The
-// previous refresh token is remembered for the grace window. A refresh
-// token is kept as is when none was minted (an access-only reissue).
+// Apply records the minted tokens on g: identifiers, hashes, expiries, and
+// the latest access expiry the grant ever issued (MaxAccessExpiresAt, which
+// a shorter-lived token never lowers). The previous refresh token is
+// remembered for the grace window. A refresh token is kept as is when none
+// was minted (an access-only reissue).
 func (t *IssuedTokens) Apply(g *Grant, now time.Time, persistent bool) {
 	g.AccessID = t.AccessID
 	g.AccessHash = TokenHash(t.AccessToken)
 	g.AccessExpiresAt = t.AccessExpiresAt
 	g.AccessScopes = t.AccessScopes
 	g.AccessPersistent = persistent
+	if persistent {
+		// A token that never expires: its grant's revocation must be kept
+		// as long as a revocation of a persistent token ever is.
+		g.noteAccessExpiry(now.Add(persistentRevocationTTL))
+	} else {
+		g.noteAccessExpiry(t.AccessExpiresAt)
+	}
 	if t.RefreshToken != "" {
 		if g.RefreshID != "" {
 			g.PreviousRefreshID = g.RefreshID

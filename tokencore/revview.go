@@ -105,6 +105,13 @@ func (v *RevocationView) Len() int {
 // jti is revoked, its FOLIO user was logged out everywhere at or after its
 // iat, or its subject was revoked after its iat.
 //
+// It is the one revocation decision of the gateway: the proxy
+// (Verifier.Verify), OAuth introspection, FOLIO invalidate-all and the EDI
+// proxy and refresh (SubjectRevoked) all ask it and nothing else, so they
+// cannot disagree about a token. Its entries last as long as any token
+// they name can be accepted (Grant.RevocationExpiry,
+// Engine.PrincipalRevocationExpiry).
+//
 // A user revocation refuses tokens issued in the same second as the
 // revocation too (iat has one-second resolution; failing closed costs at
 // most a new login within that second).
@@ -142,10 +149,9 @@ func SubjectRevokedAt(r Revocation, iat int64) bool {
 	return iat <= r.NotBefore.Unix()
 }
 
-// SubjectRevoked reports whether tokens of subject issued at iat are refused.
+// SubjectRevoked reports whether tokens of subject issued at iat are
+// refused, for tokens that carry nothing else Revoked could match (EDI
+// tokens): it asks Revoked, the one decision.
 func (v *RevocationView) SubjectRevoked(subject string, iat int64) bool {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	r, ok := v.subjects[subject]
-	return ok && SubjectRevokedAt(r, iat)
+	return v.Revoked(&Claims{Subject: subject, IssuedAt: iat})
 }

@@ -15,7 +15,7 @@ const MaxTokenBytes = 16 << 10
 
 // VerifierOptions are the rules a Verifier applies beyond the signature.
 type VerifierOptions struct {
-	// Leeway tolerates clock drift on exp and nbf.
+	// Leeway tolerates clock drift on exp and nbf; at most MaxLeeway.
 	Leeway time.Duration
 	// AcceptLegacy accepts mod-authtoken's non-expiring "legacy-access"
 	// tokens and tokens with no type claim. Off by default: a token that
@@ -42,6 +42,9 @@ func NewVerifier(keys *KeySet, cache *VerifyCache, view *RevocationView, opts Ve
 	if now == nil {
 		now = time.Now
 	}
+	// Revocations outlive the tokens they name by MaxLeeway only: a larger
+	// leeway would accept a revoked token after its revocation lapsed.
+	opts.Leeway = min(max(opts.Leeway, 0), MaxLeeway)
 	return &Verifier{
 		keys:  keys,
 		cache: cache,
@@ -69,7 +72,7 @@ func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
 	if tenant != "" && c.Tenant != "" && c.Tenant != tenant {
 		return nil, ErrTokenWrongTenant
 	}
-	if v.view.Revoked(c) {
+	if v.view.Revoked(c) { // the one revocation decision (RevocationView.Revoked)
 		return nil, ErrTokenRevoked
 	}
 	return c, nil

@@ -155,11 +155,19 @@ func NewManager(e *tokencore.Engine, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{e: e, cfg: cfg}, nil
+	return newManager(e, cfg), nil
 }
 
 // Manager returns a manager sharing the service's engine and configuration.
-func (s *Service) Manager() *Manager { return &Manager{e: s.e, cfg: s.cfg} }
+func (s *Service) Manager() *Manager { return newManager(s.e, s.cfg) }
+
+// newManager declares to the engine how long EDI tokens live (edi_ttl plus
+// the leeway; PASTA tokens are refused with their EDI token), so subject
+// revocations outlive them.
+func newManager(e *tokencore.Engine, cfg Config) *Manager {
+	e.DeclareAccessLifetime(cfg.EDITTL + cfg.Leeway)
+	return &Manager{e: e, cfg: cfg}
+}
 
 func checkText(name string, p *string, limit int) error {
 	if p != nil && (len(*p) > limit || !utf8.ValidString(*p)) {
@@ -364,9 +372,12 @@ func (m *Manager) GetSubject(ctx context.Context, ediID string) (*tokencore.EDIS
 
 // RevokeSubject refuses, at once and on every instance, every EDI token of
 // ediID issued up to now, at refresh and on proxied traffic (spec §7.4).
-// The entry lives until every token it can refuse has expired (edi_ttl plus
-// the leeway). A subject without a record can be revoked too: its tokens
-// may have been minted by EDI with a shared key.
+// The entry refuses every token whose subject is ediID, whichever path of
+// the gateway issued it, so it lives until every one of them has expired:
+// the longest access lifetime any configured path can issue
+// (tokencore.Engine.PrincipalRevocationExpiry), and never less than
+// edi_ttl plus the leeway. A subject without a record can be revoked too:
+// its tokens may have been minted by EDI with a shared key.
 func (m *Manager) RevokeSubject(ctx context.Context, ediID string) (tokencore.Revocation, error) {
 	if !ValidEDIID(ediID) {
 		return tokencore.Revocation{}, invalidf("EDI-ID %q is not EDI- and 40 lowercase hex digits", truncate(ediID))
@@ -374,7 +385,7 @@ func (m *Manager) RevokeSubject(ctx context.Context, ediID string) (tokencore.Re
 	now := m.cfg.Now()
 	r := tokencore.Revocation{
 		Kind: tokencore.RevokeSubject, Key: ediID, NotBefore: now,
-		ExpiresAt: now.Add(m.cfg.EDITTL + m.cfg.Leeway + time.Second),
+		ExpiresAt: m.e.PrincipalRevocationExpiry(now),
 	}
 	if err := m.e.Revoke(ctx, r); err != nil {
 		return r, err

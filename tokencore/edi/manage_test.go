@@ -297,7 +297,7 @@ func TestRevokeSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Kind != tokencore.RevokeSubject || r.Key != bobID || !r.NotBefore.Equal(testNow) || !r.ExpiresAt.Equal(testNow.Add(8*time.Hour+31*time.Second)) {
+	if r.Kind != tokencore.RevokeSubject || r.Key != bobID || !r.NotBefore.Equal(testNow) || !r.ExpiresAt.Equal(testNow.Add(8*time.Hour+30*time.Second+tokencore.RevocationMargin)) {
 		t.Fatalf("revocation %+v", r)
 	}
 	if !f.e.View.SubjectRevoked(bobID, testNow.Unix()) || f.e.View.SubjectRevoked(bobID, testNow.Unix()+1) {
@@ -309,5 +309,18 @@ func TestRevokeSubject(t *testing.T) {
 	}
 	if _, err := f.m.RevokeSubject(ctx, "bob"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("malformed EDI-ID: %v", err)
+	}
+
+	// The entry refuses every token whose subject is bob's, whichever path
+	// of the gateway issued it: when another path sharing the engine can
+	// issue longer-lived tokens (the OAuth management API, up to years), it
+	// lasts as long as they can.
+	f.e.DeclareAccessLifetime(90 * 24 * time.Hour)
+	r, err = f.m.RevokeSubject(ctx, bobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := testNow.Add(90*24*time.Hour + tokencore.RevocationMargin); !r.ExpiresAt.Equal(want) {
+		t.Fatalf("revocation expires %v, want %v", r.ExpiresAt, want)
 	}
 }

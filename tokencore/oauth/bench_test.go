@@ -29,8 +29,8 @@ func BenchmarkRefreshGrantBolt(b *testing.B) {
 }
 
 // BenchmarkIntrospect measures introspection of an active access token by
-// a resource server: Basic authentication, the cached signature check, the
-// revocation view and one grant read from bbolt.
+// a resource server: Basic authentication, the cached signature check and
+// the revocation view (the proxy's verdict; no store read).
 func BenchmarkIntrospect(b *testing.B) {
 	f := newFixture(b, false)
 	at := f.createFor(b, "web", "bench", "api.read").AccessToken

@@ -67,6 +67,9 @@ type Error struct {
 	// cause is the internal failure behind a server_error (see Cause); it
 	// is never rendered.
 	cause error
+	// refusal is the redemption rule's refusal behind an invalid_grant
+	// (see Refusal); it is never rendered.
+	refusal error
 }
 
 // NewError returns an error with the status RFC 6749 and RFC 7009 give the

@@ -27,13 +27,15 @@ type caller struct {
 	resourceServer string
 }
 
-// mayIntrospect reports whether the caller may learn about a token of
-// clientID: a resource server about every token, a client about its own.
-func (c caller) mayIntrospect(clientID string) bool {
+// endpoint is the caller as the redemption rule sees it: a resource server
+// may see the tokens of every client, a client its own; both see OAuth and
+// management grants only, never a FOLIO session (tenant-scoped, and
+// checked by the proxy of its tenant, not here).
+func (c caller) endpoint() tokencore.Endpoint {
 	if c.resourceServer != "" {
-		return true
+		return operatorEndpoint()
 	}
-	return c.client != nil && clientID != "" && c.client.ID == clientID
+	return oauthEndpoint(c.client)
 }
 
 // authenticateIntrospector identifies the caller of the introspection
@@ -76,13 +78,16 @@ func (s *Service) authenticateIntrospector(authorization string, form Form) (cal
 // formats are told apart by their shape, so a wrong or unknown hint
 // changes nothing.
 //
-// An access token is active when the proxy would accept it right now: its
-// signature, expiry and the revocation view (tokencore.Verifier), and its
-// grant still exists and is active. A refresh token is active when it is
-// the current refresh token of an active grant and has not expired. A
-// client only sees its own tokens; anything else — unknown, expired,
-// revoked, rotated away, another client's — is {"active":false} and
-// nothing more (RFC 7662 §2.2).
+// An access token is active exactly when the proxy would accept it right
+// now: the same Verifier (signature, expiry, and the one revocation
+// decision, tokencore.RevocationView.Revoked), and nothing else, so the
+// two can never disagree. A refresh token is active when it is the
+// current refresh token of an active grant and has not expired. The
+// caller only sees what the redemption rule lets it see
+// (tokencore.Grant.RedeemableAt): a client its own tokens, a resource
+// server every client's, neither a FOLIO session's. Anything else —
+// unknown, expired, revoked, rotated away, another client's, another
+// protocol's — is {"active":false} and nothing more (RFC 7662 §2.2).
 func (s *Service) Introspect(ctx context.Context, req Request) (*IntrospectionResponse, *Error) {
 	form, authorization, oerr := s.formRequest(req)
 	if oerr != nil {
@@ -108,21 +113,15 @@ func inactive() *IntrospectionResponse { return &IntrospectionResponse{Active: f
 
 func (s *Service) introspect(ctx context.Context, who caller, token string) (*IntrospectionResponse, error) {
 	now := s.now()
+	at := who.endpoint()
 	jws, jwe := tokenShape(token)
 	switch {
 	case jws:
+		// The proxy's verdict, and who may see it: no store read, whose
+		// state could differ from the revocation view the proxy asks.
 		c, err := s.verifier.Verify(token, "")
-		if err != nil || !who.mayIntrospect(c.ClientID) {
+		if err != nil || c.RedeemableAt(at) != nil {
 			return inactive(), nil
-		}
-		if c.GrantID != "" {
-			g, err := s.lookupGrant(ctx, c.GrantID)
-			if err != nil {
-				return nil, err
-			}
-			if g == nil || !g.Active(now) {
-				return inactive(), nil
-			}
 		}
 		return &IntrospectionResponse{
 			Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Subject, TokenType: introspectTypeAccess,
@@ -130,24 +129,21 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 		}, nil
 	case jwe:
 		rc, err := s.e.ParseRefreshToken(token)
-		if err != nil {
+		if err != nil || rc.RedeemableAt(at) != nil {
 			return inactive(), nil
 		}
 		g, err := s.lookupGrant(ctx, rc.GrantID)
 		if err != nil {
 			return nil, err
 		}
-		if g == nil || !refreshActive(g, rc.ID, now) || !who.mayIntrospect(g.ClientID) {
+		if g == nil || g.RedeemableAt(at) != nil || !refreshActive(g, rc.ID, now) {
 			return inactive(), nil
 		}
-		r := &IntrospectionResponse{
+		return &IntrospectionResponse{
 			Active: true, Scope: JoinScope(g.Scopes), ClientID: g.ClientID, Sub: g.Subject,
 			TokenType: introspectTypeRefresh, Exp: g.RefreshExpiresAt.Unix(), Iat: rc.IssuedAt, Jti: rc.ID,
-		}
-		if oauthGrant(g) {
-			r.Iss = s.cfg.Issuer
-		}
-		return r, nil
+			Iss: s.cfg.Issuer,
+		}, nil
 	}
 	return inactive(), nil
 }

@@ -109,6 +109,11 @@ type ManageResponse struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Refusal, when set, is the redemption rule's refusal of a token the
+	// request named (a *tokencore.RedeemError: a FOLIO session's token
+	// given to the OAuth management API). It is never sent; the handler
+	// logs it at warn.
+	Refusal error
 }
 
 func manageJSON(status int, v any) ManageResponse {
@@ -371,7 +376,7 @@ func (s *Service) manageList(ctx context.Context, q url.Values) ManageResponse {
 	}
 	var match []*tokencore.Grant
 	for _, g := range all {
-		if !oauthGrant(g) || g.Status != tokencore.GrantActive {
+		if g.RedeemableAt(operatorEndpoint()) != nil || g.Status != tokencore.GrantActive {
 			continue
 		}
 		if status == "INVALID" && g.Active(now) {
@@ -645,8 +650,12 @@ const (
 
 // resolveIdentifier finds the grant whose current access (or refresh)
 // token is identified by id: a raw token value, or its hash
-// (tokencore.TokenHash, base64url SHA-256), in that order (spec A.8). Only
-// OAuth-world grants are found. nil when nothing matches.
+// (tokencore.TokenHash, base64url SHA-256), in that order (spec A.8). nil
+// when nothing matches. Only grants the operator may act on are found
+// (tokencore.Grant.RedeemableAt: OAuth and management grants); an
+// identifier of another grant (a FOLIO session) gives no grant and the
+// rule's refusal, a *tokencore.RedeemError (see isRefusal), which callers
+// answer like an unknown identifier and report in ManageResponse.Refusal.
 func (s *Service) resolveIdentifier(ctx context.Context, id string, field tokenField, asHash, asValue bool) (*tokencore.Grant, error) {
 	if id == "" || len(id) > tokencore.MaxTokenBytes {
 		return nil, nil
@@ -658,6 +667,7 @@ func (s *Service) resolveIdentifier(ctx context.Context, id string, field tokenF
 	if asHash && len(id) <= tokencore.MaxKeyFieldLen {
 		candidates = append(candidates, id)
 	}
+	var refusal error
 	for _, h := range candidates {
 		g, err := s.e.Store.GrantByTokenHash(ctx, h)
 		if errors.Is(err, tokencore.ErrNotFound) {
@@ -666,14 +676,25 @@ func (s *Service) resolveIdentifier(ctx context.Context, id string, field tokenF
 		if err != nil {
 			return nil, err
 		}
-		if !oauthGrant(g) {
-			continue
-		}
 		if field == accessField && g.AccessHash == h || field == refreshField && g.RefreshHash == h {
+			if err := g.RedeemableAt(operatorEndpoint()); err != nil {
+				refusal = err
+				continue
+			}
 			return g, nil
 		}
 	}
-	return nil, nil
+	return nil, refusal
+}
+
+// isRefusal reports whether err from resolveIdentifier is the redemption
+// rule's refusal rather than a store failure.
+func isRefusal(err error) bool { return errors.Is(err, tokencore.ErrWrongEndpoint) }
+
+// withRefusal attaches the rule's refusal to an answer, for the log.
+func withRefusal(r ManageResponse, refusal error) ManageResponse {
+	r.Refusal = refusal
+	return r
 }
 
 // --- update -------------------------------------------------------------
@@ -768,11 +789,13 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 	default:
 		return bad("One of accessToken, accessTokenHash, refreshToken or refreshTokenHash is required.")
 	}
-	if err != nil {
+	notFound := answer(result(code+"301", ActionNotFound, "The access token does not exist."), nil)
+	if isRefusal(err) {
+		return withRefusal(notFound, err)
+	} else if err != nil {
 		return manageServerError(code + "101")
 	}
 	now := s.now()
-	notFound := answer(result(code+"301", ActionNotFound, "The access token does not exist."), nil)
 	if g == nil || !g.Active(now) {
 		return notFound
 	}
@@ -865,8 +888,10 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 		return manageServerError(code + "103")
 	}
 	if minted != nil {
-		keep := oldAccessExp
-		if keep.IsZero() {
+		// The replaced token is refused until it expires, plus the most
+		// leeway any verifier grants (tokencore.RevocationMargin).
+		keep := oldAccessExp.Add(tokencore.RevocationMargin)
+		if oldAccessExp.IsZero() {
 			keep = now.Add(persistentRevocationKeep)
 		}
 		r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: oldAccessID, NotBefore: now, ExpiresAt: keep}
@@ -907,11 +932,11 @@ func derefProps(p *[]tokencore.Property) []tokencore.Property {
 func (s *Service) manageDelete(ctx context.Context, id string) ManageResponse {
 	const code = "A137"
 	g, err := s.resolveIdentifier(ctx, id, accessField, true, true)
-	if err != nil {
+	if err != nil && !isRefusal(err) {
 		return manageServerError(code + "101")
 	}
 	if g == nil {
-		return answer(result(code+"301", ActionNotFound, "The access token does not exist."), nil)
+		return withRefusal(answer(result(code+"301", ActionNotFound, "The access token does not exist."), nil), err)
 	}
 	if g.Status == tokencore.GrantActive {
 		if _, err := s.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
@@ -968,7 +993,10 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 			id, field = in.RefreshTokenIdentifier, refreshField
 		}
 		g, err := s.resolveIdentifier(ctx, id, field, true, true)
-		if err != nil {
+		if isRefusal(err) {
+			resp := RevokeResponse{Result: result(code+"001", ActionOK, "Revoked 0 access token(s)."), Count: 0}
+			return withRefusal(answer(resp.Result, resp), err)
+		} else if err != nil {
 			return manageServerError(code + "101")
 		}
 		if g != nil {
@@ -991,7 +1019,7 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 	}
 	n := 0
 	for _, g := range grants {
-		if !oauthGrant(g) || g.Status != tokencore.GrantActive {
+		if g.RedeemableAt(operatorEndpoint()) != nil || g.Status != tokencore.GrantActive {
 			continue
 		}
 		if _, err := s.e.RevokeGrant(ctx, g.ID); err != nil {
@@ -1063,17 +1091,17 @@ func (s *Service) manageReissue(ctx context.Context, req ManageRequest) ManageRe
 			return callerErr("'claims' must be a JSON object of at most %d bytes.", MaxExtraClaimsBytes)
 		}
 	}
-	ga, err := s.resolveIdentifier(ctx, in.AccessToken, accessField, false, true)
-	if err != nil {
+	ga, errA := s.resolveIdentifier(ctx, in.AccessToken, accessField, false, true)
+	if errA != nil && !isRefusal(errA) {
 		return manageServerError(code + "101")
 	}
-	gr, err := s.resolveIdentifier(ctx, in.RefreshToken, refreshField, false, true)
-	if err != nil {
+	gr, errR := s.resolveIdentifier(ctx, in.RefreshToken, refreshField, false, true)
+	if errR != nil && !isRefusal(errR) {
 		return manageServerError(code + "102")
 	}
 	now := s.now()
 	if ga == nil || gr == nil || ga.ID != gr.ID || !ga.Active(now) || !refreshActive(gr, gr.RefreshID, now) {
-		return callerErr("The tokens are not the current access and refresh tokens of one live grant.")
+		return withRefusal(callerErr("The tokens are not the current access and refresh tokens of one live grant."), errors.Join(errA, errR))
 	}
 	g := ga
 	if in.Sub != "" && in.Sub != g.Subject {

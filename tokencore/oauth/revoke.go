@@ -7,8 +7,6 @@ import (
 	"github.com/tokengate/tokengate/tokencore"
 )
 
-const descRevokeOtherClient = "The token was not issued to this client."
-
 // Revoke is the revocation endpoint, POST <prefix>/revoke (RFC 7009).
 //
 // The client authenticates as at the token endpoint (all three methods:
@@ -23,9 +21,11 @@ const descRevokeOtherClient = "The token was not issued to this client."
 // request on (the refresh token is the grant, and §2.1 says revoking it
 // SHOULD revoke the access tokens; revoking an access token MAY revoke the
 // refresh token, and a client revoking one token is logging out). A token
-// of another client is refused with invalid_grant (§2.1: "the request is
-// refused"); a token that is invalid, expired, already revoked or unknown
-// is a 200 with nothing to do (§2.2).
+// the redemption rule does not let the client act on
+// (tokencore.Grant.RedeemableAt) — another client's, or a FOLIO session's —
+// is refused with invalid_grant (§2.1: "the request is refused") and
+// revokes nothing; a token that is invalid, expired, already revoked or
+// unknown is a 200 with nothing to do (§2.2).
 func (s *Service) Revoke(ctx context.Context, req Request) *Error {
 	form, authorization, oerr := s.formRequest(req)
 	if oerr != nil {
@@ -46,8 +46,8 @@ func (s *Service) Revoke(ctx context.Context, req Request) *Error {
 	if g == nil || g.Status != tokencore.GrantActive {
 		return nil
 	}
-	if g.ClientID != client.ID {
-		return NewError(ErrInvalidGrant, descRevokeOtherClient)
+	if err := g.RedeemableAt(oauthEndpoint(client)); err != nil {
+		return refused(err)
 	}
 	if _, err := s.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
 		return serverError(err)

@@ -121,12 +121,25 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 		}
 		s.rs[r.ID] = r.SecretHash
 	}
+	s.declareAccessLifetimes()
 	if s.oidcUsed() {
 		if s.idKey = e.Keys.AsymmetricSigner(); s.idKey == nil {
 			return nil, fmt.Errorf("%w: %w", ErrServiceConfig, tokencore.ErrNoAsymmetricKey)
 		}
 	}
 	return s, nil
+}
+
+// declareAccessLifetimes tells the engine the longest access token this
+// service can issue, so that user and subject revocations outlive them:
+// the default and every client's access_ttl, and the management API's
+// accessTokenDuration and update expiries, up to MaxManagedDuration.
+func (s *Service) declareAccessLifetimes() {
+	s.e.DeclareAccessLifetime(s.cfg.AccessTTL)
+	for _, c := range s.clients.byID {
+		s.e.DeclareAccessLifetime(c.AccessTTL)
+	}
+	s.e.DeclareAccessLifetime(MaxManagedDuration)
 }
 
 // oidcUsed reports whether any client may be granted the openid scope.
@@ -235,13 +248,6 @@ func (e *Error) Cause() error {
 		return nil
 	}
 	return e.cause
-}
-
-// oauthGrant reports whether g belongs to the OAuth world: granted at the
-// token endpoint or created through the management API. FOLIO families are
-// tenant-scoped and managed through the FOLIO API only.
-func oauthGrant(g *tokencore.Grant) bool {
-	return g.Kind == tokencore.GrantKindOAuth || g.Kind == tokencore.GrantKindManage
 }
 
 // tokenShape tells a signed token (an access or ID token) from an

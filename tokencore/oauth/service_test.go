@@ -67,16 +67,7 @@ type fixtureOpt func(*Config)
 // when memory is true) with an ES256 key.
 func newFixture(tb testing.TB, memory bool, opts ...fixtureOpt) *fixture {
 	tb.Helper()
-	key, _, err := tokencore.GenerateES256Key()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	refreshKey := make([]byte, 32)
-	_, _ = rand.Read(refreshKey)
-	ks, err := tokencore.NewKeySet(key, nil, refreshKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ks := newTestKeys(tb)
 	var st tokencore.Store
 	if memory {
 		st = tokencore.NewMemoryStore()
@@ -88,14 +79,39 @@ func newFixture(tb testing.TB, memory bool, opts ...fixtureOpt) *fixture {
 		st = bs
 	}
 	tb.Cleanup(func() { st.Close() })
+	clk := &testClock{t: time.Unix(1_900_000_000, 0)}
+	f := newFixtureOn(tb, ks, st, clk.now, opts...)
+	f.clk = clk
+	return f
+}
+
+// newTestKeys returns a key set with a fresh ES256 key and refresh key.
+func newTestKeys(tb testing.TB) *tokencore.KeySet {
+	tb.Helper()
+	key, _, err := tokencore.GenerateES256Key()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	refreshKey := make([]byte, 32)
+	_, _ = rand.Read(refreshKey)
+	ks, err := tokencore.NewKeySet(key, nil, refreshKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ks
+}
+
+// newFixtureOn builds the service over the given keys and store; now is
+// the clock (nil: the real one).
+func newFixtureOn(tb testing.TB, ks *tokencore.KeySet, st tokencore.Store, now func() time.Time, opts ...fixtureOpt) *fixture {
+	tb.Helper()
 	cache, err := tokencore.NewVerifyCache(tokencore.CacheConfig{MaxEntries: 10000})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(cache.Close)
-	clk := &testClock{t: time.Unix(1_900_000_000, 0)}
 	e := &tokencore.Engine{Keys: ks, Store: st, View: tokencore.NewRevocationView(), Cache: cache,
-		Now: clk.now, Issuer: "https://auth.example.org"}
+		Now: now, Issuer: "https://auth.example.org"}
 	cfg := Config{
 		Issuer:          "https://auth.example.org",
 		Clients:         demoClients(tb),
@@ -108,7 +124,7 @@ func newFixture(tb testing.TB, memory bool, opts ...fixtureOpt) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &fixture{svc: svc, e: e, clk: clk, ctx: context.Background()}
+	return &fixture{svc: svc, e: e, ctx: context.Background()}
 }
 
 // post builds a form request with an optional Authorization header.

@@ -18,7 +18,6 @@ const (
 	descMissingRefresh     = "Missing 'refresh_token' in request."
 	descInvalidRefresh     = "The refresh token is invalid, expired or revoked."
 	descRefreshReused      = "The refresh token was already used; the grant has been revoked."
-	descNotIssuedToClient  = "The refresh token was not issued to this client."
 	descPublicClientCC     = "A public client cannot use 'grant_type=client_credentials'."
 	descUnauthorizedClient = "The client is not authorized to use 'grant_type=%s'"
 )
@@ -78,9 +77,12 @@ var (
 // so a request refused for its scope leaves the token usable (DIRAC burns
 // it). Then:
 //
-//   - the token must decrypt, name a grant that exists, belongs to the
-//     OAuth world and was issued to the authenticated client
-//     (invalid_grant otherwise, nothing changes);
+//   - the token must decrypt and name a grant that exists; the grant must
+//     be redeemable here (tokencore.Grant.RedeemableAt: an OAuth or
+//     management grant, without a tenant, of the authenticated client),
+//     checked on the token's claims before the store is read and on the
+//     stored grant after. Otherwise invalid_grant, nothing changes, and it
+//     is not a replay: the holder keeps refreshing;
 //   - a revoked grant is invalid_grant;
 //   - a token that is not the grant's current refresh token was rotated
 //     away: a replay. Unless it is within the grace window, the whole grant
@@ -104,18 +106,25 @@ func (s *Service) refresh(ctx context.Context, client *Client, form Form) (*Toke
 	if err != nil {
 		return nil, NewError(ErrInvalidGrant, descInvalidRefresh)
 	}
-	if rc.ClientID != client.ID || rc.GrantID == "" {
-		return nil, NewError(ErrInvalidGrant, descNotIssuedToClient)
+	at := oauthEndpoint(client)
+	if err := rc.RedeemableAt(at); err != nil {
+		return nil, refused(err)
+	}
+	if rc.GrantID == "" {
+		return nil, NewError(ErrInvalidGrant, descInvalidRefresh)
 	}
 	g, err := s.lookupGrant(ctx, rc.GrantID)
 	if err != nil {
 		return nil, serverError(err)
 	}
-	if g == nil || !oauthGrant(g) || g.Subject != rc.Subject {
+	if g == nil {
 		return nil, NewError(ErrInvalidGrant, descInvalidRefresh)
 	}
-	if g.ClientID != client.ID {
-		return nil, NewError(ErrInvalidGrant, descNotIssuedToClient)
+	if err := g.RedeemableAt(at); err != nil {
+		return nil, refused(err)
+	}
+	if g.Subject != rc.Subject {
+		return nil, NewError(ErrInvalidGrant, descInvalidRefresh)
 	}
 	now := s.now()
 	if g.Status != tokencore.GrantActive {

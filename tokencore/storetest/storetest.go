@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) tokencore.Store) {
 		{"RevocationMerge", testRevocationMerge},
 		{"Sweep", testSweep},
 		{"SweepFollowsUpdates", testSweepFollowsUpdates},
+		{"SweepKeepsRevokedTokens", testSweepKeepsRevokedTokens},
 		{"Cancelled", testCancelled},
 		{"Concurrent", testConcurrent},
 		{"Close", testClose},
@@ -91,22 +92,23 @@ func sample(id string, created time.Time) *tokencore.Grant {
 		Properties: []tokencore.Property{
 			{Key: "k", Value: "v"}, {Key: "secret", Value: "s", Hidden: true},
 		},
-		IDTokenAudience:   "aud",
-		Status:            tokencore.GrantActive,
-		CreatedAt:         created,
-		UpdatedAt:         created,
-		LastRefreshedAt:   created,
-		AccessID:          "a-" + id,
-		AccessHash:        tokencore.TokenHash("access-" + id),
-		AccessExpiresAt:   created.Add(time.Hour),
-		AccessScopes:      []string{"openid"},
-		RefreshID:         "r-" + id,
-		RefreshHash:       tokencore.TokenHash("refresh-" + id),
-		RefreshExpiresAt:  created.Add(24 * time.Hour),
-		PreviousRefreshID: "r0-" + id,
-		PreviousRotatedAt: created,
-		GraceResponse:     []byte("sealed"),
-		ExpiresAt:         created.Add(24 * time.Hour),
+		IDTokenAudience:    "aud",
+		Status:             tokencore.GrantActive,
+		CreatedAt:          created,
+		UpdatedAt:          created,
+		LastRefreshedAt:    created,
+		AccessID:           "a-" + id,
+		AccessHash:         tokencore.TokenHash("access-" + id),
+		AccessExpiresAt:    created.Add(time.Hour),
+		MaxAccessExpiresAt: created.Add(2 * time.Hour),
+		AccessScopes:       []string{"openid"},
+		RefreshID:          "r-" + id,
+		RefreshHash:        tokencore.TokenHash("refresh-" + id),
+		RefreshExpiresAt:   created.Add(24 * time.Hour),
+		PreviousRefreshID:  "r0-" + id,
+		PreviousRotatedAt:  created,
+		GraceResponse:      []byte("sealed"),
+		ExpiresAt:          created.Add(24 * time.Hour),
 	}
 }
 
@@ -840,6 +842,52 @@ func testSweepFollowsUpdates(t *testing.T, s tokencore.Store) {
 		t.Fatalf("Sweep = %d, %v; want 1", n, err)
 	}
 	list(t, s, tokencore.GrantFilter{}, 2, "extended", "persistent")
+}
+
+// testSweepKeepsRevokedTokens: a grant whose first access token outlives
+// its current one (1 h, then 3 s), revoked, stored through UpdateGrant as
+// the engine does. Sweeping after the 3 s token expired keeps both the
+// grant (the tombstone that recognises a replay) and its revocation, with
+// MaxAccessExpiresAt intact; sweeping after the 1 h token and the margin
+// removes both.
+func testSweepKeepsRevokedTokens(t *testing.T, s tokencore.Store) {
+	ctx := t.Context()
+	g := &tokencore.Grant{ID: "long-then-short", Kind: tokencore.GrantKindManage, Subject: "alice", ClientID: "web",
+		Status: tokencore.GrantActive, CreatedAt: t0()}
+	issue := func(g *tokencore.Grant, at time.Time, access time.Duration, n int) {
+		(&tokencore.IssuedTokens{
+			AccessToken: fmt.Sprint("access-", n), AccessID: fmt.Sprint("a", n), AccessExpiresAt: at.Add(access),
+			RefreshToken: fmt.Sprint("refresh-", n), RefreshID: fmt.Sprint("r", n), RefreshExpiresAt: at.Add(5 * time.Second),
+		}).Apply(g, at, false)
+	}
+	issue(g, t0(), time.Hour, 1)
+	create(t, s, g)
+	revoked, err := s.UpdateGrant(ctx, g.ID, func(g *tokencore.Grant) error {
+		issue(g, t0().Add(time.Second), 3*time.Second, 2)
+		g.Status, g.RevokedAt = tokencore.GrantRevoked, t0().Add(2*time.Second)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: g.ID, NotBefore: revoked.RevokedAt, ExpiresAt: revoked.RevocationExpiry()}
+	put(t, s, r)
+
+	if _, err := s.Sweep(ctx, t0().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := get(t, s, g.ID)
+	if !got.MaxAccessExpiresAt.Equal(t0().Add(time.Hour)) || !got.RevocationExpiry().Equal(r.ExpiresAt) {
+		t.Errorf("stored grant: max access expiry %v, revocation expiry %v; want %v, %v",
+			got.MaxAccessExpiresAt, got.RevocationExpiry(), t0().Add(time.Hour), r.ExpiresAt)
+	}
+	sameRevs(t, revocations(t, s, t0().Add(10*time.Second)), []tokencore.Revocation{r})
+
+	end := t0().Add(time.Hour + tokencore.RevocationMargin + time.Nanosecond)
+	if n, err := s.Sweep(ctx, end); err != nil || n != 2 {
+		t.Fatalf("Sweep after every token expired = %d, %v; want 2 (grant, revocation)", n, err)
+	}
+	sameRevs(t, revocations(t, s, t0()), nil)
 }
 
 func testCancelled(t *testing.T, s tokencore.Store) {
