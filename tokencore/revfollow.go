@@ -253,7 +253,9 @@ func (f *RevocationFollower) syncBounded(ctx context.Context) error {
 	return f.sync(ctx)
 }
 
-func (f *RevocationFollower) syncTimeout() time.Duration { return max(2*f.cfg.Poll, 100*time.Millisecond) }
+func (f *RevocationFollower) syncTimeout() time.Duration {
+	return max(2*f.cfg.Poll, 100*time.Millisecond)
+}
 
 // applyBounded applies entries read from the feed and acknowledges them
 // at once: a revoker is waiting for exactly that.
