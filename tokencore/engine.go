@@ -90,12 +90,17 @@ func (e *Engine) revoke(ctx context.Context, r Revocation) (uint64, error) {
 // tombstone itself is never swept, so a restart reloads it.
 const persistentRevocationTTL = 100 * 365 * 24 * time.Hour
 
-// RevokeGrant marks the grant revoked and refuses every token it issued,
-// on every instance, before it returns (see Revoke). Revoking an already
-// revoked grant is not an error, and stores its revocation again: an
-// earlier attempt may have marked the grant and then failed to store the
-// revocation, and the retry must not answer success for a revocation that
-// other instances and restarts never learn.
+// RevokeGrant refuses every token the grant issued, on every instance,
+// and marks it revoked, before it returns (see Revoke).
+//
+// The revocation is stored before the grant is marked: a grant marked
+// revoked always has its revocation stored, so every path that skips
+// revoked grants (listing active grants, a second revoke of a revoked
+// grant) is right to. If storing fails nothing changed; if marking fails
+// afterwards the grant's tokens are refused everywhere already and the
+// retry marks it. Revoking an already revoked grant is not an error, and
+// stores its revocation again (idempotent): a grant marked by an earlier
+// version, which marked first, may lack it.
 func (e *Engine) RevokeGrant(ctx context.Context, id string) (*Grant, error) {
 	g, seq, err := e.revokeGrant(ctx, id)
 	if err != nil {
@@ -106,10 +111,25 @@ func (e *Engine) RevokeGrant(ctx context.Context, id string) (*Grant, error) {
 }
 
 // revokeGrant is RevokeGrant without the fan-out wait; it returns the
-// revocation's number.
+// number of the last revocation it stored.
 func (e *Engine) revokeGrant(ctx context.Context, id string) (*Grant, uint64, error) {
+	g, err := e.Store.GetGrant(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if g.Status == GrantRevoked {
+		seq, err := e.revoke(ctx, grantRevocation(g))
+		return g, seq, err
+	}
 	now := e.now()
-	g, err := e.Store.UpdateGrant(ctx, id, func(g *Grant) error {
+	pending := g.Clone()
+	pending.RevokedAt = now
+	first := grantRevocation(pending)
+	seq, err := e.revoke(ctx, first)
+	if err != nil {
+		return g, 0, err
+	}
+	marked, err := e.Store.UpdateGrant(ctx, id, func(g *Grant) error {
 		if g.Status == GrantRevoked {
 			return errAlreadyRevoked
 		}
@@ -120,24 +140,28 @@ func (e *Engine) revokeGrant(ctx context.Context, id string) (*Grant, uint64, er
 		return nil
 	})
 	if errors.Is(err, errAlreadyRevoked) {
-		// The grant is marked; its revocation may not be stored (see
-		// RevokeGrant). PutRevocation merges, so storing it again is
-		// idempotent.
-		g, err = e.Store.GetGrant(ctx, id)
+		marked, err = e.Store.GetGrant(ctx, id) // a concurrent revoke marked it
 	}
 	if err != nil {
-		return nil, 0, err
+		return g, seq, err
 	}
+	// A rotation between the read and the mark may have issued a token
+	// that outlives the first entry: extend it.
+	if r := grantRevocation(marked); r.ExpiresAt.After(first.ExpiresAt) {
+		if seq, err = e.revoke(ctx, r); err != nil {
+			return marked, 0, err
+		}
+	}
+	return marked, seq, nil
+}
+
+// grantRevocation is the revocation that refuses every token of g.
+func grantRevocation(g *Grant) Revocation {
 	exp := g.AccessExpiresAt
 	if g.AccessPersistent || exp.IsZero() {
 		exp = g.RevokedAt.Add(persistentRevocationTTL)
 	}
-	r := Revocation{Kind: RevokeGrant, Key: g.ID, NotBefore: g.RevokedAt, ExpiresAt: exp}
-	seq, err := e.revoke(ctx, r)
-	if err != nil {
-		return g, 0, err
-	}
-	return g, seq, nil
+	return Revocation{Kind: RevokeGrant, Key: g.ID, NotBefore: g.RevokedAt, ExpiresAt: exp}
 }
 
 // errAlreadyRevoked makes RevokeGrant's update write nothing.

@@ -59,11 +59,12 @@ func restartedView(t *testing.T, s tokencore.Store) *tokencore.RevocationView {
 	return e.View
 }
 
-// TestRevokeGrantRetryStoresRevocation: the first RevokeGrant marks the
-// grant revoked and then fails to store its revocation; the retry must
-// store it, so that a restart (or another instance) refuses the grant's
-// tokens. Before, the retry saw the grant already revoked and answered
-// success without storing anything.
+// TestRevokeGrantRetryStoresRevocation: the first RevokeGrant fails to
+// store the grant's revocation; the retry must store it, so that a restart
+// (or another instance) refuses the grant's tokens. Before, the first
+// attempt marked the grant revoked and the retry, seeing it marked,
+// answered success without storing anything. Now the failed attempt
+// changes nothing at all: the grant is still active, the view untouched.
 func TestRevokeGrantRetryStoresRevocation(t *testing.T) {
 	for name, open := range engineStores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -74,17 +75,23 @@ func TestRevokeGrantRetryStoresRevocation(t *testing.T) {
 			if err := flaky.CreateGrant(ctx, activeGrant("g1", now)); err != nil {
 				t.Fatal(err)
 			}
+			claims := &tokencore.Claims{GrantID: "g1", Subject: "alice", IssuedAt: now.Unix()}
 			flaky.FailNext("PutRevocation", 1)
 			if _, err := e.RevokeGrant(ctx, "g1"); !errors.Is(err, tokencore.ErrStoreUnavailable) {
 				t.Fatalf("RevokeGrant with a failing PutRevocation: %v, want ErrStoreUnavailable", err)
 			}
-			if g, _ := flaky.GetGrant(ctx, "g1"); g.Status != tokencore.GrantRevoked {
-				t.Fatalf("grant status %q: the setup needs the grant marked before the revocation fails", g.Status)
+			if g, _ := flaky.GetGrant(ctx, "g1"); g.Status != tokencore.GrantActive {
+				t.Errorf("grant %q after a failed revocation: a grant is marked only once its revocation is stored", g.Status)
+			}
+			if e.View.Revoked(claims) {
+				t.Error("a revocation that was not stored is applied to this instance only")
 			}
 			if _, err := e.RevokeGrant(ctx, "g1"); err != nil {
 				t.Fatalf("retried RevokeGrant: %v", err)
 			}
-			claims := &tokencore.Claims{GrantID: "g1", Subject: "alice", IssuedAt: now.Unix()}
+			if g, _ := flaky.GetGrant(ctx, "g1"); g.Status != tokencore.GrantRevoked {
+				t.Errorf("grant %q after the retry, want revoked", g.Status)
+			}
 			if !e.View.Revoked(claims) {
 				t.Error("this instance's view accepts the revoked grant")
 			}
@@ -92,6 +99,58 @@ func TestRevokeGrantRetryStoresRevocation(t *testing.T) {
 				t.Error("after a restart the revoked grant's tokens are accepted: the retry did not store its revocation")
 			}
 		})
+	}
+}
+
+// TestRevokeGrantOfTombstoneStoresRevocation: a grant already marked
+// revoked whose revocation was never stored (what the old order, mark
+// first, left behind after a failed store) gets it stored by the next
+// RevokeGrant, which used to answer success and store nothing.
+func TestRevokeGrantOfTombstoneStoresRevocation(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	s := tokencore.NewMemoryStore()
+	g := activeGrant("g1", now)
+	g.Status, g.RevokedAt = tokencore.GrantRevoked, now
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	e := &tokencore.Engine{Store: s, View: tokencore.NewRevocationView()}
+	if _, err := e.RevokeGrant(ctx, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	if !restartedView(t, s).Revoked(&tokencore.Claims{GrantID: "g1", IssuedAt: now.Unix()}) {
+		t.Error("revoking a revoked grant did not store its revocation")
+	}
+}
+
+// TestRevokeGrantMarkFails: the revocation is stored but marking the grant
+// fails: the grant's tokens are refused everywhere already (fail closed),
+// the caller gets the error, and the retry marks the grant.
+func TestRevokeGrantMarkFails(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	flaky := storetest.NewFlaky(tokencore.NewMemoryStore())
+	e := &tokencore.Engine{Store: flaky, View: tokencore.NewRevocationView()}
+	if err := flaky.CreateGrant(ctx, activeGrant("g1", now)); err != nil {
+		t.Fatal(err)
+	}
+	flaky.FailNext("UpdateGrant", 1)
+	if _, err := e.RevokeGrant(ctx, "g1"); !errors.Is(err, tokencore.ErrStoreUnavailable) {
+		t.Fatalf("RevokeGrant with a failing UpdateGrant: %v, want ErrStoreUnavailable", err)
+	}
+	if !restartedView(t, flaky).Revoked(&tokencore.Claims{GrantID: "g1", IssuedAt: now.Unix()}) {
+		t.Error("the revocation was not stored before the grant was marked")
+	}
+	gs, _, _ := flaky.ListGrants(ctx, tokencore.GrantFilter{ActiveOnly: true, Now: now})
+	if len(gs) != 1 {
+		t.Fatal("the grant must still be listed as active, so that the retry finds it")
+	}
+	if _, err := e.RevokeGrant(ctx, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := flaky.GetGrant(ctx, "g1"); g.Status != tokencore.GrantRevoked {
+		t.Errorf("grant %q after the retry, want revoked", g.Status)
 	}
 }
 

@@ -118,6 +118,9 @@ func OpenRedisStore(ctx context.Context, o RedisOptions) (*RedisStore, error) {
 	rdb := redis.NewClient(&redis.Options{
 		Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
 		DialTimeout: o.DialTimeout,
+		// Deadlines of the caller's context bound every command, so that
+		// the revocation follower's checks fail fast on a hung connection.
+		ContextTimeoutEnabled: true,
 	})
 	pctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
@@ -112,6 +113,9 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 	switch {
 	case jws:
 		c, err := s.verifier.Verify(token, "")
+		if errors.Is(err, tokencore.ErrStoreUnavailable) {
+			return nil, err // the revocation view cannot be confirmed: 503, not a verdict
+		}
 		if err != nil || !who.mayIntrospect(c.ClientID) {
 			return inactive(), nil
 		}

@@ -128,7 +128,17 @@ func answer(r Result, v any) ManageResponse {
 	return manageJSON(actionStatus(r.Action), v)
 }
 
-func manageServerError(code string) ManageResponse {
+// manageServerError is the answer to a failed store or signing call. A
+// store that is unavailable is a 503 with Retry-After, in Authlete's
+// envelope with its INTERNAL_SERVER_ERROR action (what callers branch
+// on); nothing was changed, so the same call can be retried.
+func manageServerError(code string, err error) ManageResponse {
+	if errors.Is(err, tokencore.ErrStoreUnavailable) {
+		r := answer(result(code, ActionServerError, "The token store is temporarily unavailable; nothing was changed, retry later."), nil)
+		r.Status = http.StatusServiceUnavailable
+		r.Header.Set("Retry-After", retryAfterSeconds())
+		return r
+	}
 	return answer(result(code, ActionServerError, "Internal server error."), nil)
 }
 
@@ -367,7 +377,7 @@ func (s *Service) manageList(ctx context.Context, q url.Values) ManageResponse {
 		Subject: subject, ClientID: clientID, ActiveOnly: status == "VALID", Now: now,
 	})
 	if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	var match []*tokencore.Grant
 	for _, g := range all {
@@ -605,11 +615,11 @@ func (s *Service) manageCreate(ctx context.Context, req ManageRequest) ManageRes
 		AccessScopes: scopes, AccessPersistent: in.AccessTokenPersistent,
 	}, now)
 	if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	minted.Apply(g, now, in.AccessTokenPersistent)
 	if err := s.e.Store.CreateGrant(ctx, g); err != nil {
-		return manageServerError(code + "102")
+		return manageServerError(code+"102", err)
 	}
 	resp := CreateResponse{
 		Result:       result(code+"001", ActionOK, "An access token was created successfully: %s, client = %s", gt, client.ID),
@@ -769,7 +779,7 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 		return bad("One of accessToken, accessTokenHash, refreshToken or refreshTokenHash is required.")
 	}
 	if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	now := s.now()
 	notFound := answer(result(code+"301", ActionNotFound, "The access token does not exist."), nil)
@@ -834,7 +844,7 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 			return notFound // expires within the second: nothing left to update
 		}
 		if minted, err = s.mint(g, tokencore.MintSpec{AccessTTL: ttl, AccessScopes: accessScopes, AccessPersistent: persistent}, now); err != nil {
-			return manageServerError(code + "102")
+			return manageServerError(code+"102", err)
 		}
 	}
 	oldAccessID, oldAccessExp := g.AccessID, g.AccessExpiresAt
@@ -862,7 +872,7 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 	case errors.Is(err, errTokenMoved), errors.Is(err, tokencore.ErrNotFound):
 		return notFound
 	case err != nil:
-		return manageServerError(code + "103")
+		return manageServerError(code+"103", err)
 	}
 	if minted != nil {
 		keep := oldAccessExp
@@ -871,7 +881,7 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 		}
 		r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: oldAccessID, NotBefore: now, ExpiresAt: keep}
 		if err := s.e.Revoke(ctx, r); err != nil {
-			return manageServerError(code + "104")
+			return manageServerError(code+"104", err)
 		}
 	}
 	resp := UpdateResponse{
@@ -908,18 +918,18 @@ func (s *Service) manageDelete(ctx context.Context, id string) ManageResponse {
 	const code = "A137"
 	g, err := s.resolveIdentifier(ctx, id, accessField, true, true)
 	if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	if g == nil {
 		return answer(result(code+"301", ActionNotFound, "The access token does not exist."), nil)
 	}
 	if g.Status == tokencore.GrantActive {
 		if _, err := s.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
-			return manageServerError(code + "102")
+			return manageServerError(code+"102", err)
 		}
 	}
 	if err := s.e.Store.DeleteGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
-		return manageServerError(code + "103")
+		return manageServerError(code+"103", err)
 	}
 	return ManageResponse{Status: http.StatusNoContent, Header: Headers()}
 }
@@ -969,7 +979,7 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 		}
 		g, err := s.resolveIdentifier(ctx, id, field, true, true)
 		if err != nil {
-			return manageServerError(code + "101")
+			return manageServerError(code+"101", err)
 		}
 		if g != nil {
 			grants = append(grants, g)
@@ -982,7 +992,7 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 			ClientID: in.ClientIdentifier, Subject: in.Subject, ActiveOnly: true, Now: s.now(),
 		})
 		if err != nil {
-			return manageServerError(code + "102")
+			return manageServerError(code+"102", err)
 		}
 		grants = all
 	default:
@@ -998,7 +1008,7 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 			if errors.Is(err, tokencore.ErrNotFound) {
 				continue
 			}
-			return manageServerError(code + "103")
+			return manageServerError(code+"103", err)
 		}
 		n++
 	}
@@ -1065,11 +1075,11 @@ func (s *Service) manageReissue(ctx context.Context, req ManageRequest) ManageRe
 	}
 	ga, err := s.resolveIdentifier(ctx, in.AccessToken, accessField, false, true)
 	if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	gr, err := s.resolveIdentifier(ctx, in.RefreshToken, refreshField, false, true)
 	if err != nil {
-		return manageServerError(code + "102")
+		return manageServerError(code+"102", err)
 	}
 	now := s.now()
 	if ga == nil || gr == nil || ga.ID != gr.ID || !ga.Active(now) || !refreshActive(gr, gr.RefreshID, now) {
@@ -1086,7 +1096,7 @@ func (s *Service) manageReissue(ctx context.Context, req ManageRequest) ManageRe
 	if errors.Is(err, ErrIDTokenClaims) {
 		return callerErr("'claims' may not set iss, sub, aud, exp, iat, nbf, auth_time, azp, acr, nonce, type or jti.")
 	} else if err != nil {
-		return manageServerError(code + "103")
+		return manageServerError(code+"103", err)
 	}
 	content := TokenResponse{
 		AccessToken: in.AccessToken, TokenType: TokenTypeBearer, RefreshToken: in.RefreshToken,
@@ -1097,7 +1107,7 @@ func (s *Service) manageReissue(ctx context.Context, req ManageRequest) ManageRe
 	}
 	body, err := content.Body()
 	if err != nil {
-		return manageServerError(code + "104")
+		return manageServerError(code+"104", err)
 	}
 	resp := ReissueResponse{
 		Result:          result(code+"001", ActionOK, "An ID token was reissued successfully."),
