@@ -55,8 +55,8 @@ type FollowerConfig struct {
 	// InstanceID names this instance in the registry (default: host name
 	// and random hex, unique per process).
 	InstanceID string
-	// Poll is how often the store's number is compared with the view's,
-	// and how long one blocking read of the feed waits (default 50ms).
+	// Poll is how often the store's number is compared with the view's:
+	// the bound on finding a gap (default 50ms).
 	Poll time.Duration
 	// FanoutWait bounds how long a revocation waits for every live
 	// instance to apply it (default 250ms).
@@ -220,18 +220,40 @@ func (f *RevocationFollower) Reload(ctx context.Context) error {
 	return f.ackLocked(ctx, false)
 }
 
-// run follows the feed: a blocking read (up to Poll) for new entries,
-// applied and acknowledged as they come, then a check of the store's
-// number (gap detection, confirmation, heartbeat).
+// run follows the store: one goroutine reads the feed (a blocking read,
+// entries applied and acknowledged as they come), and every Poll the
+// store's number is compared with the view's (gap detection, confirmation,
+// heartbeat). The check has its own ticker because a blocking read
+// returns on Redis' timer, which is only as fine as its hz (100ms by
+// default), and a gap must be found within one Poll.
 func (f *RevocationFollower) run(ctx context.Context) {
 	defer close(f.done)
-	for ctx.Err() == nil {
-		if err := f.syncBounded(ctx); err != nil {
-			f.noteFailure(err)
-			sleepCtx(ctx, f.cfg.Poll)
-			continue
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { f.readFeed(ctx) })
+	tick := time.NewTicker(f.cfg.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := f.syncBounded(ctx); err != nil && ctx.Err() == nil {
+				f.noteFailure(err)
+			}
 		}
-		rs, err := f.feed.ReadRevocations(ctx, f.view.Position().Seq, f.cfg.Poll)
+	}
+}
+
+// feedBlock is how long one read of the feed waits for new entries. It
+// only bounds how long Stop waits for the reader; new entries end the wait
+// at once.
+const feedBlock = 500 * time.Millisecond
+
+// readFeed applies the feed's entries as they arrive.
+func (f *RevocationFollower) readFeed(ctx context.Context) {
+	for ctx.Err() == nil {
+		rs, err := f.feed.ReadRevocations(ctx, f.view.Position().Seq, feedBlock)
 		if err != nil {
 			if ctx.Err() == nil {
 				f.noteFailure(err)
