@@ -847,7 +847,23 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 			return manageServerError(code+"102", err)
 		}
 	}
-	oldAccessID, oldAccessExp := g.AccessID, g.AccessExpiresAt
+	if minted != nil {
+		// The old access token is revoked before the grant moves on to the
+		// new one. If the revocation cannot be stored, nothing changed and
+		// the same call (naming the same, still current token) can be
+		// retried; if the update fails after it, the old token is refused
+		// already and the retry issues the new one. The other order left a
+		// grant updated whose old token stayed valid, and a retry that could
+		// no longer find it.
+		keep := g.AccessExpiresAt
+		if keep.IsZero() {
+			keep = now.Add(persistentRevocationKeep)
+		}
+		r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: g.AccessID, NotBefore: now, ExpiresAt: keep}
+		if err := s.e.Revoke(ctx, r); err != nil {
+			return manageServerError(code+"104", err)
+		}
+	}
 	updated, err := s.e.Store.UpdateGrant(ctx, g.ID, func(cur *tokencore.Grant) error {
 		if !cur.Active(now) || cur.AccessID != g.AccessID || cur.RefreshID != g.RefreshID {
 			return errTokenMoved
@@ -873,16 +889,6 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 		return notFound
 	case err != nil:
 		return manageServerError(code+"103", err)
-	}
-	if minted != nil {
-		keep := oldAccessExp
-		if keep.IsZero() {
-			keep = now.Add(persistentRevocationKeep)
-		}
-		r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: oldAccessID, NotBefore: now, ExpiresAt: keep}
-		if err := s.e.Revoke(ctx, r); err != nil {
-			return manageServerError(code+"104", err)
-		}
 	}
 	resp := UpdateResponse{
 		Result:                result(code+"001", ActionOK, "Updated the access token successfully."),

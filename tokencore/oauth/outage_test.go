@@ -135,6 +135,30 @@ func TestManageStoreOutage(t *testing.T) {
 			t.Fatalf("after the retried revoke: %v", err)
 		}
 	})
+	t.Run("update", func(t *testing.T) {
+		f, flaky := outageFixture(t)
+		c := f.createFor(t, "web", "alice", "api.read")
+		body := `{"accessToken":"` + c.AccessToken + `","accessTokenValueUpdated":true}`
+		flaky.FailNext("PutRevocation", 1)
+		want(t, "update", call(f, "POST", "/auth/token/update", body))
+		if err := f.proxyAccepts(c.AccessToken); err != nil {
+			t.Fatalf("a failed update changed something: %v", err)
+		}
+		r := call(f, "POST", "/auth/token/update", body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("retried update: %d %s", r.Status, r.Body)
+		}
+		var out UpdateResponse
+		if err := json.Unmarshal(r.Body, &out); err != nil || out.AccessToken == "" {
+			t.Fatalf("update answer %s: %v", r.Body, err)
+		}
+		if err := f.proxyAccepts(c.AccessToken); !errors.Is(err, tokencore.ErrTokenRevoked) {
+			t.Fatalf("the replaced access token after the retried update: %v, want revoked", err)
+		}
+		if err := f.proxyAccepts(out.AccessToken); err != nil {
+			t.Fatalf("the new access token: %v", err)
+		}
+	})
 	t.Run("delete", func(t *testing.T) {
 		f, flaky := outageFixture(t)
 		c := f.createFor(t, "web", "alice", "api.read")
