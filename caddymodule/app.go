@@ -65,8 +65,12 @@ type App struct {
 	// SweepInterval is how often expired records are deleted (default 1m).
 	SweepInterval caddy.Duration `json:"sweep_interval,omitempty"`
 
-	// RevocationSync is how often the revocation view is reloaded from the
-	// store, catching revocations by other instances (default 10s).
+	// RevocationSync is how often, with a shared (Redis) store, the whole
+	// revocation set is read again as a safety net (default 15m). Other
+	// instances' revocations arrive through the store's numbered feed at
+	// once, and a gap is found within 50ms; this reload only guards against
+	// a fault in that mechanism. A store this process alone writes (bbolt,
+	// memory) is never reloaded: the view is pruned every sweep_interval.
 	RevocationSync caddy.Duration `json:"revocation_sync,omitempty"`
 
 	// OperatorKeyHashes are the hashes (`sha256:<hex>` or bcrypt) of the
@@ -119,9 +123,31 @@ type StoreConfig struct {
 	Password string `json:"password,omitempty"`
 	// DB is the Redis database number (default 0).
 	DB int `json:"db,omitempty"`
-	// Prefix of every Redis key and of the revocation channel (default
-	// `tokengate:`). Instances that share a prefix share their state.
+	// Prefix of every Redis key (default `tokengate:`). Instances that
+	// share a prefix share their state.
 	Prefix string `json:"prefix,omitempty"`
+
+	// MinReplicasAcked is how many Redis replicas must confirm each write
+	// of a grant, a revocation or an API key (WAIT) before it is answered:
+	// unset means auto (one, as soon as the primary reports a connected
+	// replica), 0 never waits. A write not confirmed in time answers 503.
+	MinReplicasAcked *int `json:"min_replicas_acked,omitempty"`
+	// ReplicaAckTimeout bounds that wait (default 100ms).
+	ReplicaAckTimeout caddy.Duration `json:"replica_ack_timeout,omitempty"`
+	// RevocationWait bounds how long a revoking request waits for every
+	// live instance to apply its revocation (default 250ms).
+	RevocationWait caddy.Duration `json:"revocation_wait,omitempty"`
+	// MaxStaleness is how long an instance trusts its revocation view
+	// without confirming it against the store (default 250ms). Past it,
+	// protected requests catch up with the store first, and when the store
+	// cannot be reached OnStale decides.
+	MaxStaleness caddy.Duration `json:"max_staleness,omitempty"`
+	// OnStale is `refuse` (default: protected routes answer 503 while the
+	// view cannot be confirmed) or `serve` (answer from the view as it is).
+	OnStale string `json:"on_stale,omitempty"`
+	// InstanceID names this instance in the store's registry (default: host
+	// name and random hex, new at every start).
+	InstanceID string `json:"instance_id,omitempty"`
 }
 
 // CacheConfig bounds the verification cache.
@@ -261,6 +287,9 @@ func (a *App) openState() (*sharedState, string, error) {
 	case "memory":
 		key = "memory"
 	case "redis":
+		if err := sc.validateShared(); err != nil {
+			return nil, "", fmt.Errorf("redis store: %w", err)
+		}
 		repl := caddy.NewReplacer()
 		sc.Address = repl.ReplaceAll(sc.Address, "")
 		if sc.Address == "" {
@@ -381,13 +410,76 @@ var statePool = caddy.NewUsagePool()
 
 // sharedState is what must outlive a config reload: the open store, the
 // revocation view mirroring it, the verification cache, and the background
-// sweeper and revocation sync.
+// sweeper and revocation follower.
 type sharedState struct {
 	store  tokencore.Store
 	view   *tokencore.RevocationView
 	cache  *tokencore.VerifyCache
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// follower keeps the view in step with a shared (Redis) store; nil for
+	// a store this process alone writes.
+	follower *tokencore.RevocationFollower
+}
+
+// validateShared checks the options of a shared store.
+func (sc *StoreConfig) validateShared() error {
+	if sc.MinReplicasAcked != nil && *sc.MinReplicasAcked < 0 {
+		return fmt.Errorf("min_replicas_acked %d is negative", *sc.MinReplicasAcked)
+	}
+	for name, d := range map[string]caddy.Duration{
+		"replica_ack_timeout": sc.ReplicaAckTimeout, "revocation_wait": sc.RevocationWait, "max_staleness": sc.MaxStaleness,
+	} {
+		if d < 0 || time.Duration(d) > time.Minute {
+			return fmt.Errorf("%s %v must be between 0 and 1m", name, time.Duration(d))
+		}
+	}
+	if sc.OnStale != "" && sc.OnStale != "refuse" && sc.OnStale != "serve" {
+		return fmt.Errorf("on_stale %q: want refuse or serve", sc.OnStale)
+	}
+	return nil
+}
+
+// replicaAcks maps min_replicas_acked onto the store option.
+func (sc *StoreConfig) replicaAcks() tokencore.ReplicaAcks {
+	switch {
+	case sc.MinReplicasAcked == nil:
+		return tokencore.ReplicaAcksAuto
+	case *sc.MinReplicasAcked == 0:
+		return tokencore.ReplicaAcksOff
+	}
+	return tokencore.ReplicaAcks(*sc.MinReplicasAcked)
+}
+
+// followerConfig maps the shared-store options onto the follower's, with
+// its events logged: the view turning stale and fresh again (a store
+// outage and its recovery as protected traffic sees them), reloads, and
+// instances that did not confirm a revocation in time.
+func (sc *StoreConfig) followerConfig(logger *zap.Logger) tokencore.FollowerConfig {
+	serve := sc.OnStale == "serve"
+	return tokencore.FollowerConfig{
+		InstanceID:   sc.InstanceID,
+		FanoutWait:   time.Duration(sc.RevocationWait),
+		MaxStaleness: time.Duration(sc.MaxStaleness),
+		ServeStale:   serve,
+		OnEvent: func(e tokencore.FollowerEvent) {
+			switch e.Kind {
+			case tokencore.EventStale:
+				msg := "store unreachable beyond max_staleness: refusing protected traffic (503) until the revocation view is confirmed again"
+				if serve {
+					msg = "store unreachable beyond max_staleness: serving protected traffic from a revocation view that may miss revocations"
+				}
+				logger.Warn(msg, zap.Uint64("revocation_seq", e.Seq), zap.Error(e.Err))
+			case tokencore.EventFresh:
+				logger.Warn("store reachable again: revocation view confirmed", zap.Uint64("revocation_seq", e.Seq))
+			case tokencore.EventReload:
+				logger.Warn("reloading every revocation from the store", zap.Uint64("revocation_seq", e.Seq), zap.Error(e.Err))
+			case tokencore.EventLagging:
+				logger.Warn("instances did not confirm a revocation within revocation_wait; they refuse protected traffic until they catch up",
+					zap.Uint64("revocation_seq", e.Seq), zap.Strings("instances", e.Instances), zap.Error(e.Err))
+			}
+		},
+	}
 }
 
 func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery time.Duration, logger *zap.Logger) (*sharedState, error) {
@@ -406,6 +498,7 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 		s, err := tokencore.OpenRedisStore(octx, tokencore.RedisOptions{
 			Addr: sc.Address, Username: sc.Username, Password: sc.Password, DB: sc.DB,
 			KeyPrefix: sc.Prefix, DialTimeout: 5 * time.Second,
+			ReplicaAcks: sc.replicaAcks(), ReplicaAckTimeout: time.Duration(sc.ReplicaAckTimeout),
 		})
 		ocancel()
 		if err != nil {
@@ -421,31 +514,36 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 	view := tokencore.NewRevocationView()
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &sharedState{store: store, view: view, cache: cache, cancel: cancel}
-	engine := &tokencore.Engine{Store: store, View: view}
-	// A shared store pushes the revocations of other instances: they are
-	// applied to the view as they arrive, so a token revoked on one
-	// instance is refused by this one on its next request. Subscribing
-	// before the first load leaves no gap between the two; the periodic
-	// sync below catches up after a lost connection.
-	if b, ok := store.(tokencore.RevocationBroadcaster); ok {
-		if err := b.SubscribeRevocations(ctx, view.Apply); err != nil {
+	if _, shared := store.(tokencore.RevocationFeed); shared {
+		// A shared store: follow its numbered revocation feed, so every
+		// revocation by any instance is applied here at once, a missed one
+		// is found within 50ms, and revocations wait for this instance.
+		octx, ocancel := context.WithTimeout(ctx, 10*time.Second)
+		f, err := tokencore.StartFollower(octx, store, view, sc.followerConfig(logger))
+		ocancel()
+		if err != nil {
 			cancel()
 			cache.Close()
 			store.Close()
 			return nil, err
 		}
-	}
-	if err := engine.SyncRevocations(ctx); err != nil {
-		cancel()
-		cache.Close()
-		store.Close()
-		return nil, fmt.Errorf("loading revocations: %w", err)
+		st.follower = f
+		logger.Info("following the shared store's revocations", zap.String("instance", f.InstanceID()),
+			zap.Uint64("revocation_seq", view.Position().Seq))
+	} else {
+		engine := &tokencore.Engine{Store: store, View: view}
+		if err := engine.SyncRevocations(ctx); err != nil {
+			cancel()
+			cache.Close()
+			store.Close()
+			return nil, fmt.Errorf("loading revocations: %w", err)
+		}
 	}
 	if sweep <= 0 {
 		sweep = time.Minute
 	}
 	if syncEvery <= 0 {
-		syncEvery = 10 * time.Second
+		syncEvery = 15 * time.Minute
 	}
 	st.wg.Add(2)
 	go func() {
@@ -460,9 +558,21 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 	}()
 	go func() {
 		defer st.wg.Done()
-		tokencore.RunEvery(ctx, syncEvery, func(ctx context.Context) {
-			if err := engine.SyncRevocations(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("syncing revocations", zap.Error(err))
+		// The view forgets expired entries with the sweep; with a shared
+		// store it is also read again, rarely, as a safety net.
+		pruneEvery := sweep
+		if st.follower != nil {
+			pruneEvery = min(sweep, syncEvery)
+		}
+		lastReload := time.Now()
+		tokencore.RunEvery(ctx, pruneEvery, func(ctx context.Context) {
+			view.Prune(time.Now())
+			if st.follower == nil || time.Since(lastReload) < syncEvery {
+				return
+			}
+			lastReload = time.Now()
+			if err := st.follower.Reload(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("reloading revocations", zap.Error(err))
 			}
 		})
 	}()
@@ -474,6 +584,9 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 func (s *sharedState) Destruct() error {
 	s.cancel()
 	s.wg.Wait()
+	if s.follower != nil {
+		s.follower.Stop() // unregistered: revocations stop waiting for this instance
+	}
 	s.cache.Close()
 	return s.store.Close()
 }

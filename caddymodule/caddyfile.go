@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -46,6 +47,12 @@ func init() {
 //	        password <password>   (e.g. {env.REDIS_PASSWORD})
 //	        db <n>
 //	        prefix <key_prefix>
+//	        min_replicas_acked <n>|auto   (default auto; 0: never wait)
+//	        replica_ack_timeout <duration> (default 100ms)
+//	        revocation_wait <duration>     (default 250ms)
+//	        max_staleness <duration>       (default 250ms)
+//	        on_stale refuse|serve          (default refuse)
+//	        instance_id <id>
 //	    }]
 //	    cache_size <entries>
 //	    cache_ttl <duration>
@@ -413,7 +420,7 @@ func parseRedisStore(d *caddyfile.Dispenser, sc *StoreConfig) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		switch opt {
-		case "username", "password", "prefix":
+		case "username", "password", "prefix", "on_stale", "instance_id":
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
@@ -428,6 +435,50 @@ func parseRedisStore(d *caddyfile.Dispenser, sc *StoreConfig) error {
 				sc.Password = v
 			case "prefix":
 				sc.Prefix = v
+			case "on_stale":
+				if v != "refuse" && v != "serve" {
+					return d.Errf("on_stale %q: want refuse or serve", v)
+				}
+				sc.OnStale = v
+			case "instance_id":
+				sc.InstanceID = v
+			}
+		case "min_replicas_acked":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if d.Val() == "auto" {
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				sc.MinReplicasAcked = nil
+				break
+			}
+			d.Prev()
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			if n > 64 {
+				return d.Errf("min_replicas_acked %d: more replicas than a primary would have", n)
+			}
+			v := int(n)
+			sc.MinReplicasAcked = &v
+		case "replica_ack_timeout", "revocation_wait", "max_staleness":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			if dur <= 0 || time.Duration(dur) > time.Minute {
+				return d.Errf("%s %v: want a duration above 0 and at most 1m", opt, time.Duration(dur))
+			}
+			switch opt {
+			case "replica_ack_timeout":
+				sc.ReplicaAckTimeout = dur
+			case "revocation_wait":
+				sc.RevocationWait = dur
+			case "max_staleness":
+				sc.MaxStaleness = dur
 			}
 		case "db":
 			n, err := intArg(d)

@@ -124,6 +124,44 @@ func TestAdaptRedisStore(t *testing.T) {
 		t.Error("the option after the redis block was lost")
 	}
 
+	// The multi-instance options.
+	cfg, err = adapt(t, `{
+	tokengate {
+		store redis {
+			min_replicas_acked 2
+			replica_ack_timeout 50ms
+			revocation_wait 300ms
+			max_staleness 200ms
+			on_stale serve
+			instance_id gw-a
+		}
+	}
+}
+:80 {
+	respond ok
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = cfg["apps"].(map[string]any)["tokengate"].(map[string]any)["store"].(map[string]any)
+	want = map[string]any{"min_replicas_acked": float64(2), "replica_ack_timeout": float64(50e6), "revocation_wait": float64(300e6),
+		"max_staleness": float64(200e6), "on_stale": "serve", "instance_id": "gw-a"}
+	for k, v := range want {
+		if s[k] != v {
+			t.Errorf("store.%s = %v, want %v", k, s[k], v)
+		}
+	}
+	for input, want := range map[string]any{"0": float64(0), "auto": nil} {
+		cfg, err = adapt(t, "{\n tokengate {\n store redis {\n min_replicas_acked "+input+"\n }\n }\n}\n:80 {\n respond ok\n}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = cfg["apps"].(map[string]any)["tokengate"].(map[string]any)["store"].(map[string]any)
+		if s["min_replicas_acked"] != want {
+			t.Errorf("min_replicas_acked %s: %v, want %v (0 is off, auto is unset)", input, s["min_replicas_acked"], want)
+		}
+	}
+
 	// Without a block or an address: the defaults apply at provisioning.
 	cfg, err = adapt(t, "{\n tokengate {\n store redis\n }\n}\n:80 {\n respond ok\n}")
 	if err != nil {
@@ -145,6 +183,11 @@ func TestAdaptErrors(t *testing.T) {
 		"redis option":       "{\n tokengate {\n store redis 127.0.0.1:6379 {\n bogus 1\n }\n }\n}\n:80 {\n respond ok\n}",
 		"redis db":           "{\n tokengate {\n store redis 127.0.0.1:6379 {\n db one\n }\n }\n}\n:80 {\n respond ok\n}",
 		"redis arity":        "{\n tokengate {\n store redis a:1 b:2\n }\n}\n:80 {\n respond ok\n}",
+		"on_stale value":     "{\n tokengate {\n store redis {\n on_stale maybe\n }\n }\n}\n:80 {\n respond ok\n}",
+		"replicas number":    "{\n tokengate {\n store redis {\n min_replicas_acked -1\n }\n }\n}\n:80 {\n respond ok\n}",
+		"replicas word":      "{\n tokengate {\n store redis {\n min_replicas_acked all\n }\n }\n}\n:80 {\n respond ok\n}",
+		"wait duration":      "{\n tokengate {\n store redis {\n revocation_wait 0s\n }\n }\n}\n:80 {\n respond ok\n}",
+		"staleness duration": "{\n tokengate {\n store redis {\n max_staleness 2h\n }\n }\n}\n:80 {\n respond ok\n}",
 	}
 	for name, input := range tests {
 		t.Run(name, func(t *testing.T) {

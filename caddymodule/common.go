@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // tokengateApp returns the tokengate app of this config, provisioning it
@@ -29,6 +33,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// setRetryAfter sets Retry-After in whole seconds (rounded up) when d is
+// positive: the 503 of a store outage tells the client when to retry.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	if d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	}
+}
+
+// writeStoreUnavailable answers a protected request that cannot be decided
+// because the store is unavailable (the revocation view cannot be
+// confirmed): 503 with Retry-After and a JSON body, no WWW-Authenticate,
+// since the credentials were not found wrong.
+func writeStoreUnavailable(w http.ResponseWriter) {
+	setRetryAfter(w, tokencore.StoreRetryAfter)
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+		"error":             "temporarily_unavailable",
+		"error_description": "the token store cannot be reached to confirm revocations; retry later",
+	})
 }
 
 // writeNoStore marks a response that carries tokens as not cacheable

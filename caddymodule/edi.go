@@ -127,6 +127,7 @@ func (h *EDIAPI) write(w http.ResponseWriter, r *http.Request, resp *edi.Respons
 	}
 	ct, body := resp.Encode(r.Header.Get("Accept"))
 	writeNoStore(w)
+	setRetryAfter(w, resp.RetryAfter)
 	w.Header().Set("Content-Type", ct)
 	w.Header().Add("Vary", "Accept")
 	w.WriteHeader(resp.Status)

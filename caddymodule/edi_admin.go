@@ -121,6 +121,9 @@ func (a *EDIAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			w.Header().Set("Allow", ae.code)
 			ae.code = "method_not_allowed"
 		}
+		if ae.status == http.StatusServiceUnavailable {
+			setRetryAfter(w, tokencore.StoreRetryAfter)
+		}
 		writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": ae.desc})
 		return nil
 	}
@@ -148,6 +151,10 @@ func classifyAdminError(err error) *adminError {
 		return adminErr(http.StatusNotFound, "not_found", "no such record")
 	case errors.Is(err, tokencore.ErrConflict):
 		return adminErr(http.StatusConflict, "conflict", "%s", strings.TrimPrefix(err.Error(), tokencore.ErrConflict.Error()+": "))
+	case errors.Is(err, tokencore.ErrStoreUnavailable):
+		// Nothing was changed (a revocation is stored before it is
+		// applied anywhere): the same request can be retried.
+		return adminErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the store cannot be reached; nothing was changed, retry later")
 	}
 	return adminErr(http.StatusInternalServerError, "server_error", "the operation failed")
 }

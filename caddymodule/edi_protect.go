@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
 )
 
@@ -111,6 +112,11 @@ func (p *EDIProtect) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	var id *edi.Identity
 	if err == nil {
 		id, err = p.svc.VerifyProxied(tokens)
+	}
+	if errors.Is(err, tokencore.ErrStoreUnavailable) {
+		p.counters["unavailable"].Inc()
+		writeStoreUnavailable(w)
+		return nil
 	}
 	if err != nil {
 		p.count(err)

@@ -236,6 +236,7 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		if ferr.Status >= 500 {
 			f.logger.Error("FOLIO token endpoint failed", zap.String("path", path), zap.NamedError("cause", ferr.Err))
 		}
+		setRetryAfter(w, ferr.RetryAfter)
 		return f.plain(w, ferr.Status, ferr.Message, "")
 	}
 	if status == http.StatusNoContent {

@@ -12,7 +12,7 @@ import (
 // counts and latencies per handler when the `metrics` option is on; these
 // add what only tokengate knows.
 type appMetrics struct {
-	verified *prometheus.CounterVec // result = valid | invalid | missing | revoked | expired
+	verified *prometheus.CounterVec // result = valid | invalid | missing | revoked | expired | unavailable
 }
 
 // verifyResult returns the counter of one result.
@@ -24,7 +24,7 @@ func (m *appMetrics) verifyResult(result string) prometheus.Counter {
 // reports, once, at provisioning, to keep label lookups off the request path.
 func (m *appMetrics) verifyCounters() map[string]prometheus.Counter {
 	counters := map[string]prometheus.Counter{}
-	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
+	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired", "unavailable"} {
 		counters[r] = m.verifyResult(r)
 	}
 	return counters
@@ -57,6 +57,10 @@ func registerMetrics(ctx caddy.Context, a *App) {
 			Namespace: ns, Subsystem: sub, Name: "revocations",
 			Help: "Entries in the in-memory revocation view.",
 		}, func() float64 { return float64(st.view.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "revocation_seq_applied",
+			Help: "Number of the last revocation this instance applied in order (compare across instances to see lag).",
+		}, func() float64 { return float64(st.view.Position().Seq) }),
 	}
 	for i, c := range collectors {
 		if reg == nil {

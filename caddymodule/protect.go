@@ -174,6 +174,11 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		tenant = p.app.DefaultTenant
 	}
 	claims, err := p.verifier.Verify(token, tenant)
+	if errors.Is(err, tokencore.ErrStoreUnavailable) {
+		p.counters["unavailable"].Inc()
+		writeStoreUnavailable(w)
+		return nil
+	}
 	if err != nil {
 		result, desc := describeTokenError(err)
 		p.counters[result].Inc()

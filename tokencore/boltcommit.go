@@ -48,7 +48,7 @@ func (gc *groupCommitter) submit(fn func(tx *bolt.Tx) (refused, failed error)) e
 	}
 	<-r.ready
 	if r.err != nil {
-		return boltErr(r.err)
+		return commitErr(r.err)
 	}
 	return r.refused
 }

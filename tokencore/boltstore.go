@@ -428,40 +428,65 @@ func (s *BoltStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, in
 }
 
 // PutRevocation stores r, merged with a stored revocation of the same kind
-// and key (the later NotBefore and ExpiresAt are kept).
-func (s *BoltStore) PutRevocation(ctx context.Context, r Revocation) error {
+// and key (the later NotBefore and ExpiresAt are kept), and numbers it with
+// the revocations bucket's sequence in the same transaction. It goes
+// through the group committer: revocations made together (a user's grants,
+// a replay storm) share one fsync.
+func (s *BoltStore) PutRevocation(ctx context.Context, r Revocation) (uint64, error) {
 	if err := validateRevocation(r); err != nil {
-		return err
+		return 0, err
 	}
 	key := appendStr(nil, string(r.Kind))
 	key = append(key, r.Key...)
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	var seq uint64
+	err := s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {
 		revs := tx.Bucket([]byte(bucketRevocations))
 		expIdx := tx.Bucket([]byte(bucketRevExpiryIdx))
+		merged := r
 		if v := revs.Get(key); v != nil {
 			var old Revocation
 			if err := json.Unmarshal(v, &old); err != nil {
-				return fmt.Errorf("decoding revocation: %w: %w", errBoltCorrupt, err)
+				return nil, fmt.Errorf("decoding revocation: %w: %w", errBoltCorrupt, err)
 			}
-			r = mergeRevocation(old, r)
+			merged = mergeRevocation(old, r)
 			if !old.ExpiresAt.IsZero() {
 				if err := expIdx.Delete(revExpiryKey(old.ExpiresAt, key)); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
-		b, err := json.Marshal(r)
+		b, err := json.Marshal(merged)
 		if err != nil {
-			return fmt.Errorf("encoding revocation: %w", err)
+			return nil, fmt.Errorf("encoding revocation: %w", err)
 		}
 		if err := revs.Put(key, b); err != nil {
-			return fmt.Errorf("storing revocation: %w", err)
+			return nil, fmt.Errorf("storing revocation: %w", err)
 		}
-		if !r.ExpiresAt.IsZero() {
-			return expIdx.Put(revExpiryKey(r.ExpiresAt, key), nil)
+		if !merged.ExpiresAt.IsZero() {
+			if err := expIdx.Put(revExpiryKey(merged.ExpiresAt, key), nil); err != nil {
+				return nil, err
+			}
 		}
+		// The sequence is part of the transaction: rolled back with it if
+		// the group fails, so a number is never handed out twice.
+		seq, err = revs.NextSequence()
+		return nil, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+// RevocationSeq returns the revocations bucket's sequence: the number of
+// the last stored revocation.
+func (s *BoltStore) RevocationSeq(ctx context.Context) (uint64, error) {
+	var seq uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		seq = tx.Bucket([]byte(bucketRevocations)).Sequence()
 		return nil
 	})
+	return seq, err
 }
 
 // Revocations returns the revocations not expired at now, in no particular
@@ -555,10 +580,16 @@ func (s *BoltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) erro
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	return boltErr(s.db.Update(func(tx *bolt.Tx) (err error) {
+	var fnErr error
+	err := s.db.Update(func(tx *bolt.Tx) (err error) {
 		defer recoverCorrupt(&err)
-		return fn(tx)
-	}))
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return commitErr(err) // fn succeeded: the commit (write, fsync) failed
+	}
+	return boltErr(err)
 }
 
 // batch runs fn in a write transaction shared with concurrent writers
@@ -595,6 +626,17 @@ func boltErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrStoreClosed, err)
 	}
 	return err
+}
+
+// commitErr classifies the failure of a write transaction that was not
+// refused by its own logic: a damaged file stays errBoltCorrupt (not worth
+// a retry), anything else (a full disk, an I/O error, a failed fsync) is
+// the store being unavailable, and nothing of the transaction was written.
+func commitErr(err error) error {
+	if errors.Is(err, errBoltCorrupt) {
+		return err
+	}
+	return storeUnavailable(boltErr(err))
 }
 
 // recoverCorrupt turns a panic into an error wrapping errBoltCorrupt. bbolt

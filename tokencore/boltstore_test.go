@@ -73,7 +73,7 @@ func TestBoltStorePersists(t *testing.T) {
 		{Kind: tokencore.RevokeSubject, Key: "bob", NotBefore: t0},
 	}
 	for _, r := range revs {
-		if err := s.PutRevocation(ctx, r); err != nil {
+		if _, err := s.PutRevocation(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,6 +109,13 @@ func TestBoltStorePersists(t *testing.T) {
 	got, err := s.Revocations(ctx, t0)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Revocations after reopen = %+v, %v; want 2", got, err)
+	}
+	// The revocation numbers survive too: the next one is 3, never 1 again.
+	if n, err := s.RevocationSeq(ctx); err != nil || n != 2 {
+		t.Errorf("RevocationSeq after reopen = %d, %v; want 2", n, err)
+	}
+	if n, err := s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeToken, Key: "j", NotBefore: t0, ExpiresAt: t0.Add(72 * time.Hour)}); err != nil || n != 3 {
+		t.Errorf("PutRevocation after reopen got number %d, %v; want 3", n, err)
 	}
 	// The expiry index survived: b expires after an hour, the rotated a
 	// after two days, the user revocation after an hour.
@@ -332,7 +339,7 @@ func TestBoltStoreSweepBacklog(t *testing.T) {
 			}
 			for i := range tc.revs {
 				r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: fmt.Sprint(i), NotBefore: t0, ExpiresAt: t0.Add(time.Duration(i) * time.Second)}
-				if err := s.PutRevocation(ctx, r); err != nil {
+				if _, err := s.PutRevocation(ctx, r); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,6 +1,10 @@
 package tokencore
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Store errors. Stores wrap these with %w so callers branch with errors.Is.
 var (
@@ -8,9 +12,45 @@ var (
 	ErrNotFound = errors.New("tokencore: not found")
 	// ErrConflict means a record with the same identity already exists.
 	ErrConflict = errors.New("tokencore: already exists")
-	// ErrStoreClosed means the store was used after Close.
-	ErrStoreClosed = errors.New("tokencore: store closed")
+	// ErrStoreUnavailable means the store could not do what was asked, for
+	// a reason that is not the request's: Redis unreachable, refusing
+	// writes (READONLY, LOADING) or not confirming them on its replicas in
+	// time (ErrNotReplicated), a bbolt commit that failed (disk full, I/O
+	// error), a store closed under a config reload. Every store wraps such
+	// failures with it (and keeps the backend's error in the chain), so
+	// that each protocol maps it, in one place, to 503 with Retry-After
+	// (StoreRetryAfter) in its own error shape. A caller that gets it may
+	// retry the same request once the store is back.
+	ErrStoreUnavailable = errors.New("tokencore: store unavailable")
+	// ErrStoreClosed means the store was used after Close. A closed store
+	// is unavailable (the process is reloading or shutting down), so the
+	// error wraps ErrStoreUnavailable.
+	ErrStoreClosed = fmt.Errorf("tokencore: store closed: %w", ErrStoreUnavailable)
+	// ErrNotReplicated means a Redis write was committed on the primary but
+	// fewer replicas than required confirmed it within the timeout (WAIT):
+	// it may be lost if the primary fails over now. It wraps
+	// ErrStoreUnavailable; the caller retries, and the retry is confirmed
+	// again.
+	ErrNotReplicated = fmt.Errorf("tokencore: write not confirmed by the replicas: %w", ErrStoreUnavailable)
+	// ErrRevocationsStale means this instance has not been able to confirm
+	// for longer than its staleness bound that its revocation view holds
+	// every stored revocation, and is configured to refuse rather than
+	// answer from a view that may miss one. It wraps ErrStoreUnavailable.
+	ErrRevocationsStale = fmt.Errorf("tokencore: revocation view is stale: %w", ErrStoreUnavailable)
 )
+
+// StoreRetryAfter is the Retry-After the protocols send with a 503 for
+// ErrStoreUnavailable: long enough for a Redis reconnect or failover to
+// settle, short enough that a client retrying once does not give up.
+const StoreRetryAfter = 2 * time.Second
+
+// storeUnavailable wraps err with ErrStoreUnavailable (once); nil stays nil.
+func storeUnavailable(err error) error {
+	if err == nil || errors.Is(err, ErrStoreUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+}
 
 // Token errors returned by verification and by the grant operations.
 var (

@@ -17,6 +17,9 @@ type FolioError struct {
 	Status  int
 	Message string
 	Err     error // the cause, for logs; never sent to the client
+	// RetryAfter, when positive, is sent as Retry-After (a 503 for a store
+	// that is unavailable).
+	RetryAfter time.Duration
 }
 
 func (e *FolioError) Error() string {
@@ -287,7 +290,19 @@ func folioTokens(t *IssuedTokens, tenant string) FolioTokens {
 	return FolioTokens{t.AccessToken, t.RefreshToken, t.AccessExpiresAt, t.RefreshExpiresAt, tenant}
 }
 
+// folioUnavailable is the text of the 503 answered while the store is
+// unavailable: mod-authtoken's plain-text style, saying what to do.
+const folioUnavailable = "Service Unavailable: the token store cannot be reached; nothing was changed, retry later"
+
+// storeFailure is the answer to a failed store call, for every FOLIO
+// endpoint: the store being unavailable (an outage, a write its replicas
+// did not confirm, a revocation view that cannot be confirmed) is a 503
+// with Retry-After, after which the same request can be retried; anything
+// else (a damaged store) is mod-authtoken's 500.
 func storeFailure(err error) *FolioError {
+	if errors.Is(err, ErrStoreUnavailable) {
+		return &FolioError{Status: http.StatusServiceUnavailable, Message: folioUnavailable, Err: err, RetryAfter: StoreRetryAfter}
+	}
 	return &FolioError{Status: 500, Message: "Unexpected exception during token validation", Err: err}
 }
 
@@ -500,6 +515,9 @@ func (f *Folio) Invalidate(ctx context.Context, tenantHeader, token string) *Fol
 // already-issued access tokens and tokens minted by mod-authtoken.
 func (f *Folio) InvalidateAll(ctx context.Context, tenantHeader, accessToken string) *FolioError {
 	c, err := f.v.Verify(accessToken, tenantHeader)
+	if errors.Is(err, ErrStoreUnavailable) {
+		return storeFailure(err) // the revocation view cannot be confirmed
+	}
 	if err != nil {
 		status := http.StatusUnauthorized
 		if errors.Is(err, ErrTokenWrongTenant) {

@@ -25,6 +25,7 @@ type MemoryStore struct {
 	// grant ID.
 	byHash map[string]string
 	revs   map[revocationID]Revocation
+	revSeq uint64 // number of the last stored revocation
 	edi    memEDI // EDI subject and API-key records (memstore_edi.go)
 }
 
@@ -178,22 +179,33 @@ func (s *MemoryStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, 
 }
 
 // PutRevocation stores r, merged with a stored revocation of the same kind
-// and key.
-func (s *MemoryStore) PutRevocation(ctx context.Context, r Revocation) error {
+// and key, and numbers it.
+func (s *MemoryStore) PutRevocation(ctx context.Context, r Revocation) (uint64, error) {
 	if err := validateRevocation(r); err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.begin(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	k := revocationID{r.Kind, r.Key}
 	if old, ok := s.revs[k]; ok {
 		r = mergeRevocation(old, r)
 	}
 	s.revs[k] = r
-	return nil
+	s.revSeq++
+	return s.revSeq, nil
+}
+
+// RevocationSeq returns the number of the last stored revocation.
+func (s *MemoryStore) RevocationSeq(ctx context.Context) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	return s.revSeq, nil
 }
 
 // Revocations returns the revocations not expired at now, in no particular

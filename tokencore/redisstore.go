@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,19 +31,44 @@ import (
 //	exp:g                 grant IDs scored by ExpiresAt (Unix seconds)
 //	r:<kind,key>          revocation: a hash with its JSON in field "v"
 //	exp:r                 revocation keys scored by ExpiresAt (+inf: never)
-//	revocations           the pub/sub channel of stored revocations
+//	rev:seq               number of the last stored revocation (INCR)
+//	rev:epoch             identity of the revocation history (see FeedPosition)
+//	rev:stream            the revocation feed: a stream whose entry IDs are
+//	                      "<number>-0", each with the merged revocation in
+//	                      field "v", trimmed to about redisFeedLength entries
+//	inst:<id>             a live instance: expires unless its heartbeat renews it
+//	instances             instance IDs scored by the last number each applied
 //
 // plus the EDI records (redisstore_edi.go). Writes that must be atomic
 // across instances (UpdateGrant, the merge of PutRevocation, index
-// maintenance) use WATCH/MULTI/EXEC and retry on conflict.
+// maintenance) use WATCH/MULTI/EXEC and retry on conflict. A revocation's
+// record, its number and its feed entry are written by one script inside
+// that MULTI, so they exist together or not at all.
+//
+// With replicas, writes of grants, revocations and API keys return only
+// once enough replicas confirmed them (WAIT, see RedisOptions.ReplicaAcks).
 type RedisStore struct {
 	rdb    *redis.Client
 	prefix string
 	closed atomic.Bool
-	// done is cancelled by Close and stops the subscriptions.
-	done   context.Context
-	cancel context.CancelFunc
+	acks   replicaAcks
 }
+
+// ReplicaAcks is how many replicas must confirm a write before it counts
+// as stored (RedisOptions.ReplicaAcks).
+type ReplicaAcks int
+
+const (
+	// ReplicaAcksAuto (the zero value) waits for one replica once the
+	// primary has reported a connected replica (INFO replication, checked
+	// at open and then at most once a second while none was seen), and
+	// keeps waiting for one from then on: a replica that drops away makes
+	// writes fail (503) rather than silently lose the failover guarantee.
+	ReplicaAcksAuto ReplicaAcks = 0
+	// ReplicaAcksOff never waits: a write is stored when the primary has
+	// it (and its own persistence settings say what survives a crash).
+	ReplicaAcksOff ReplicaAcks = -1
+)
 
 // RedisOptions configures OpenRedisStore.
 type RedisOptions struct {
@@ -49,11 +77,18 @@ type RedisOptions struct {
 	Username string
 	Password string
 	DB       int
-	// KeyPrefix is put before every key and the channel name (default
-	// "tokengate:").
+	// KeyPrefix is put before every key (default "tokengate:").
 	KeyPrefix string
 	// DialTimeout bounds connecting (default 5s).
 	DialTimeout time.Duration
+	// ReplicaAcks is how many replicas must confirm each write of a
+	// grant, a revocation or an API key (WAIT) before it returns: a
+	// number, ReplicaAcksAuto (default) or ReplicaAcksOff. A write the
+	// replicas did not confirm within ReplicaAckTimeout fails with
+	// ErrNotReplicated; it is on the primary (see the method docs).
+	ReplicaAcks ReplicaAcks
+	// ReplicaAckTimeout bounds that wait (default 100ms).
+	ReplicaAckTimeout time.Duration
 }
 
 // DefaultRedisPrefix is the key prefix when RedisOptions.KeyPrefix is empty.
@@ -83,6 +118,9 @@ func OpenRedisStore(ctx context.Context, o RedisOptions) (*RedisStore, error) {
 	rdb := redis.NewClient(&redis.Options{
 		Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
 		DialTimeout: o.DialTimeout,
+		// Deadlines of the caller's context bound every command, so that
+		// the revocation follower's checks fail fast on a hung connection.
+		ContextTimeoutEnabled: true,
 	})
 	pctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
@@ -90,9 +128,17 @@ func OpenRedisStore(ctx context.Context, o RedisOptions) (*RedisStore, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("redis store: cannot reach redis at %s (db %d): %w", o.Addr, o.DB, err)
 	}
-	done, stop := context.WithCancel(context.Background())
-	return &RedisStore{rdb: rdb, prefix: o.KeyPrefix, done: done, cancel: stop}, nil
+	if o.ReplicaAckTimeout <= 0 {
+		o.ReplicaAckTimeout = DefaultReplicaAckTimeout
+	}
+	s := &RedisStore{rdb: rdb, prefix: o.KeyPrefix, acks: replicaAcks{mode: o.ReplicaAcks, timeout: o.ReplicaAckTimeout}}
+	s.acks.required(pctx, rdb) // auto: learn at once whether the primary has replicas
+	return s, nil
 }
+
+// DefaultReplicaAckTimeout is RedisOptions.ReplicaAckTimeout's default: a
+// replica on the same network confirms in about one round trip.
+const DefaultReplicaAckTimeout = 100 * time.Millisecond
 
 // begin checks the context and the closed state before any command.
 func (s *RedisStore) begin(ctx context.Context) error {
@@ -105,7 +151,11 @@ func (s *RedisStore) begin(ctx context.Context) error {
 	return nil
 }
 
-// wrap turns a client error into the store's errors.
+// wrap turns a client error into the store's errors: a closed client is
+// ErrStoreClosed, a failure to reach Redis or a refusal that is Redis' own
+// state (READONLY after a failover, LOADING, OOM, ...) wraps
+// ErrStoreUnavailable; anything else (the caller's own errors, redis.Nil,
+// a failed transaction) is returned as it is.
 func (s *RedisStore) wrap(err error) error {
 	if err == nil {
 		return nil
@@ -113,7 +163,29 @@ func (s *RedisStore) wrap(err error) error {
 	if errors.Is(err, redis.ErrClosed) || s.closed.Load() && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%w: %v", ErrStoreClosed, err)
 	}
+	if redisUnavailable(err) {
+		return storeUnavailable(err)
+	}
 	return err
+}
+
+// redisUnavailable reports whether err means Redis could not serve the
+// command: the connection (refused, reset, timed out, pool exhausted) or a
+// server state that passes (a replica or a loading server, no memory).
+func redisUnavailable(err error) bool {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return false // the caller went away
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted):
+		return true
+	}
+	return redis.IsReadOnlyError(err) || redis.IsLoadingError(err) || redis.IsMasterDownError(err) ||
+		redis.IsClusterDownError(err) || redis.IsTryAgainError(err) || redis.IsMaxClientsError(err) ||
+		redis.IsNoReplicasError(err) || redis.IsOOMError(err) || redis.IsExecAbortError(err) ||
+		redis.HasErrorPrefix(err, "BUSY")
 }
 
 // watch runs fn in a WATCH of keys, retrying while another client changed
@@ -122,7 +194,7 @@ func (s *RedisStore) watch(ctx context.Context, fn func(tx *redis.Tx) error, key
 	for i := 0; i < redisMaxRetries; i++ {
 		err := s.rdb.Watch(ctx, fn, keys...)
 		if !errors.Is(err, redis.TxFailedErr) {
-			return err
+			return s.wrap(err)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -139,7 +211,11 @@ func (s *RedisStore) hashKey(h string) string   { return s.prefix + "h:" + h }
 func (s *RedisStore) expGrants() string         { return s.prefix + "exp:g" }
 func (s *RedisStore) expRevs() string           { return s.prefix + "exp:r" }
 func (s *RedisStore) revKey(name string) string { return s.prefix + "r:" + name }
-func (s *RedisStore) channel() string           { return s.prefix + "revocations" }
+func (s *RedisStore) revSeqKey() string         { return s.prefix + "rev:seq" }
+func (s *RedisStore) revEpochKey() string       { return s.prefix + "rev:epoch" }
+func (s *RedisStore) revStream() string         { return s.prefix + "rev:stream" }
+func (s *RedisStore) instKey(id string) string  { return s.prefix + "inst:" + id }
+func (s *RedisStore) instances() string         { return s.prefix + "instances" }
 
 // lenStr encodes s with its length, so two fields in one key can never be
 // read as each other ("ab"+"c" vs "a"+"bc").
@@ -284,6 +360,9 @@ func (s *RedisStore) CreateGrant(ctx context.Context, g *Grant) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
+	if err := s.acks.preflight(ctx, s); err != nil {
+		return err
+	}
 	keys := append([]string{s.grantKey(g.ID)}, s.hashKeys(g)...)
 	err = s.watch(ctx, func(tx *redis.Tx) error {
 		n, err := tx.Exists(ctx, s.grantKey(g.ID)).Result()
@@ -300,7 +379,10 @@ func (s *RedisStore) CreateGrant(ctx context.Context, g *Grant) error {
 			s.writeGrant(ctx, p, nil, g, b)
 			return nil
 		})
-		return s.wrap(err)
+		if err != nil {
+			return s.wrap(err)
+		}
+		return s.acks.confirm(ctx, tx)
 	}, keys...)
 	return s.wrap(err)
 }
@@ -336,8 +418,23 @@ func (s *RedisStore) GrantByTokenHash(ctx context.Context, hash string) (*Grant,
 // with MULTI/EXEC; if another instance wrote the grant in between, EXEC
 // fails and the whole step (fn included) runs again on the new value. Of
 // concurrent rotations of one refresh token exactly one therefore commits.
+//
+// With replica acknowledgement on, an update the replicas did not confirm
+// returns ErrNotReplicated although the primary has it: a rotation is then
+// done on the primary (the old refresh token is used up there) while its
+// caller answers 503 without the new tokens. Nothing is undone, because an
+// undo would be as unconfirmed as the write: if the primary survives, the
+// client's retry with the old token is a replay (or, within a configured
+// refresh grace window, gets the same new pair); if the primary is lost,
+// the promoted replica never saw the rotation and the retry rotates anew.
+// While the replicas are known to lag, every write first checks that they
+// confirm again (preflight), so in that state a write fails with nothing
+// written.
 func (s *RedisStore) UpdateGrant(ctx context.Context, id string, fn func(g *Grant) error) (*Grant, error) {
 	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.acks.preflight(ctx, s); err != nil {
 		return nil, err
 	}
 	var out *Grant
@@ -377,6 +474,9 @@ func (s *RedisStore) UpdateGrant(ctx context.Context, id string, fn func(g *Gran
 		if err != nil {
 			return s.wrap(err)
 		}
+		if err := s.acks.confirm(ctx, tx); err != nil {
+			return err
+		}
 		out = g
 		return nil
 	}, s.grantKey(id))
@@ -391,6 +491,9 @@ func (s *RedisStore) DeleteGrant(ctx context.Context, id string) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
+	if err := s.acks.preflight(ctx, s); err != nil {
+		return err
+	}
 	return s.watch(ctx, func(tx *redis.Tx) error {
 		g, err := s.getGrant(ctx, tx, id)
 		if errors.Is(err, ErrNotFound) {
@@ -403,7 +506,10 @@ func (s *RedisStore) DeleteGrant(ctx context.Context, id string) error {
 			s.deleteGrant(ctx, p, g)
 			return nil
 		})
-		return s.wrap(err)
+		if err != nil {
+			return s.wrap(err)
+		}
+		return s.acks.confirm(ctx, tx)
 	}, s.grantKey(id))
 }
 
@@ -454,22 +560,80 @@ func (s *RedisStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, i
 	return slices.Clone(match[lo:hi]), len(match), nil
 }
 
+// redisFeedLength is about how many revocations the feed keeps (XADD
+// MAXLEN ~). An instance that falls further behind (it was disconnected
+// while that many revocations were made) reloads the whole set instead.
+const redisFeedLength = 100_000
+
+// putRevocationScript writes a merged revocation, takes its number and
+// appends it to the feed, as one step (it runs inside the MULTI of
+// PutRevocation, under the WATCH of the revocation's key).
+//
+//	KEYS: 1 r:<name>, 2 exp:r, 3 rev:seq, 4 rev:epoch, 5 rev:stream
+//	ARGV: 1 merged JSON, 2 expiry score, 3 name, 4 epoch if none yet,
+//	      5 feed length
+//
+// Stream IDs must grow; if the counter is behind the stream (the counter
+// key alone was lost: an eviction policy that should not be set on this
+// database), the number moves past the stream instead of failing after
+// the record was written.
+const putRevocationScript = `
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+local seq = redis.call('INCR', KEYS[3])
+redis.call('SET', KEYS[4], ARGV[4], 'NX')
+local ok = redis.pcall('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1])
+if type(ok) == 'table' and ok.err then
+	local info = redis.call('XINFO', 'STREAM', KEYS[5])
+	for i = 1, #info, 2 do
+		if info[i] == 'last-generated-id' then
+			local last = tonumber(string.match(info[i + 1], '^(%d+)'))
+			if last >= seq then
+				seq = last + 1
+				redis.call('SET', KEYS[3], seq)
+			end
+		end
+	end
+	redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1])
+end
+return seq
+`
+
 // revName is the identity of a revocation in keys and in exp:r.
 func revName(kind RevocationKind, key string) string { return lenStr(string(kind)) + key }
 
+// scoreArg is an expiry score as a command argument (+inf for never).
+func scoreArg(t time.Time) string {
+	if t.IsZero() {
+		return "+inf"
+	}
+	return strconv.FormatFloat(expiryScore(t), 'f', -1, 64)
+}
+
 // PutRevocation merges r into the stored revocation of the same kind and
-// key under WATCH, and publishes the stored result in the same transaction,
-// so every subscribed instance applies it at once.
-func (s *RedisStore) PutRevocation(ctx context.Context, r Revocation) error {
+// key under WATCH and, in the same transaction, numbers it and appends the
+// merged value to the feed, from which every instance applies it.
+//
+// With replica acknowledgement on, a revocation the replicas did not
+// confirm returns ErrNotReplicated: it is stored on the primary and
+// followed by every instance, but could be lost in a failover, so the
+// caller answers 503 and the client retries; the retry stores it again
+// (idempotent) and waits again.
+func (s *RedisStore) PutRevocation(ctx context.Context, r Revocation) (uint64, error) {
 	if err := validateRevocation(r); err != nil {
-		return err
+		return 0, err
 	}
 	if err := s.begin(ctx); err != nil {
-		return err
+		return 0, err
+	}
+	if err := s.acks.preflight(ctx, s); err != nil {
+		return 0, err
 	}
 	name := revName(r.Kind, r.Key)
 	key := s.revKey(name)
-	return s.watch(ctx, func(tx *redis.Tx) error {
+	epoch := NewGrantID() // kept only if this is the first revocation of the history
+	var seq uint64
+	err := s.watch(ctx, func(tx *redis.Tx) error {
 		merged := r
 		b, err := tx.HGet(ctx, key, "v").Bytes()
 		switch {
@@ -487,14 +651,155 @@ func (s *RedisStore) PutRevocation(ctx context.Context, r Revocation) error {
 		if err != nil {
 			return err
 		}
+		var put *redis.Cmd
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, key, "v", enc)
-			p.ZAdd(ctx, s.expRevs(), redis.Z{Score: expiryScore(merged.ExpiresAt), Member: name})
-			p.Publish(ctx, s.channel(), enc)
+			put = p.Eval(ctx, putRevocationScript,
+				[]string{key, s.expRevs(), s.revSeqKey(), s.revEpochKey(), s.revStream()},
+				enc, scoreArg(merged.ExpiresAt), name, epoch, redisFeedLength)
 			return nil
 		})
-		return s.wrap(err)
+		if err != nil {
+			return s.wrap(err)
+		}
+		n, err := put.Int64()
+		if err != nil || n <= 0 {
+			return fmt.Errorf("redis store: numbering revocation: %d, %w", n, err)
+		}
+		seq = uint64(n)
+		return s.acks.confirm(ctx, tx)
 	}, key)
+	if err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+// RevocationSeq returns the number of the last stored revocation.
+func (s *RedisStore) RevocationSeq(ctx context.Context) (uint64, error) {
+	pos, err := s.FeedPosition(ctx)
+	return pos.Seq, err
+}
+
+// FeedPosition reads the number and the epoch in one command.
+func (s *RedisStore) FeedPosition(ctx context.Context) (FeedPosition, error) {
+	if err := s.begin(ctx); err != nil {
+		return FeedPosition{}, err
+	}
+	vals, err := s.rdb.MGet(ctx, s.revSeqKey(), s.revEpochKey()).Result()
+	if err != nil {
+		return FeedPosition{}, s.wrap(err)
+	}
+	var pos FeedPosition
+	if v, ok := vals[0].(string); ok {
+		if pos.Seq, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return FeedPosition{}, fmt.Errorf("redis store: revocation number %q: %w", v, err)
+		}
+	}
+	pos.Epoch, _ = vals[1].(string)
+	return pos, nil
+}
+
+// ReadRevocations reads the feed after number after: XREAD, blocking up to
+// block for new entries when block is positive.
+func (s *RedisStore) ReadRevocations(ctx context.Context, after uint64, block time.Duration) ([]NumberedRevocation, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	args := &redis.XReadArgs{
+		Streams: []string{s.revStream(), strconv.FormatUint(after, 10) + "-0"},
+		Count:   1000,
+		Block:   -1,
+	}
+	if block > 0 {
+		args.Block = max(block, time.Millisecond)
+	}
+	streams, err := s.rdb.XRead(ctx, args).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil // nothing new within block
+	}
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var out []NumberedRevocation
+	for _, st := range streams {
+		for _, m := range st.Messages {
+			idMS, _, _ := strings.Cut(m.ID, "-")
+			seq, err := strconv.ParseUint(idMS, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("redis store: feed entry ID %q: %w", m.ID, err)
+			}
+			v, _ := m.Values["v"].(string)
+			var r Revocation
+			if err := json.Unmarshal([]byte(v), &r); err != nil {
+				return nil, fmt.Errorf("redis store: decoding feed entry %s: %w", m.ID, err)
+			}
+			out = append(out, NumberedRevocation{Seq: seq, Revocation: r})
+		}
+	}
+	return out, nil
+}
+
+// RegisterInstance renews inst:<id> for ttl and records applied in
+// instances, in one transaction.
+func (s *RedisStore) RegisterInstance(ctx context.Context, id string, applied uint64, ttl time.Duration) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.instKey(id), applied, ttl)
+		p.ZAdd(ctx, s.instances(), redis.Z{Score: float64(applied), Member: id})
+		return nil
+	})
+	return s.wrap(err)
+}
+
+// UnregisterInstance removes the instance's keys.
+func (s *RedisStore) UnregisterInstance(ctx context.Context, id string) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.instKey(id))
+		p.ZRem(ctx, s.instances(), id)
+		return nil
+	})
+	return s.wrap(err)
+}
+
+// LaggingInstances reads the instances whose recorded number is below seq
+// and keeps those whose inst:<id> key is still alive; the others have
+// stopped renewing it and are removed from instances.
+func (s *RedisStore) LaggingInstances(ctx context.Context, seq uint64) ([]string, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	ids, err := s.rdb.ZRangeByScore(ctx, s.instances(), &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatUint(seq, 10),
+	}).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, s.wrap(err)
+	}
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Exists(ctx, s.instKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var live, dead []string
+	for i, c := range cmds {
+		if c.(*redis.IntCmd).Val() > 0 {
+			live = append(live, ids[i])
+		} else {
+			dead = append(dead, ids[i])
+		}
+	}
+	if len(dead) > 0 {
+		_ = s.rdb.ZRem(ctx, s.instances(), dead).Err() // housekeeping; retried on the next call
+	}
+	return live, nil
 }
 
 // Revocations returns the revocations not expired at now.
@@ -536,45 +841,6 @@ func (s *RedisStore) Revocations(ctx context.Context, now time.Time) ([]Revocati
 		}
 	}
 	return out, nil
-}
-
-// SubscribeRevocations subscribes to the revocation channel and returns
-// once the subscription is live: from then on fn is called, from one
-// goroutine, for every revocation stored through any RedisStore with the
-// same prefix, until ctx is done or the store is closed. The client
-// resubscribes by itself after a lost connection; revocations published
-// meanwhile are caught by the periodic reading of Revocations.
-func (s *RedisStore) SubscribeRevocations(ctx context.Context, fn func(Revocation)) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	ps := s.rdb.Subscribe(ctx, s.channel())
-	if _, err := ps.Receive(ctx); err != nil {
-		ps.Close()
-		return fmt.Errorf("redis store: subscribing to revocations: %w", s.wrap(err))
-	}
-	ch := ps.Channel()
-	go func() {
-		defer ps.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done.Done():
-				return
-			case msg, ok := <-ch:
-				if !ok {
-					return
-				}
-				var r Revocation
-				if err := json.Unmarshal([]byte(msg.Payload), &r); err != nil {
-					continue
-				}
-				fn(r)
-			}
-		}
-	}()
-	return nil
 }
 
 // Sweep removes expired grants and revocations. Candidates come from the
@@ -660,18 +926,18 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return n, nil
 }
 
-// Close closes the connections and stops the subscriptions. The data stays
+// Close closes the connections (a blocked ReadRevocations returns). The data stays
 // in Redis. Further calls fail with ErrStoreClosed.
 func (s *RedisStore) Close() error {
 	if s.closed.Swap(true) {
 		return ErrStoreClosed
 	}
-	s.cancel()
 	return s.rdb.Close()
 }
 
 // Interface guards.
 var (
-	_ Store                 = (*RedisStore)(nil)
-	_ RevocationBroadcaster = (*RedisStore)(nil)
+	_ Store            = (*RedisStore)(nil)
+	_ RevocationFeed   = (*RedisStore)(nil)
+	_ InstanceRegistry = (*RedisStore)(nil)
 )

@@ -130,6 +130,9 @@ func (s *RedisStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
+	if err := s.acks.preflight(ctx, s); err != nil {
+		return err
+	}
 	key, hkey := s.apiKeyKey(k.ID), s.apiKeyHashKey(k.SecretHash)
 	return s.watch(ctx, func(tx *redis.Tx) error {
 		n, err := tx.Exists(ctx, key).Result()
@@ -154,7 +157,10 @@ func (s *RedisStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
 			}
 			return nil
 		})
-		return s.wrap(err)
+		if err != nil {
+			return s.wrap(err)
+		}
+		return s.acks.confirm(ctx, tx) // a key revocation must survive a failover
 	}, key, hkey)
 }
 
@@ -234,9 +240,13 @@ func (s *RedisStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKe
 	return out, nil
 }
 
-// UpdateAPIKey applies fn under WATCH, like UpdateGrant.
+// UpdateAPIKey applies fn under WATCH, like UpdateGrant, and like it waits
+// for the replicas (a revoked key must stay revoked after a failover).
 func (s *RedisStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDIAPIKey) error) (*EDIAPIKey, error) {
 	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.acks.preflight(ctx, s); err != nil {
 		return nil, err
 	}
 	var out *EDIAPIKey
@@ -272,6 +282,9 @@ func (s *RedisStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDI
 		})
 		if err != nil {
 			return s.wrap(err)
+		}
+		if err := s.acks.confirm(ctx, tx); err != nil {
+			return err
 		}
 		out = k
 		return nil

@@ -16,8 +16,9 @@ import (
 const testRedisAddr = "127.0.0.1:6379"
 
 // openRedis opens a RedisStore under a fresh random prefix and deletes
-// every key of that prefix when the test ends. It skips the test only when
-// no Redis answers at testRedisAddr (CI starts one).
+// every key of that prefix when the test ends. Without a Redis at
+// testRedisAddr the test fails: CI installs and starts one (.ci/run), and a
+// skipped store test would pass for a backend that was never tested.
 func openRedis(t *testing.T, prefix string) *tokencore.RedisStore {
 	t.Helper()
 	if prefix == "" {
@@ -27,7 +28,7 @@ func openRedis(t *testing.T, prefix string) *tokencore.RedisStore {
 		Addr: testRedisAddr, KeyPrefix: prefix, DialTimeout: time.Second,
 	})
 	if err != nil {
-		t.Skipf("Redis store tests need a Redis server at %s (CI starts one): %v", testRedisAddr, err)
+		t.Fatalf("the Redis store tests need a Redis server at %s (.ci/run installs and starts one): %v", testRedisAddr, err)
 	}
 	return s
 }
@@ -72,72 +73,6 @@ func TestRedisStoreUnreachable(t *testing.T) {
 		t.Fatal("OpenRedisStore of a closed port succeeded")
 	}
 	t.Log(err)
-}
-
-// TestRedisStoreBroadcast: a revocation put through one store reaches a
-// subscriber of another store on the same prefix (another instance).
-func TestRedisStoreBroadcast(t *testing.T) {
-	prefix := newRedisPrefix(t)
-	a, b := openRedis(t, prefix), openRedis(t, prefix)
-	defer a.Close()
-	defer b.Close()
-	other := openRedis(t, "") // another prefix: must not receive it
-	defer other.Close()
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	got := make(chan tokencore.Revocation, 4)
-	if err := b.SubscribeRevocations(ctx, func(r tokencore.Revocation) { got <- r }); err != nil {
-		t.Fatal(err)
-	}
-	stray := make(chan tokencore.Revocation, 4)
-	if err := other.SubscribeRevocations(ctx, func(r tokencore.Revocation) { stray <- r }); err != nil {
-		t.Fatal(err)
-	}
-	nb := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	r := tokencore.Revocation{Kind: tokencore.RevokeUser, Key: tokencore.UserKey("T1", "u1"), NotBefore: nb, ExpiresAt: nb.Add(time.Hour)}
-	if err := a.PutRevocation(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case g := <-got:
-		if g.Kind != r.Kind || g.Key != r.Key || !g.NotBefore.Equal(r.NotBefore) || !g.ExpiresAt.Equal(r.ExpiresAt) {
-			t.Errorf("received %+v, want %+v", g, r)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the revocation did not reach the other store's subscriber")
-	}
-	// The merged value is what is published.
-	later := r
-	later.NotBefore = nb.Add(time.Minute)
-	later.ExpiresAt = nb.Add(time.Minute)
-	if err := a.PutRevocation(ctx, later); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case g := <-got:
-		if !g.NotBefore.Equal(later.NotBefore) || !g.ExpiresAt.Equal(r.ExpiresAt) {
-			t.Errorf("received %+v, want NotBefore %v and the kept ExpiresAt %v", g, later.NotBefore, r.ExpiresAt)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the second revocation did not arrive")
-	}
-	select {
-	case g := <-stray:
-		t.Errorf("a store with another prefix received %+v", g)
-	case <-time.After(100 * time.Millisecond):
-	}
-	// After cancel, nothing more is delivered (and the goroutine ends).
-	cancel()
-	time.Sleep(50 * time.Millisecond)
-	if err := a.PutRevocation(t.Context(), tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g"}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case g := <-got:
-		t.Errorf("delivered after the subscription's context ended: %+v", g)
-	case <-time.After(200 * time.Millisecond):
-	}
 }
 
 // TestRedisStoreRotationAcrossStores: 50 rotations of one refresh token

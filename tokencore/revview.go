@@ -1,7 +1,9 @@
 package tokencore
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,16 +12,52 @@ import (
 // verification cache, so a revocation takes effect on the very next request
 // without a store round trip: the cache only ever saves signature work.
 //
-// The view is filled from the store at start (Load), updated synchronously by
-// every revocation made through this process (Apply), and by the store's
-// broadcast for revocations made by other instances.
+// The view is filled from the store at start (Load), updated by every
+// revocation this process stores (Apply, after the store has it), and, on a
+// store shared by several instances, by a RevocationFollower that applies
+// the store's numbered feed in order (ApplyFeed) and records how far it got
+// (Position).
+//
+// With a follower attached the view is trusted only while the follower has
+// confirmed, less than its staleness bound ago, that it holds every number
+// the store has handed out. Past that, every decision first catches up with
+// the store; if the store cannot be reached the view refuses (Check returns
+// ErrRevocationsStale, Revoked reports true) unless the operator chose to
+// serve from a stale view. Without a follower (bbolt, memory: this process
+// is the store's only writer) the view is always trusted.
 type RevocationView struct {
 	mu       sync.RWMutex
 	grants   map[string]Revocation
 	tokens   map[string]Revocation
 	users    map[string]Revocation
 	subjects map[string]Revocation
+	// pos is the feed position up to which every revocation is in the
+	// maps: the last number applied in order, and its epoch. Guarded by mu,
+	// so a reader never sees a number whose revocation is not applied.
+	pos FeedPosition
+
+	// follower and the trust clock (see RevocationFollower). born anchors
+	// the monotonic clock; confirmed is the time (ns after born) at which
+	// the last successful check of completeness was started; maxStale is
+	// how long that check is trusted.
+	follower  atomic.Pointer[followerRef]
+	born      time.Time
+	confirmed atomic.Int64
+	maxStale  atomic.Int64
 }
+
+// viewFollower is what the view needs of its follower.
+type viewFollower interface {
+	// ensureFresh catches the view up with the store now, or reports
+	// (wrapping ErrRevocationsStale) that it cannot and the view must not
+	// answer; nil also when the operator chose to serve a stale view.
+	ensureFresh() error
+	// awaitApplied waits (bounded) until every live instance has applied
+	// the revocation numbered seq.
+	awaitApplied(ctx context.Context, seq uint64)
+}
+
+type followerRef struct{ f viewFollower }
 
 // NewRevocationView returns an empty view.
 func NewRevocationView() *RevocationView {
@@ -28,6 +66,7 @@ func NewRevocationView() *RevocationView {
 		tokens:   map[string]Revocation{},
 		users:    map[string]Revocation{},
 		subjects: map[string]Revocation{},
+		born:     time.Now(),
 	}
 }
 
@@ -46,10 +85,16 @@ func (v *RevocationView) table(k RevocationKind) map[string]Revocation {
 }
 
 // Apply adds a revocation; for an existing (Kind, Key) the later NotBefore
-// and ExpiresAt win, as in the store.
+// and ExpiresAt win, as in the store. It does not move the feed position:
+// a revocation this process stored is applied at once, ahead of its
+// number, which the follower reaches in order.
 func (v *RevocationView) Apply(r Revocation) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.applyLocked(r)
+}
+
+func (v *RevocationView) applyLocked(r Revocation) {
 	t := v.table(r.Kind)
 	if t == nil {
 		return
@@ -58,6 +103,108 @@ func (v *RevocationView) Apply(r Revocation) {
 		r = mergeRevocation(old, r)
 	}
 	t[r.Key] = r
+}
+
+// ApplyFeed applies numbered revocations in order from the view's position:
+// numbers at or below it are already applied (the feed is at-least-once),
+// the next one is applied and becomes the position. At the first number
+// past the next one it stops and returns false: the revocations between
+// are missing, and the caller reloads the whole set (LoadAt).
+func (v *RevocationView) ApplyFeed(rs []NumberedRevocation) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range rs {
+		switch {
+		case r.Seq <= v.pos.Seq:
+		case r.Seq == v.pos.Seq+1:
+			v.applyLocked(r.Revocation)
+			v.pos.Seq = r.Seq
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// LoadAt applies every revocation of rs (a whole set read after pos) and
+// sets the position to pos, even below the current one: after the store
+// lost its history the numbers start again. Entries are merged in, never
+// removed, so a revocation the store lost still refuses until it expires.
+func (v *RevocationView) LoadAt(rs []Revocation, pos FeedPosition) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range rs {
+		v.applyLocked(r)
+	}
+	v.pos = pos
+}
+
+// Position returns the feed position the view has applied in order.
+func (v *RevocationView) Position() FeedPosition {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.pos
+}
+
+// adoptEpoch records the epoch of a history whose first revocation the
+// view applied through the feed while it knew of none.
+func (v *RevocationView) adoptEpoch(epoch string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.pos.Epoch == "" {
+		v.pos.Epoch = epoch
+	}
+}
+
+// attach makes f the view's follower, trusted for maxStale after each
+// confirmation. Called once, before the view serves traffic.
+func (v *RevocationView) attach(f viewFollower, maxStale time.Duration) {
+	v.maxStale.Store(int64(maxStale))
+	v.follower.Store(&followerRef{f})
+}
+
+// detach removes the follower: the view is trusted again as it is (the
+// store is being closed and the process shuts down or reloads).
+func (v *RevocationView) detach() { v.follower.Store(nil) }
+
+// confirm records that at `at` (when a check was sent) the view held
+// every revocation the store had numbered.
+func (v *RevocationView) confirm(at time.Time) {
+	ns := int64(at.Sub(v.born))
+	for {
+		old := v.confirmed.Load()
+		if ns <= old || v.confirmed.CompareAndSwap(old, ns) {
+			return
+		}
+	}
+}
+
+// fresh reports whether the last confirmation is within the bound.
+func (v *RevocationView) fresh() bool {
+	return int64(time.Since(v.born)) <= v.confirmed.Load()+v.maxStale.Load()
+}
+
+// Check reports whether the view may decide now: nil when it is trusted,
+// possibly after catching up with the store; an error wrapping
+// ErrRevocationsStale (and so ErrStoreUnavailable) when it is stale and
+// the store cannot be reached. Callers that can answer 503 call it before
+// Revoked; Revoked itself refuses when Check fails.
+func (v *RevocationView) Check() error {
+	ref := v.follower.Load()
+	if ref == nil || v.fresh() {
+		return nil
+	}
+	return ref.f.ensureFresh()
+}
+
+// AwaitFanout returns once every live instance sharing the store has
+// applied the revocation numbered seq, or the follower's bound has
+// passed (an instance that has not confirmed by then no longer trusts its
+// view, see RevocationView). Without a follower it returns at once.
+func (v *RevocationView) AwaitFanout(ctx context.Context, seq uint64) {
+	if ref := v.follower.Load(); ref != nil && seq > 0 {
+		ref.f.awaitApplied(ctx, seq)
+	}
 }
 
 // mergeRevocation keeps the stricter of two entries for the same key.
@@ -116,6 +263,9 @@ func (v *RevocationView) Len() int {
 // revocation too (iat has one-second resolution; failing closed costs at
 // most a new login within that second).
 func (v *RevocationView) Revoked(c *Claims) bool {
+	if v.Check() != nil {
+		return true // stale and the store unreachable: fail closed
+	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if c.GrantID != "" && len(v.grants) > 0 {
@@ -153,5 +303,8 @@ func SubjectRevokedAt(r Revocation, iat int64) bool {
 // refused, for tokens that carry nothing else Revoked could match (EDI
 // tokens): it asks Revoked, the one decision.
 func (v *RevocationView) SubjectRevoked(subject string, iat int64) bool {
+	if v.Check() != nil {
+		return true // stale and the store unreachable: fail closed
+	}
 	return v.Revoked(&Claims{Subject: subject, IssuedAt: iat})
 }

@@ -25,7 +25,12 @@ import (
 //     unwrapped, so callers can branch on their own error values.
 //   - A successful write is durable: once a method returns nil, a crash of the
 //     process does not lose it (bbolt fsyncs each transaction; Redis durability
-//     is the server's configuration).
+//     is the server's configuration, and with replicas a write of grants and
+//     revocations returns only once a replica confirmed it, see
+//     RedisOptions.MinReplicasAcked).
+//   - A failure that is not the request's (the backend unreachable, a failed
+//     commit, a write the replicas did not confirm, a closed store) wraps
+//     ErrStoreUnavailable; the backend's error stays in the chain.
 //   - The store keeps its own secondary indexes (token hash, subject, client,
 //     tenant+user) consistent with the grant fields on every write; callers
 //     never maintain them.
@@ -96,8 +101,9 @@ const (
 )
 
 // Revocation is one entry of the revocation view. Revocations are persisted
-// so they survive restarts, and fanned out to every instance, because
-// access tokens are checked against them on every proxied request.
+// (numbered, see RevocationStore) so they survive restarts, and fanned out to
+// every instance, because access tokens are checked against them on every
+// proxied request.
 type Revocation struct {
 	Kind RevocationKind `json:"kind"`
 	Key  string         `json:"key"`
@@ -113,18 +119,81 @@ type Revocation struct {
 // UserKey is the Revocation key of a FOLIO user: users are per tenant.
 func UserKey(tenant, userID string) string { return tenant + "\x00" + userID }
 
-// RevocationStore persists revocations.
+// RevocationStore persists revocations and numbers them.
+//
+// Every stored revocation gets the next number of the store's one
+// revocation sequence, assigned in the transaction that stores it (bbolt:
+// the bucket's sequence; Redis: an INCR in the script that writes it;
+// memory: a counter under the lock). Numbers start at 1, grow with every
+// successful PutRevocation, storing the same (Kind, Key) again included,
+// and are never handed out twice (they survive a restart of a persistent
+// store). A refused revocation (ErrInvalidRecord) takes no number. The
+// sequence is what lets an instance know it has every revocation: its
+// view is complete when it has applied every number up to the store's
+// RevocationSeq, and a number it never saw is a gap it must fill.
 type RevocationStore interface {
-	// PutRevocation stores a revocation. Storing the same (Kind, Key) again
-	// keeps the later NotBefore and the later ExpiresAt.
-	PutRevocation(ctx context.Context, r Revocation) error
+	// PutRevocation stores a revocation and returns its number. Storing
+	// the same (Kind, Key) again keeps the later NotBefore and the later
+	// ExpiresAt, and takes a new number.
+	PutRevocation(ctx context.Context, r Revocation) (uint64, error)
 	// Revocations returns every revocation that has not expired at now.
 	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
+	// RevocationSeq returns the number of the last stored revocation, 0
+	// when none was ever stored.
+	RevocationSeq(ctx context.Context) (uint64, error)
 }
 
-// RevocationBroadcaster is implemented by stores shared between gateway
-// instances (Redis). Subscribe calls fn for every revocation stored by any
-// instance, including this one, until ctx is done.
-type RevocationBroadcaster interface {
-	SubscribeRevocations(ctx context.Context, fn func(Revocation)) error
+// NumberedRevocation is a revocation with its number in the store's
+// sequence, as read from a RevocationFeed.
+type NumberedRevocation struct {
+	Seq uint64
+	Revocation
+}
+
+// FeedPosition is where a RevocationFeed stands: the number of its last
+// revocation and its epoch.
+type FeedPosition struct {
+	Seq uint64
+	// Epoch identifies the history the numbers belong to. It changes when
+	// the store lost its revocations (a Redis restarted empty, a failover
+	// to a replica that lacked them): numbers then start again, and an
+	// instance that had applied the old ones must reload instead of
+	// waiting for numbers it has already seen. Empty until the first
+	// revocation is stored.
+	Epoch string
+}
+
+// RevocationFeed is implemented by stores that several gateway instances
+// share (Redis). Each instance follows the feed from the last number it
+// applied (RevocationFollower), so a revocation stored by any instance
+// reaches every other at once, and one missed for any reason (a dropped
+// connection, a restart) is read again rather than lost: the feed is
+// at-least-once and in order.
+type RevocationFeed interface {
+	// FeedPosition returns the current number and epoch, read together.
+	FeedPosition(ctx context.Context) (FeedPosition, error)
+	// ReadRevocations returns the revocations numbered after `after`, in
+	// order; when there is none yet it waits up to block for the next (0:
+	// it does not wait). The value of each is the merged revocation as
+	// stored by that put. A first number above after+1 means the feed no
+	// longer holds the ones between (it is trimmed to a bounded length):
+	// the reader reloads the whole set (Revocations).
+	ReadRevocations(ctx context.Context, after uint64, block time.Duration) ([]NumberedRevocation, error)
+}
+
+// InstanceRegistry is implemented by stores that several gateway instances
+// share (Redis): the live instances and the last revocation number each has
+// applied, so that a revoking request can wait until every live instance
+// has applied its revocation.
+type InstanceRegistry interface {
+	// RegisterInstance records that instance id is alive for ttl from now
+	// and has applied every revocation up to applied. Instances call it as
+	// a heartbeat and whenever they applied more.
+	RegisterInstance(ctx context.Context, id string, applied uint64, ttl time.Duration) error
+	// UnregisterInstance removes id (a graceful stop).
+	UnregisterInstance(ctx context.Context, id string) error
+	// LaggingInstances returns the IDs of the live instances that have not
+	// applied seq yet. An instance whose registration expired is not live
+	// and is forgotten.
+	LaggingInstances(ctx context.Context, seq uint64) ([]string, error)
 }

@@ -72,6 +72,9 @@ func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
 	if tenant != "" && c.Tenant != "" && c.Tenant != tenant {
 		return nil, ErrTokenWrongTenant
 	}
+	if err := v.view.Check(); err != nil {
+		return nil, err // stale and the store unreachable: wraps ErrStoreUnavailable
+	}
 	if v.view.Revoked(c) { // the one revocation decision (RevocationView.Revoked)
 		return nil, ErrTokenRevoked
 	}

@@ -135,11 +135,15 @@ func TestKeyErrorTable(t *testing.T) {
 	if r := f.s.ExchangeSecret(ctx, bobSecret); r.Status != 401 || !errors.Is(r.Err, errKeySubject) {
 		t.Fatalf("key of a vanished profile: %d %v", r.Status, r.Err)
 	}
-	// A store failure is a 500, not a 401.
+	// A closed store is unavailable: a 503 to retry, not a 401.
 	if err := f.e.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkResponse(t, f.s.ExchangeSecret(ctx, aliceSecret), 500, MethodKey, msgInternal)
+	r := f.s.ExchangeSecret(ctx, aliceSecret)
+	checkResponse(t, r, 503, MethodKey, msgUnavailable)
+	if r.RetryAfter <= 0 {
+		t.Error("a 503 without Retry-After")
+	}
 }
 
 // TestKeyExchangeTokens checks the pairs of spec §6.2 step 5 and that they

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // Request and response rules shared by POST /auth/v1/token/refresh and
@@ -50,6 +54,7 @@ const (
 	msgTooLarge     = "Request body too large: the limit is %d bytes"
 	msgNotAllowed   = "Method not allowed: use POST"
 	msgInternal     = "Internal server error"
+	msgUnavailable  = "Service unavailable: the token store cannot be reached; retry later"
 )
 
 // Response is the answer of both endpoints, success or failure: a status
@@ -63,6 +68,9 @@ type Response struct {
 	EDIToken   string
 	Method     string
 	Err        error
+	// RetryAfter, when positive, is sent as Retry-After (a 503 while the
+	// store is unavailable).
+	RetryAfter time.Duration
 }
 
 // Error lets a failed Response travel as an error.
@@ -168,7 +176,13 @@ func unauthorized(method, msg string, cause error) *Response {
 	return &Response{Status: http.StatusUnauthorized, Msg: msg, Method: method, Err: cause}
 }
 
+// internalError is the answer to an internal failure; a store that is
+// unavailable (an outage, a revocation view that cannot be confirmed) is a
+// 503 with Retry-After instead, after which the request can be retried.
 func internalError(method string, cause error) *Response {
+	if errors.Is(cause, tokencore.ErrStoreUnavailable) {
+		return &Response{Status: http.StatusServiceUnavailable, Msg: msgUnavailable, Method: method, Err: cause, RetryAfter: tokencore.StoreRetryAfter}
+	}
 	return &Response{Status: http.StatusInternalServerError, Msg: msgInternal, Method: method, Err: cause}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 func TestValidEDIID(t *testing.T) {
@@ -285,6 +286,35 @@ func TestImportKey(t *testing.T) {
 	}
 	if _, err := f.m.ImportKey(ctx, &tokencore.EDIAPIKey{ID: "new-id", Owner: bobID, Name: "bob", SecretHash: tokencore.APIKeyHash(bobSecret)}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bob's secret under another ID: %v", err)
+	}
+}
+
+// TestRevokeSubjectStoreOutage: a subject revocation the store refuses is
+// applied nowhere, this instance included, so instances never disagree
+// (it used to be applied on the serving instance only, and stayed split
+// after the store came back); the error is the store being unavailable;
+// the retry after recovery is in force.
+func TestRevokeSubjectStoreOutage(t *testing.T) {
+	f := newFixture(t)
+	flaky := storetest.NewFlaky(f.e.Store)
+	f.e.Store = flaky
+	ctx := t.Context()
+	flaky.FailAll()
+	if _, err := f.m.RevokeSubject(ctx, bobID); !errors.Is(err, tokencore.ErrStoreUnavailable) {
+		t.Fatalf("RevokeSubject during an outage: %v, want ErrStoreUnavailable", err)
+	}
+	if f.e.View.SubjectRevoked(bobID, testNow.Unix()) {
+		t.Fatal("a revocation the store refused is in force on this instance only")
+	}
+	flaky.Recover()
+	if _, err := f.m.RevokeSubject(ctx, bobID); err != nil {
+		t.Fatal(err)
+	}
+	if !f.e.View.SubjectRevoked(bobID, testNow.Unix()) {
+		t.Fatal("the retried revocation is not in force")
+	}
+	if rs, err := flaky.Revocations(ctx, testNow); err != nil || len(rs) != 1 {
+		t.Fatalf("stored revocations %v, %v; want 1", rs, err)
 	}
 }
 

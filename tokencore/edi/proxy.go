@@ -178,6 +178,9 @@ func (s *Service) VerifyProxied(t RequestTokens) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.e.View.Check(); err != nil {
+		return nil, err // stale and the store unreachable: wraps ErrStoreUnavailable
+	}
 	if s.e.View.SubjectRevoked(claims.Subject, claims.IssuedAt.Unix()) {
 		return nil, ErrRevoked
 	}

@@ -308,8 +308,13 @@ func (s *Service) Refresh(body []byte) *Response {
 // EDI token, before anything is minted (spec §7.4).
 func (s *Service) RefreshPair(pastaToken, ediToken string) *Response {
 	claims, err := s.ediVerifier.Verify(ediToken)
-	if err == nil && s.e.View.SubjectRevoked(claims.Subject, claims.IssuedAt.Unix()) {
-		err = ErrRevoked
+	if err == nil {
+		if cerr := s.e.View.Check(); cerr != nil {
+			return internalError(MethodRefresh, cerr) // the view cannot be confirmed: 503
+		}
+		if s.e.View.SubjectRevoked(claims.Subject, claims.IssuedAt.Unix()) {
+			err = ErrRevoked
+		}
 	}
 	if err != nil {
 		return unauthorized(MethodRefresh, msgInvalidEDI+": "+describe(err), err)
@@ -438,6 +443,9 @@ func (s *Service) ExchangeSecret(ctx context.Context, secret string) *Response {
 // the new pair usable. Revocations further in the future (another
 // instance's clock) are not waited for.
 func (s *Service) afterRevocation(ctx context.Context, sub string, now time.Time) (time.Time, error) {
+	if err := s.e.View.Check(); err != nil {
+		return now, err
+	}
 	if !s.e.View.SubjectRevoked(sub, now.Unix()) {
 		return now, nil
 	}

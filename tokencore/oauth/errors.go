@@ -3,7 +3,11 @@ package oauth
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // ErrorCode is an OAuth error code as sent in the "error" member. It is
@@ -39,6 +43,10 @@ const (
 	// ErrServerError: an internal failure; the description must not reveal
 	// the cause.
 	ErrServerError ErrorCode = "server_error"
+	// ErrTemporarilyUnavailable: the store cannot be reached (RFC 6749
+	// §4.1.2.1's code, used here for every endpoint): 503 with Retry-After;
+	// nothing was changed and the same request can be retried.
+	ErrTemporarilyUnavailable ErrorCode = "temporarily_unavailable"
 )
 
 // maxDescriptionLen bounds the rendered description. Descriptions may quote
@@ -77,8 +85,11 @@ type Error struct {
 // at 400 too; Clients.Authenticate raises it to 401 where authlib does.
 func NewError(code ErrorCode, description string) *Error {
 	status := http.StatusBadRequest
-	if code == ErrServerError {
+	switch code {
+	case ErrServerError:
 		status = http.StatusInternalServerError
+	case ErrTemporarilyUnavailable:
+		status = http.StatusServiceUnavailable
 	}
 	return &Error{Code: string(code), Description: description, Status: status}
 }
@@ -157,13 +168,22 @@ func (e *Error) WWWAuthenticate() string {
 
 // Headers returns the response headers for this error: the JSON headers
 // every token-endpoint answer carries (see Headers) plus WWW-Authenticate
-// when there is a challenge. A new map is returned on every call.
+// when there is a challenge, and Retry-After on a 503. A new map is
+// returned on every call.
 func (e *Error) Headers() http.Header {
 	h := Headers()
 	if c := e.WWWAuthenticate(); c != "" {
 		h.Set("WWW-Authenticate", c)
 	}
+	if e.HTTPStatus() == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfterSeconds())
+	}
 	return h
+}
+
+// retryAfterSeconds is tokencore.StoreRetryAfter in whole seconds.
+func retryAfterSeconds() string {
+	return strconv.Itoa(int((tokencore.StoreRetryAfter + time.Second - 1) / time.Second))
 }
 
 // descriptionChar reports whether c may appear in error_description:

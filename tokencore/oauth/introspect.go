@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
@@ -120,6 +121,9 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 		// The proxy's verdict, and who may see it: no store read, whose
 		// state could differ from the revocation view the proxy asks.
 		c, err := s.verifier.Verify(token, "")
+		if errors.Is(err, tokencore.ErrStoreUnavailable) {
+			return nil, err // the revocation view cannot be confirmed: 503, not a verdict
+		}
 		if err != nil || c.RedeemableAt(at) != nil {
 			return inactive(), nil
 		}

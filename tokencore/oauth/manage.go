@@ -133,7 +133,17 @@ func answer(r Result, v any) ManageResponse {
 	return manageJSON(actionStatus(r.Action), v)
 }
 
-func manageServerError(code string) ManageResponse {
+// manageServerError is the answer to a failed store or signing call. A
+// store that is unavailable is a 503 with Retry-After, in Authlete's
+// envelope with its INTERNAL_SERVER_ERROR action (what callers branch
+// on); nothing was changed, so the same call can be retried.
+func manageServerError(code string, err error) ManageResponse {
+	if errors.Is(err, tokencore.ErrStoreUnavailable) {
+		r := answer(result(code, ActionServerError, "The token store is temporarily unavailable; nothing was changed, retry later."), nil)
+		r.Status = http.StatusServiceUnavailable
+		r.Header.Set("Retry-After", retryAfterSeconds())
+		return r
+	}
 	return answer(result(code, ActionServerError, "Internal server error."), nil)
 }
 
@@ -372,7 +382,7 @@ func (s *Service) manageList(ctx context.Context, q url.Values) ManageResponse {
 		Subject: subject, ClientID: clientID, ActiveOnly: status == "VALID", Now: now,
 	})
 	if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	var match []*tokencore.Grant
 	for _, g := range all {
@@ -610,11 +620,11 @@ func (s *Service) manageCreate(ctx context.Context, req ManageRequest) ManageRes
 		AccessScopes: scopes, AccessPersistent: in.AccessTokenPersistent,
 	}, now)
 	if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	minted.Apply(g, now, in.AccessTokenPersistent)
 	if err := s.e.Store.CreateGrant(ctx, g); err != nil {
-		return manageServerError(code + "102")
+		return manageServerError(code+"102", err)
 	}
 	resp := CreateResponse{
 		Result:       result(code+"001", ActionOK, "An access token was created successfully: %s, client = %s", gt, client.ID),
@@ -793,7 +803,7 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 	if isRefusal(err) {
 		return withRefusal(notFound, err)
 	} else if err != nil {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	now := s.now()
 	if g == nil || !g.Active(now) {
@@ -857,10 +867,28 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 			return notFound // expires within the second: nothing left to update
 		}
 		if minted, err = s.mint(g, tokencore.MintSpec{AccessTTL: ttl, AccessScopes: accessScopes, AccessPersistent: persistent}, now); err != nil {
-			return manageServerError(code + "102")
+			return manageServerError(code+"102", err)
 		}
 	}
-	oldAccessID, oldAccessExp := g.AccessID, g.AccessExpiresAt
+	if minted != nil {
+		// The old access token is revoked before the grant moves on to the
+		// new one. If the revocation cannot be stored, nothing changed and
+		// the same call (naming the same, still current token) can be
+		// retried; if the update fails after it, the old token is refused
+		// already and the retry issues the new one. The other order left a
+		// grant updated whose old token stayed valid, and a retry that could
+		// no longer find it.
+		// It is refused until it expires, plus the most leeway any verifier
+		// grants (tokencore.RevocationMargin).
+		keep := g.AccessExpiresAt.Add(tokencore.RevocationMargin)
+		if g.AccessExpiresAt.IsZero() {
+			keep = now.Add(persistentRevocationKeep)
+		}
+		r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: g.AccessID, NotBefore: now, ExpiresAt: keep}
+		if err := s.e.Revoke(ctx, r); err != nil {
+			return manageServerError(code+"104", err)
+		}
+	}
 	updated, err := s.e.Store.UpdateGrant(ctx, g.ID, func(cur *tokencore.Grant) error {
 		if !cur.Active(now) || cur.AccessID != g.AccessID || cur.RefreshID != g.RefreshID {
 			return errTokenMoved
@@ -885,19 +913,7 @@ func (s *Service) manageUpdate(ctx context.Context, req ManageRequest) ManageRes
 	case errors.Is(err, errTokenMoved), errors.Is(err, tokencore.ErrNotFound):
 		return notFound
 	case err != nil:
-		return manageServerError(code + "103")
-	}
-	if minted != nil {
-		// The replaced token is refused until it expires, plus the most
-		// leeway any verifier grants (tokencore.RevocationMargin).
-		keep := oldAccessExp.Add(tokencore.RevocationMargin)
-		if oldAccessExp.IsZero() {
-			keep = now.Add(persistentRevocationKeep)
-		}
-		r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: oldAccessID, NotBefore: now, ExpiresAt: keep}
-		if err := s.e.Revoke(ctx, r); err != nil {
-			return manageServerError(code + "104")
-		}
+		return manageServerError(code+"103", err)
 	}
 	resp := UpdateResponse{
 		Result:                result(code+"001", ActionOK, "Updated the access token successfully."),
@@ -933,18 +949,18 @@ func (s *Service) manageDelete(ctx context.Context, id string) ManageResponse {
 	const code = "A137"
 	g, err := s.resolveIdentifier(ctx, id, accessField, true, true)
 	if err != nil && !isRefusal(err) {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", err)
 	}
 	if g == nil {
 		return withRefusal(answer(result(code+"301", ActionNotFound, "The access token does not exist."), nil), err)
 	}
 	if g.Status == tokencore.GrantActive {
 		if _, err := s.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
-			return manageServerError(code + "102")
+			return manageServerError(code+"102", err)
 		}
 	}
 	if err := s.e.Store.DeleteGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
-		return manageServerError(code + "103")
+		return manageServerError(code+"103", err)
 	}
 	return ManageResponse{Status: http.StatusNoContent, Header: Headers()}
 }
@@ -997,7 +1013,7 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 			resp := RevokeResponse{Result: result(code+"001", ActionOK, "Revoked 0 access token(s)."), Count: 0}
 			return withRefusal(answer(resp.Result, resp), err)
 		} else if err != nil {
-			return manageServerError(code + "101")
+			return manageServerError(code+"101", err)
 		}
 		if g != nil {
 			grants = append(grants, g)
@@ -1010,7 +1026,7 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 			ClientID: in.ClientIdentifier, Subject: in.Subject, ActiveOnly: true, Now: s.now(),
 		})
 		if err != nil {
-			return manageServerError(code + "102")
+			return manageServerError(code+"102", err)
 		}
 		grants = all
 	default:
@@ -1026,7 +1042,7 @@ func (s *Service) manageRevoke(ctx context.Context, req ManageRequest) ManageRes
 			if errors.Is(err, tokencore.ErrNotFound) {
 				continue
 			}
-			return manageServerError(code + "103")
+			return manageServerError(code+"103", err)
 		}
 		n++
 	}
@@ -1093,11 +1109,11 @@ func (s *Service) manageReissue(ctx context.Context, req ManageRequest) ManageRe
 	}
 	ga, errA := s.resolveIdentifier(ctx, in.AccessToken, accessField, false, true)
 	if errA != nil && !isRefusal(errA) {
-		return manageServerError(code + "101")
+		return manageServerError(code+"101", errA)
 	}
 	gr, errR := s.resolveIdentifier(ctx, in.RefreshToken, refreshField, false, true)
 	if errR != nil && !isRefusal(errR) {
-		return manageServerError(code + "102")
+		return manageServerError(code+"102", errR)
 	}
 	now := s.now()
 	if ga == nil || gr == nil || ga.ID != gr.ID || !ga.Active(now) || !refreshActive(gr, gr.RefreshID, now) {
@@ -1114,7 +1130,7 @@ func (s *Service) manageReissue(ctx context.Context, req ManageRequest) ManageRe
 	if errors.Is(err, ErrIDTokenClaims) {
 		return callerErr("'claims' may not set iss, sub, aud, exp, iat, nbf, auth_time, azp, acr, nonce, type or jti.")
 	} else if err != nil {
-		return manageServerError(code + "103")
+		return manageServerError(code+"103", err)
 	}
 	content := TokenResponse{
 		AccessToken: in.AccessToken, TokenType: TokenTypeBearer, RefreshToken: in.RefreshToken,
@@ -1125,7 +1141,7 @@ func (s *Service) manageReissue(ctx context.Context, req ManageRequest) ManageRe
 	}
 	body, err := content.Body()
 	if err != nil {
-		return manageServerError(code + "104")
+		return manageServerError(code+"104", err)
 	}
 	resp := ReissueResponse{
 		Result:          result(code+"001", ActionOK, "An ID token was reissued successfully."),

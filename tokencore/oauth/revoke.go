@@ -65,6 +65,9 @@ func (s *Service) grantOfToken(ctx context.Context, token string) (*tokencore.Gr
 	switch {
 	case jws:
 		c, err := s.verifier.Verify(token, "")
+		if errors.Is(err, tokencore.ErrStoreUnavailable) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, nil
 		}

@@ -234,15 +234,24 @@ func (s *Service) formRequest(req Request) (Form, string, *Error) {
 }
 
 // serverError is the answer to an internal failure. The cause goes to the
-// caller's log through Cause; the client sees no detail.
+// caller's log through Cause; the client sees no detail. A store that is
+// unavailable (an outage, a write its replicas did not confirm, a
+// revocation view that cannot be confirmed) is temporarily_unavailable,
+// 503 with Retry-After: nothing was changed, the request can be retried.
 func serverError(cause error) *Error {
+	if errors.Is(cause, tokencore.ErrStoreUnavailable) {
+		e := NewError(ErrTemporarilyUnavailable, "The token store is unavailable; retry later.")
+		e.cause = cause
+		return e
+	}
 	e := NewError(ErrServerError, "The server failed to process the request.")
 	e.cause = cause
 	return e
 }
 
-// Cause returns the internal failure behind a server_error, for logs; nil
-// for every error caused by the request.
+// Cause returns the internal failure behind a server_error (or a
+// temporarily_unavailable), for logs; nil for every error caused by the
+// request.
 func (e *Error) Cause() error {
 	if e == nil {
 		return nil

@@ -54,6 +54,10 @@ func Run(t *testing.T, open func(t *testing.T) tokencore.Store) {
 		{"ListFollowsUpdates", testListFollowsUpdates},
 		{"Revocations", testRevocations},
 		{"RevocationMerge", testRevocationMerge},
+		{"RevocationSeq", testRevocationSeq},
+		{"RevocationSeqConcurrent", testRevocationSeqConcurrent},
+		{"RevocationFeed", testRevocationFeed},
+		{"InstanceRegistry", testInstanceRegistry},
 		{"Sweep", testSweep},
 		{"SweepFollowsUpdates", testSweepFollowsUpdates},
 		{"SweepKeepsRevokedTokens", testSweepKeepsRevokedTokens},
@@ -267,7 +271,7 @@ func testInvalidRecords(t *testing.T, s tokencore.Store) {
 		{Key: "no-kind", ExpiresAt: t0()},
 		{Kind: tokencore.RevokeToken, Key: strings.Repeat("k", tokencore.MaxRevocationKeyLen+1)},
 	} {
-		if err := s.PutRevocation(ctx, r); !errors.Is(err, tokencore.ErrInvalidRecord) {
+		if _, err := s.PutRevocation(ctx, r); !errors.Is(err, tokencore.ErrInvalidRecord) {
 			t.Errorf("PutRevocation(kind %q, key of %d bytes): %v, want ErrInvalidRecord", r.Kind, len(r.Key), err)
 		}
 	}
@@ -702,7 +706,7 @@ func revocations(t *testing.T, s tokencore.Store, now time.Time) []tokencore.Rev
 func put(t *testing.T, s tokencore.Store, rs ...tokencore.Revocation) {
 	t.Helper()
 	for _, r := range rs {
-		if err := s.PutRevocation(t.Context(), r); err != nil {
+		if _, err := s.PutRevocation(t.Context(), r); err != nil {
 			t.Fatalf("PutRevocation(%s %q): %v", r.Kind, r.Key, err)
 		}
 	}
@@ -913,9 +917,12 @@ func testCancelled(t *testing.T, s tokencore.Store) {
 	check("DeleteGrant", s.DeleteGrant(ctx, "g"))
 	_, _, err = s.ListGrants(ctx, tokencore.GrantFilter{})
 	check("ListGrants", err)
-	check("PutRevocation", s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g", ExpiresAt: t0()}))
+	_, err = s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g", ExpiresAt: t0()})
+	check("PutRevocation", err)
 	_, err = s.Revocations(ctx, t0())
 	check("Revocations", err)
+	_, err = s.RevocationSeq(ctx)
+	check("RevocationSeq", err)
 	_, err = s.Sweep(ctx, t0().Add(time.Hour))
 	check("Sweep", err)
 
@@ -987,8 +994,8 @@ func testClose(t *testing.T, s tokencore.Store) {
 	ctx := t.Context()
 	check := func(op string, err error) {
 		t.Helper()
-		if !errors.Is(err, tokencore.ErrStoreClosed) {
-			t.Errorf("%s after Close: %v, want ErrStoreClosed", op, err)
+		if !errors.Is(err, tokencore.ErrStoreClosed) || !errors.Is(err, tokencore.ErrStoreUnavailable) {
+			t.Errorf("%s after Close: %v, want ErrStoreClosed (an ErrStoreUnavailable)", op, err)
 		}
 	}
 	check("CreateGrant", s.CreateGrant(ctx, sample("new", t0())))
@@ -1001,9 +1008,12 @@ func testClose(t *testing.T, s tokencore.Store) {
 	check("DeleteGrant", s.DeleteGrant(ctx, "g"))
 	_, _, err = s.ListGrants(ctx, tokencore.GrantFilter{})
 	check("ListGrants", err)
-	check("PutRevocation", s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g"}))
+	_, err = s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g"})
+	check("PutRevocation", err)
 	_, err = s.Revocations(ctx, t0())
 	check("Revocations", err)
+	_, err = s.RevocationSeq(ctx)
+	check("RevocationSeq", err)
 	_, err = s.Sweep(ctx, t0())
 	check("Sweep", err)
 	check("second Close", s.Close())
