@@ -99,9 +99,12 @@ func adminErr(status int, code, format string, args ...any) *adminError {
 
 // ServeHTTP routes the operator API and passes other paths on.
 func (a *EDIAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if refuseAmbiguousPath(w, r) {
+		return nil
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, a.Prefix+"/edi/")
 	if !ok {
-		return next.ServeHTTP(w, r)
+		return passOn(a.app.credentials(), w, r, next)
 	}
 	if !a.operator(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate-operator"`)

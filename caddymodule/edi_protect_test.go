@@ -56,9 +56,7 @@ func newTestEDIProtect(tb testing.TB) (p *EDIProtect, ediTok, pastaTok string) {
 	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
 		p.counters[r] = app.metrics.verifyResult(r)
 	}
-	for _, n := range append([]string{HeaderPrincipals, HeaderPastaUID, HeaderPastaGroups, edi.HeaderNewAuth, HeaderTenant}, strippedAlways...) {
-		p.stripped = append(p.stripped, normalizeHeaderName(n))
-	}
+	p.creds = app.credentials()
 	uid := "uid=alice,o=EDI,dc=edirepository,dc=org"
 	now := time.Now()
 	es, _ := edi.NewEDISigner(ek, "")

@@ -88,7 +88,11 @@ func (f *FolioAPI) Provision(ctx caddy.Context) error {
 		f.networks = append(f.networks, p)
 	}
 	if f.SignerHeader == "" {
-		f.SignerHeader = "X-Tokengate-Signer"
+		f.SignerHeader = defaultSignerHeader
+	}
+	// The signer secret joins the app's list: no upstream ever receives it.
+	if err := app.credentials().registerSigner(f.SignerHeader); err != nil {
+		return err
 	}
 	if f.MaxBodyBytes <= 0 {
 		f.MaxBodyBytes = defaultMaxBody
@@ -138,9 +142,12 @@ var folioSignPermissions = map[string]string{
 
 // ServeHTTP serves the FOLIO endpoints and passes everything else on.
 func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if refuseAmbiguousPath(w, r) {
+		return nil
+	}
 	path, ok := strings.CutPrefix(r.URL.Path, f.Prefix)
 	if !ok {
-		return next.ServeHTTP(w, r)
+		return passOn(f.app.credentials(), w, r, next)
 	}
 	switch path {
 	case "/admin/health":
@@ -150,7 +157,7 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return f.plain(w, http.StatusOK, "OK", "")
 	case "/token/sign", "/token/refresh", "/token/invalidate", "/token/invalidate-all", "/token", "/refreshtoken":
 	default:
-		return next.ServeHTTP(w, r)
+		return passOn(f.app.credentials(), w, r, next)
 	}
 	if r.Method != http.MethodPost {
 		return f.plain(w, http.StatusMethodNotAllowed, "Method Not Allowed", "POST")

@@ -106,9 +106,12 @@ func (m *Manage) below(path string) (string, bool) {
 
 // ServeHTTP authenticates the operator and serves the API.
 func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if refuseAmbiguousPath(w, r) {
+		return nil
+	}
 	path, ok := m.below(r.URL.Path)
 	if !ok {
-		return next.ServeHTTP(w, r)
+		return passOn(m.app.credentials(), w, r, next)
 	}
 	if denied := oauth.ManageAuthenticate(r.Header.Values("Authorization"), m.app.IsOperator); denied != nil {
 		m.logger.Debug("management API: operator authentication failed", zap.String("remote", r.RemoteAddr))

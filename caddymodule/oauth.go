@@ -45,6 +45,7 @@ type OAuthEndpoints struct {
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 
 	svc          *oauth.Service
+	creds        *gatewayCredentials
 	metadata     []byte
 	wellKnownOA  string
 	wellKnownOID string
@@ -67,6 +68,7 @@ func (o *OAuthEndpoints) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	o.creds = app.credentials()
 	return o.setup(svc)
 }
 
@@ -125,6 +127,9 @@ func (o *OAuthEndpoints) Validate() error {
 
 // ServeHTTP serves the endpoints and passes every other path on.
 func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if refuseAmbiguousPath(w, r) {
+		return nil
+	}
 	switch r.URL.Path {
 	case o.wellKnownOA, o.wellKnownOID:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -139,7 +144,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	endpoint, ok := strings.CutPrefix(r.URL.Path, o.Prefix)
 	if !ok || (endpoint != "/token" && endpoint != "/revoke" && endpoint != "/introspect") {
-		return next.ServeHTTP(w, r)
+		return passOn(o.creds, w, r, next)
 	}
 	req := oauth.Request{Method: r.Method, ContentType: r.Header.Get("Content-Type"), Authorization: r.Header.Values("Authorization")}
 	if r.Method == http.MethodPost {
