@@ -107,7 +107,7 @@ func TestGatewayCredentialsRegister(t *testing.T) {
 func TestCredentialCookies(t *testing.T) {
 	const signed = "dWlkPWFsaWNl-c2ln"
 	for _, tc := range []struct {
-		name, cookie            string
+		name, cookie           string
 		unsignedOut, allEDIOut string // "" = no Cookie header
 	}{
 		{"unsigned internal form", "a=1; auth-token=dWlkPXJvb3Q=; b=2", "a=1; b=2", "a=1; b=2"},
