@@ -110,6 +110,7 @@ func (p *EDIProtect) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	}
 	p.creds.stripHeaders(r.Header)
 	p.creds.dropUnverified(r.Header, HeaderTenant, HeaderToken)
+	stripCookieSpellings(r.Header)
 	tokens, err := edi.ExtractTokens(r.Header)
 	if errors.Is(err, edi.ErrNoCredentials) && p.Anonymous {
 		return p.servePublic(w, r, next)

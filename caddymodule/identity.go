@@ -189,6 +189,7 @@ func (c *gatewayCredentials) stripHeaders(h http.Header) {
 // verifies (tokens, the signed PASTA token) are left for it.
 func (c *gatewayCredentials) passOn(h http.Header) {
 	c.stripHeaders(h)
+	stripCookieSpellings(h)
 	stripUnsignedPasta(h)
 }
 
@@ -302,6 +303,25 @@ func stripUnsignedPasta(h http.Header) {
 		}
 		b, s, signed := strings.Cut(strings.Trim(value, `"`), "-")
 		return value == "" || (signed && b != "" && s != "")
+	})
+}
+
+// stripCookieSpellings removes the EDI cookies sent under another
+// spelling of their names ('_' or '.' for '-'): no handler reads them, and
+// a server that folds cookie names would take them for the real ones.
+// (Names differing only in case are dropped by edi.RebuildCookies and
+// stripEDICookies.)
+func stripCookieSpellings(h http.Header) {
+	if !cookieHeaderMentions(h, edi.CookiePasta) {
+		return
+	}
+	rewriteCookies(h, func(name, _ string) bool {
+		for _, c := range credentialCookies {
+			if cookieNameIs(name, c) && !strings.EqualFold(name, c) {
+				return false
+			}
+		}
+		return true
 	})
 }
 

@@ -128,8 +128,14 @@ func TestCredentialCookies(t *testing.T) {
 			t.Errorf("%s: stripEDICookies -> %q, want %q", tc.name, got, tc.allEDIOut)
 		}
 	}
+	// Other spellings of the names are never read: every handler drops them.
+	h := http.Header{"Cookie": {"auth_token=" + signed + "; Edi.Token=x; AUTH-TOKEN=" + signed + "; a=1"}}
+	stripCookieSpellings(h)
+	if got := h.Get("Cookie"); got != "AUTH-TOKEN="+signed+"; a=1" {
+		t.Errorf("stripCookieSpellings -> %q", got)
+	}
 	// Several Cookie lines become one when something is dropped.
-	h := http.Header{"Cookie": {"a=1", "auth-token=eA==", "b=2"}}
+	h = http.Header{"Cookie": {"a=1", "auth-token=eA==", "b=2"}}
 	stripUnsignedPasta(h)
 	if got := h.Values("Cookie"); len(got) != 1 || got[0] != "a=1; b=2" {
 		t.Errorf("several lines: %q", got)
