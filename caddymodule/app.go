@@ -220,7 +220,10 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 }
 
 // Start implements caddy.App; the shared state is already running.
-func (a *App) Start() error { return nil }
+func (a *App) Start() error {
+	a.logStartup()
+	return nil
+}
 
 // Stop implements caddy.App; the shared state outlives the app until the
 // last config using it is cleaned up.

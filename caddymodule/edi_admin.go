@@ -107,6 +107,7 @@ func (a *EDIAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return passOn(a.app.credentials(), w, r, next)
 	}
 	if !a.operator(r) {
+		logOperatorKeyFailure(a.logger, r, "edi_operator")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate-operator"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "error_description": "an operator bearer key is required"})
 		return nil

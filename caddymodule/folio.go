@@ -235,7 +235,9 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 	}
 	if ferr != nil {
-		if c := f.logger.Check(zapcore.DebugLevel, "FOLIO token request refused"); c != nil {
+		if logReplay(f.logger, r, path, ferr.Err) {
+			// logged at warn
+		} else if c := f.logger.Check(zapcore.DebugLevel, "FOLIO token request refused"); c != nil {
 			c.Write(zap.String("path", path), zap.Int("status", ferr.Status), zap.NamedError("cause", ferr.Err))
 		}
 		if ferr.Status >= 500 {

@@ -114,7 +114,7 @@ func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return passOn(m.app.credentials(), w, r, next)
 	}
 	if denied := oauth.ManageAuthenticate(r.Header.Values("Authorization"), m.app.IsOperator); denied != nil {
-		m.logger.Debug("management API: operator authentication failed", zap.String("remote", r.RemoteAddr))
+		logOperatorKeyFailure(m.logger, r, "management")
 		return m.write(w, *denied)
 	}
 	req := oauth.ManageRequest{Method: r.Method, Path: path, Query: r.URL.Query(), ContentType: r.Header.Get("Content-Type")}

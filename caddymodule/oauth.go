@@ -162,6 +162,9 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	switch endpoint {
 	case "/token":
 		resp, oerr := o.svc.Token(ctx, req)
+		if replay := oerr.Replay(); replay != nil {
+			logReplay(o.logger, r, o.Prefix+endpoint, replay)
+		}
 		o.answer(w, endpoint, resp, oerr)
 	case "/revoke":
 		if oerr := o.svc.Revoke(ctx, req); oerr != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // ErrorCode is an OAuth error code as sent in the "error" member. It is
@@ -63,6 +65,10 @@ type Error struct {
 	// header to match the scheme the client tried; RFC 9110 §15.5.2 requires
 	// a challenge on every 401).
 	AuthScheme string
+
+	// replay describes the refresh-token replay behind an invalid_grant
+	// (see Replay); it is never rendered.
+	replay *tokencore.ReplayError
 
 	// cause is the internal failure behind a server_error (see Cause); it
 	// is never rendered.
