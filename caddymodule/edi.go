@@ -86,7 +86,7 @@ func (h *EDIAPI) Cleanup() error {
 
 // ServeHTTP answers the two endpoints and passes everything else on.
 func (h *EDIAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	if !h.creds.admit(w, r) {
 		return nil
 	}
 	var method string
@@ -96,7 +96,7 @@ func (h *EDIAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	case h.Prefix + "/v1/key":
 		method = edi.MethodKey
 	default:
-		return passOn(h.creds, w, r, next)
+		return next.ServeHTTP(w, r)
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

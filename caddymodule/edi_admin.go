@@ -99,12 +99,12 @@ func adminErr(status int, code, format string, args ...any) *adminError {
 
 // ServeHTTP routes the operator API and passes other paths on.
 func (a *EDIAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	if !a.app.credentials().admit(w, r) {
 		return nil
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, a.Prefix+"/edi/")
 	if !ok {
-		return passOn(a.app.credentials(), w, r, next)
+		return next.ServeHTTP(w, r)
 	}
 	if !a.operator(r) {
 		logOperatorKeyFailure(a.logger, r, "edi_operator")

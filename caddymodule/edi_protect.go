@@ -105,12 +105,10 @@ func (p *EDIProtect) Validate() error {
 
 // ServeHTTP authenticates the request or answers 401.
 func (p *EDIProtect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	if !p.creds.admit(w, r) {
 		return nil
 	}
-	p.creds.stripHeaders(r.Header)
 	p.creds.dropUnverified(r.Header, HeaderTenant, HeaderToken)
-	stripCookieSpellings(r.Header)
 	tokens, err := edi.ExtractTokens(r.Header)
 	if errors.Is(err, edi.ErrNoCredentials) && p.Anonymous {
 		return p.servePublic(w, r, next)

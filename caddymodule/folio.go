@@ -142,12 +142,16 @@ var folioSignPermissions = map[string]string{
 
 // ServeHTTP serves the FOLIO endpoints and passes everything else on.
 func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	// Identity comes from tokens only: a client's X-Okapi-User-Id is
+	// stripped here like every asserted header, so /token/refresh never
+	// compares one (mod-authtoken answers 403 on a mismatch; its own
+	// documentation advises stripping the header at the edge).
+	if !f.app.credentials().admit(w, r) {
 		return nil
 	}
 	path, ok := strings.CutPrefix(r.URL.Path, f.Prefix)
 	if !ok {
-		return passOn(f.app.credentials(), w, r, next)
+		return next.ServeHTTP(w, r)
 	}
 	switch path {
 	case "/admin/health":
@@ -157,7 +161,7 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return f.plain(w, http.StatusOK, "OK", "")
 	case "/token/sign", "/token/refresh", "/token/invalidate", "/token/invalidate-all", "/token", "/refreshtoken":
 	default:
-		return passOn(f.app.credentials(), w, r, next)
+		return next.ServeHTTP(w, r)
 	}
 	if r.Method != http.MethodPost {
 		return f.plain(w, http.StatusMethodNotAllowed, "Method Not Allowed", "POST")

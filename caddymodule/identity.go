@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
 	"github.com/tokengate/tokengate/tokencore/edi"
 )
 
@@ -163,9 +161,7 @@ func (c *gatewayCredentials) registerSigner(name string) error {
 // stripHeaders removes from h every client-sent header of the list that no
 // tokengate handler reads: asserted headers in every spelling, and the
 // non-canonical spellings of credential headers. Every tokengate handler
-// calls it on every request it passes on, before anything else (the
-// cookies of the list are each handler's business: see passOn,
-// stripEDICookies and edi.RebuildCookies).
+// calls it on every request, before anything else (see admit).
 func (c *gatewayCredentials) stripHeaders(h http.Header) {
 	var buf [maxListedHeader]byte
 	for key := range h {
@@ -183,21 +179,22 @@ func (c *gatewayCredentials) stripHeaders(h http.Header) {
 	}
 }
 
-// passOn sanitizes a request an endpoint handler (tokengate_folio,
-// tokengate_oauth, ...) passes to the next handler: the listed headers,
-// and a client-made internal PASTA token. Credentials a later handler
-// verifies (tokens, the signed PASTA token) are left for it.
-func (c *gatewayCredentials) passOn(h http.Header) {
-	c.stripHeaders(h)
-	stripCookieSpellings(h)
-	stripUnsignedPasta(h)
-}
-
-// passOn hands a request an endpoint handler does not answer to the next
-// handler, sanitized (gatewayCredentials.passOn).
-func passOn(c *gatewayCredentials, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	c.passOn(r.Header)
-	return next.ServeHTTP(w, r)
+// admit is the first step of every tokengate handler on every request,
+// answered or passed on: a path an upstream may read differently is
+// refused (400), then the listed headers are stripped (stripHeaders) and
+// so are the EDI cookies no handler reads: other spellings of their names,
+// and an auth-token in the internal form only the gateway may produce. It
+// reports whether the request may go on. Credentials a handler verifies
+// (tokens, the signed PASTA token, the canonical credential headers) are
+// left for it.
+func (c *gatewayCredentials) admit(w http.ResponseWriter, r *http.Request) bool {
+	if refuseAmbiguousPath(w, r) {
+		return false
+	}
+	c.stripHeaders(r.Header)
+	stripCookieSpellings(r.Header)
+	stripUnsignedPasta(r.Header)
+	return true
 }
 
 // dropUnverified removes the canonical credential headers a verifying

@@ -43,11 +43,11 @@ func (j *JWKS) Provision(ctx caddy.Context) error {
 
 // ServeHTTP serves the JWK Set.
 func (j *JWKS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	if !j.creds.admit(w, r) {
 		return nil
 	}
 	if r.URL.Path != j.Path {
-		return passOn(j.creds, w, r, next)
+		return next.ServeHTTP(w, r)
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

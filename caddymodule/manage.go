@@ -106,12 +106,12 @@ func (m *Manage) below(path string) (string, bool) {
 
 // ServeHTTP authenticates the operator and serves the API.
 func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	if !m.app.credentials().admit(w, r) {
 		return nil
 	}
 	path, ok := m.below(r.URL.Path)
 	if !ok {
-		return passOn(m.app.credentials(), w, r, next)
+		return next.ServeHTTP(w, r)
 	}
 	if denied := oauth.ManageAuthenticate(r.Header.Values("Authorization"), m.app.IsOperator); denied != nil {
 		logOperatorKeyFailure(m.logger, r, "management")

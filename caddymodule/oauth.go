@@ -127,7 +127,7 @@ func (o *OAuthEndpoints) Validate() error {
 
 // ServeHTTP serves the endpoints and passes every other path on.
 func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	if !o.creds.admit(w, r) {
 		return nil
 	}
 	switch r.URL.Path {
@@ -144,7 +144,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	endpoint, ok := strings.CutPrefix(r.URL.Path, o.Prefix)
 	if !ok || (endpoint != "/token" && endpoint != "/revoke" && endpoint != "/introspect") {
-		return passOn(o.creds, w, r, next)
+		return next.ServeHTTP(w, r)
 	}
 	req := oauth.Request{Method: r.Method, ContentType: r.Header.Get("Content-Type"), Authorization: r.Header.Values("Authorization")}
 	if r.Method == http.MethodPost {

@@ -148,12 +148,12 @@ func (p *Protect) Validate() error {
 
 // ServeHTTP authenticates the request or answers 401.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if refuseAmbiguousPath(w, r) {
+	if !p.creds.admit(w, r) {
 		return nil
 	}
-	// The client's view of the tenant is read before identity headers go.
+	// The client's view of the tenant (a credential header: admit keeps
+	// its canonical spelling) is read before it is asserted.
 	tenant := r.Header.Get(HeaderTenant)
-	p.creds.stripHeaders(r.Header)
 	stripEDICookies(r.Header)
 	if p.DisableOkapiHeader {
 		p.creds.dropUnverified(r.Header, HeaderToken)

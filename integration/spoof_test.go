@@ -234,6 +234,10 @@ func TestSpoofingClaimHeaders(t *testing.T) {
 	}
 	runSpoofMatrix(t, g, tries, forgedInternalPasta(t), "X-User-Name", "X-Folio-User")
 
+	// The FOLIO API takes no identity from a client header either.
+	expectStatus(t, g.do("POST", "/token/refresh", map[string]string{"refreshToken": folio.RefreshToken},
+		"X-Okapi-Tenant", "diku", "X-Okapi-User-Id", "someone-else"), http.StatusCreated)
+
 	// The gateway's own values do arrive.
 	h := upstreamHeaders(t, g.do("GET", "/orders/1", nil, "Authorization", "Bearer "+folio.AccessToken))
 	if got := h["X-User-Name"]; len(got) != 1 || got[0] != "alice" {
