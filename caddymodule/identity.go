@@ -257,7 +257,7 @@ func cookieNameIs(got, name string) bool {
 // dropped.
 func rewriteCookies(h http.Header, keep func(name, value string) bool) {
 	lines := h.Values("Cookie")
-	if len(lines) == 0 {
+	if len(lines) == 0 || !cookiesDrop(lines, keep) {
 		return
 	}
 	var parts []string
@@ -284,6 +284,22 @@ func rewriteCookies(h http.Header, keep func(name, value string) bool) {
 		return
 	}
 	h.Set("Cookie", strings.Join(parts, "; "))
+}
+
+// cookiesDrop reports, without allocating, whether keep refuses a pair
+// of lines: most requests carry nothing to drop.
+func cookiesDrop(lines []string, keep func(name, value string) bool) bool {
+	for _, line := range lines {
+		for rest := line; rest != ""; {
+			var pair string
+			pair, rest, _ = strings.Cut(rest, ";")
+			name, value, _ := strings.Cut(strings.TrimSpace(pair), "=")
+			if name != "" && !keep(strings.TrimSpace(name), strings.TrimSpace(value)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stripUnsignedPasta removes every auth-token cookie (in any spelling) in
@@ -346,8 +362,10 @@ func stripEDICookies(h http.Header) {
 func cookieHeaderMentions(h http.Header, name string) bool {
 	_, stem, _ := strings.Cut(name, "-")
 	for _, line := range h.Values("Cookie") {
-		if strings.Contains(strings.ToLower(line), stem) {
-			return true
+		for i := 0; i+len(stem) <= len(line); i++ {
+			if strings.EqualFold(line[i:i+len(stem)], stem) {
+				return true
+			}
 		}
 	}
 	return false

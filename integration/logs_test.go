@@ -64,6 +64,9 @@ http://127.0.0.1:{{.GW}} {
 	tokengate_manage {
 		prefix /api/demo
 	}
+	tokengate_edi_admin {
+		prefix /api/demo
+	}
 	tokengate_protect
 	reverse_proxy 127.0.0.1:{{.Up}}
 }
@@ -98,6 +101,7 @@ func logTraffic(t *testing.T, g *gateway) []string {
 	// Operator-key failures on the management API: none, a wrong one.
 	expectStatus(t, g.do("GET", "/api/demo/auth/token/get/list", nil), http.StatusUnauthorized)
 	expectStatus(t, g.do("GET", "/api/demo/auth/token/get/list", nil, "Authorization", "Bearer "+logsWrongKey), http.StatusUnauthorized)
+	expectStatus(t, g.do("GET", "/api/demo/edi/keys", nil, "Authorization", "Bearer "+logsWrongKey), http.StatusUnauthorized)
 	// An OAuth replay.
 	r = g.do("POST", "/api/demo/auth/token/create", map[string]any{"grantType": "AUTHORIZATION_CODE", "clientId": "web", "subject": "bob", "scopes": []string{"api.read"}},
 		"Authorization", "Bearer "+logsOperatorKey, "Content-Type", "application/json")
@@ -207,10 +211,12 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		t.Errorf("replay lines %v", replays)
 	}
 	failures := logLines(t, debug, "operator API: authentication failed")
-	if len(failures) != 2 || failures[0]["reason"] != "no operator key" || failures[1]["reason"] != "invalid operator key" || failures[1]["level"] != "warn" {
+	if len(failures) != 3 || failures[0]["reason"] != "no operator key" || failures[1]["reason"] != "invalid operator key" ||
+		failures[1]["level"] != "warn" || failures[1]["api"] != "management" || failures[2]["api"] != "edi_operator" {
 		t.Errorf("operator-key failure lines %v", failures)
 	}
-	if start := logLines(t, debug, "tokengate started"); len(start) != 1 || !strings.HasPrefix(start[0]["store"].(string), "bolt:") || len(start[0]["key_ids"].([]any)) != 1 {
+	if start := logLines(t, debug, "tokengate started"); len(start) != 1 || !strings.HasPrefix(start[0]["store"].(string), "bolt:") ||
+		len(start[0]["key_ids"].([]any)) != 1 || len(start[0]["edi_key_ids"].([]any)) != 1 || start[0]["level"] != "info" {
 		t.Errorf("start-up lines %v", start)
 	}
 }
