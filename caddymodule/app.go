@@ -89,6 +89,10 @@ type App struct {
 	key     string
 	logger  *zap.Logger
 	metrics *appMetrics
+
+	// identity is the list of gateway credentials every handler strips
+	// (identity.go).
+	identity *gatewayCredentials
 }
 
 // KeyConfig is one key of the key set.
@@ -98,8 +102,9 @@ type KeyConfig struct {
 	Source string `json:"source"`
 	// Path of the PEM file, for `file`.
 	Path string `json:"path,omitempty"`
-	// Secret for `folio_secret`; placeholders such as {env.JWT_SIGNING_KEY}
-	// are replaced at provisioning. Never logged.
+	// Secret for `folio_secret`: a placeholder such as {env.JWT_SIGNING_KEY}
+	// or {file./run/secrets/jwt}, replaced at provisioning; a literal is
+	// refused (secrets.go). Never logged.
 	Secret string `json:"secret,omitempty"`
 	// KID overrides the key ID (default: RFC 7638 thumbprint).
 	KID string `json:"kid,omitempty"`
@@ -117,8 +122,9 @@ type StoreConfig struct {
 
 	// Address of the Redis server, host:port (default 127.0.0.1:6379).
 	Address string `json:"address,omitempty"`
-	// Username and Password authenticate to Redis; placeholders such as
-	// {env.REDIS_PASSWORD} are replaced at provisioning. Never logged.
+	// Username and Password authenticate to Redis. Password is a
+	// placeholder such as {env.REDIS_PASSWORD}, replaced at provisioning; a
+	// literal is refused (secrets.go). Never logged.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 	// DB is the Redis database number (default 0).
@@ -170,6 +176,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or joins) the shared state and loads the keys.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	if err := a.checkSecrets(); err != nil {
+		return err
+	}
 	st, key, err := a.openState()
 	if err != nil {
 		return err
@@ -237,7 +246,10 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 }
 
 // Start implements caddy.App; the shared state is already running.
-func (a *App) Start() error { return nil }
+func (a *App) Start() error {
+	a.logStartup()
+	return nil
+}
 
 // Stop implements caddy.App; the shared state outlives the app until the
 // last config using it is cleaned up.
@@ -296,7 +308,12 @@ func (a *App) openState() (*sharedState, string, error) {
 			sc.Address = "127.0.0.1:6379"
 		}
 		sc.Username = repl.ReplaceAll(sc.Username, "")
-		sc.Password = repl.ReplaceAll(sc.Password, "")
+		if sc.Password != "" {
+			var err error
+			if sc.Password, err = resolveSecret("redis store: password", sc.Password); err != nil {
+				return nil, "", err
+			}
+		}
 		if sc.Prefix == "" {
 			sc.Prefix = tokencore.DefaultRedisPrefix
 		}
@@ -363,9 +380,9 @@ func (a *App) loadKeys(ctx caddy.Context) (*tokencore.KeySet, error) {
 				return nil, fmt.Errorf("key %d (%s): %w", i, kc.Path, err)
 			}
 		case "folio_secret":
-			secret := repl.ReplaceAll(kc.Secret, "")
-			if secret == "" {
-				return nil, fmt.Errorf("key %d: folio_secret is empty (is the environment variable set?)", i)
+			secret, err := resolveSecret(fmt.Sprintf("key %d: folio_secret", i), kc.Secret)
+			if err != nil {
+				return nil, err
 			}
 			k = tokencore.NewFolioKey(secret)
 			refreshKey = tokencore.DeriveFolioSecret(secret)

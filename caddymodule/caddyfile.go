@@ -39,12 +39,12 @@ func init() {
 //	tokengate {
 //	    key auto
 //	    key file <pem_path> [kid <kid>] [sign]
-//	    key folio_secret <secret> [sign]
+//	    key folio_secret <placeholder> [sign]   ({env.X} or {file.X}; never the secret)
 //	    store bolt [<path>]
 //	    store memory
 //	    store redis [<host:port>] [{
 //	        username <name>
-//	        password <password>   (e.g. {env.REDIS_PASSWORD})
+//	        password <placeholder>   ({env.REDIS_PASSWORD}; never the password)
 //	        db <n>
 //	        prefix <key_prefix>
 //	        min_replicas_acked <n>|auto   (default auto; 0: never wait)
@@ -93,6 +93,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 					return nil, d.ArgErr()
 				}
 				kc.Secret = d.Val()
+				if err := checkSecret("key folio_secret", kc.Secret); err != nil {
+					return nil, d.Err(err.Error())
+				}
 			default:
 				return nil, d.Errf("unknown key source %q (want auto, file or folio_secret)", kc.Source)
 			}
@@ -432,6 +435,9 @@ func parseRedisStore(d *caddyfile.Dispenser, sc *StoreConfig) error {
 			case "username":
 				sc.Username = v
 			case "password":
+				if err := checkSecret("redis password", v); err != nil {
+					return d.Err(err.Error())
+				}
 				sc.Password = v
 			case "prefix":
 				sc.Prefix = v

@@ -197,3 +197,63 @@ func TestAdaptErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretsAreNeverLiteral: every option that holds a secret takes a
+// placeholder, never the secret, in the Caddyfile (so `caddy adapt` cannot
+// print one) and in JSON (so a config holding one never runs or is
+// autosaved); the error never repeats the secret.
+func TestSecretsAreNeverLiteral(t *testing.T) {
+	const secret = "hunter2-the-secret"
+	global := func(body string) string {
+		return "{\n tokengate {\n issuer https://a.example\n " + body + "\n }\n}\n:80 {\n respond ok\n}"
+	}
+	for name, tc := range map[string]struct {
+		input string
+		ok    bool
+	}{
+		"literal folio_secret":        {global("key folio_secret " + secret + " sign"), false},
+		"literal redis password":      {global("store redis 127.0.0.1:6379 {\n password " + secret + "\n }"), false},
+		"literal client secret":       {global("oauth {\n client web {\n secret " + secret + "\n }\n }"), false},
+		"two placeholders":            {global("key folio_secret {env.A}{env.B}"), false},
+		"placeholder and literal":     {global("key folio_secret {env.A}" + secret), false},
+		"env folio_secret":            {global("key folio_secret {env.JWT_SIGNING_KEY} sign"), true},
+		"file folio_secret":           {global("key folio_secret {file./run/secrets/jwt}"), true},
+		"env redis password":          {global("store redis {\n password {env.REDIS_PASSWORD}\n }"), true},
+		"file client secret":          {global("oauth {\n client web {\n secret {file./run/secrets/web}\n }\n }"), true},
+		"hash literals are no secret": {global("operator_key_hash sha256:" + strings.Repeat("ab", 32)), true},
+	} {
+		_, err := adapt(t, tc.input)
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: err %v", name, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "placeholder") || strings.Contains(err.Error(), secret)) {
+			t.Errorf("%s: error must ask for a placeholder and not repeat the secret: %v", name, err)
+		}
+	}
+}
+
+func TestCheckSecretsJSON(t *testing.T) {
+	const secret = "hunter2-the-secret"
+	for name, app := range map[string]*App{
+		"folio_secret":   {Keys: []KeyConfig{{Source: "auto"}, {Source: "folio_secret", Secret: secret}}},
+		"redis password": {Store: &StoreConfig{Type: "redis", Password: secret}},
+		"client secret":  {OAuth: &OAuthConfig{Clients: []OAuthClient{{ID: "web", Secret: secret}}}},
+	} {
+		err := app.checkSecrets()
+		if err == nil || !strings.Contains(err.Error(), "placeholder") || strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ok := &App{Keys: []KeyConfig{{Source: "folio_secret", Secret: "{env.TG_TEST_SECRET}"}}, Store: &StoreConfig{Password: "{file./x}"}}
+	if err := ok.checkSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	// Resolution: an unset variable is an error, never an empty secret.
+	if _, err := resolveSecret("key 0: folio_secret", "{env.TG_TEST_SECRET_UNSET}"); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("unset variable: %v", err)
+	}
+	t.Setenv("TG_TEST_SECRET", secret)
+	if got, err := resolveSecret("key 0: folio_secret", "{env.TG_TEST_SECRET}"); err != nil || got != secret {
+		t.Errorf("resolve: %q %v", got, err)
+	}
+}

@@ -36,6 +36,7 @@ type EDIAPI struct {
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 
 	svc    *edi.Service
+	creds  *gatewayCredentials
 	logger *zap.Logger
 }
 
@@ -54,6 +55,7 @@ func (h *EDIAPI) Provision(ctx caddy.Context) error {
 	if h.svc, err = app.ediService(ctx); err != nil {
 		return err
 	}
+	h.creds = app.credentials()
 	if !h.svc.CanMint() {
 		return errors.New("tokengate_edi mints tokens: the edi configuration needs a private EDI key and a private PASTA key")
 	}
@@ -84,6 +86,9 @@ func (h *EDIAPI) Cleanup() error {
 
 // ServeHTTP answers the two endpoints and passes everything else on.
 func (h *EDIAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.creds.admit(w, r) {
+		return nil
+	}
 	var method string
 	switch r.URL.Path {
 	case h.Prefix + "/v1/token/refresh":

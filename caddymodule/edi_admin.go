@@ -99,11 +99,15 @@ func adminErr(status int, code, format string, args ...any) *adminError {
 
 // ServeHTTP routes the operator API and passes other paths on.
 func (a *EDIAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !a.app.credentials().admit(w, r) {
+		return nil
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, a.Prefix+"/edi/")
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
 	if !a.operator(r) {
+		logOperatorKeyFailure(a.logger, r, "edi_operator")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate-operator"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "error_description": "an operator bearer key is required"})
 		return nil

@@ -46,9 +46,13 @@ const (
 //     unsigned PASTA token never reaches a PASTA service;
 //   - Authorization is removed when it carried the token, and
 //     X-New-Auth-Token always;
-//   - client copies of the identity headers are removed in every spelling,
-//     and X-Tokengate-Subject (sub), X-Tokengate-Principals (comma-separated
-//     EDI-IDs), X-Tokengate-Pasta-Uid and X-Tokengate-Pasta-Groups are set.
+//   - before anything else, on every request, every header of the app's
+//     list (identity.go: the identity any tokengate handler asserts, every
+//     claim_header of the config) is removed in every spelling, and so are
+//     the credentials this handler does not verify (X-Okapi-Tenant,
+//     X-Okapi-Token, the FOLIO signer secrets); then X-Tokengate-Subject
+//     (sub), X-Tokengate-Principals (comma-separated EDI-IDs),
+//     X-Tokengate-Pasta-Uid and X-Tokengate-Pasta-Groups are set.
 //
 // Failures are 401 with WWW-Authenticate: Bearer and a JSON body; the
 // upstream is never called. With Anonymous, a request without any
@@ -63,7 +67,7 @@ type EDIProtect struct {
 
 	app      *App
 	svc      *edi.Service
-	stripped []string
+	creds    *gatewayCredentials
 	counters map[string]prometheus.Counter
 	logger   *zap.Logger
 }
@@ -84,9 +88,7 @@ func (p *EDIProtect) Provision(ctx caddy.Context) error {
 	if p.svc, err = app.ediService(ctx); err != nil {
 		return err
 	}
-	for _, n := range append([]string{HeaderPrincipals, HeaderPastaUID, HeaderPastaGroups, edi.HeaderNewAuth, HeaderTenant}, strippedAlways...) {
-		p.stripped = append(p.stripped, normalizeHeaderName(n))
-	}
+	p.creds = app.credentials()
 	if p.Realm == "" {
 		p.Realm = "tokengate"
 	}
@@ -104,7 +106,10 @@ func (p *EDIProtect) Validate() error {
 
 // ServeHTTP authenticates the request or answers 401.
 func (p *EDIProtect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	stripHeaders(r.Header, p.stripped)
+	if !p.creds.admit(w, r) {
+		return nil
+	}
+	p.creds.dropUnverified(r.Header, HeaderTenant, HeaderToken)
 	tokens, err := edi.ExtractTokens(r.Header)
 	if errors.Is(err, edi.ErrNoCredentials) && p.Anonymous {
 		return p.servePublic(w, r, next)

@@ -56,9 +56,7 @@ func newTestEDIProtect(tb testing.TB) (p *EDIProtect, ediTok, pastaTok string) {
 	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired"} {
 		p.counters[r] = app.metrics.verifyResult(r)
 	}
-	for _, n := range append([]string{HeaderPrincipals, HeaderPastaUID, HeaderPastaGroups, edi.HeaderNewAuth, HeaderTenant}, strippedAlways...) {
-		p.stripped = append(p.stripped, normalizeHeaderName(n))
-	}
+	p.creds = app.credentials()
 	uid := "uid=alice,o=EDI,dc=edirepository,dc=org"
 	now := time.Now()
 	es, _ := edi.NewEDISigner(ek, "")
@@ -112,11 +110,20 @@ func TestEDIProtectHandlerDirect(t *testing.T) {
 		t.Fatalf("http.auth.user.id = %q", v)
 	}
 
+	// A client-made internal PASTA token is dropped before anything reads
+	// it: the request goes on with the EDI token alone, without it.
+	seen = nil
+	if err := p.ServeHTTP(httptest.NewRecorder(), ediRequest("edi-token="+ediTok+"; auth-token="+internal+"; Auth_Token="+pastaTok), next); err != nil {
+		t.Fatal(err)
+	}
+	if seen == nil || seen.Header.Get("Cookie") != "edi-token="+ediTok || seen.Header.Get("X-Tokengate-Pasta-Uid") != "" {
+		t.Fatalf("forged PASTA token: reached next %v with %v", seen != nil, seen)
+	}
+
 	for name, req := range map[string]*http.Request{
-		"nothing":        ediRequest(""),
-		"tampered":       ediRequest("edi-token=" + ediTok + "x"),
-		"unsigned PASTA": ediRequest("edi-token=" + ediTok + "; auth-token=" + internal),
-		"Basic":          ediRequest("edi-token="+ediTok, "Authorization", "Basic eDp5"),
+		"nothing":  ediRequest(""),
+		"tampered": ediRequest("edi-token=" + ediTok + "x"),
+		"Basic":    ediRequest("edi-token="+ediTok, "Authorization", "Basic eDp5"),
 	} {
 		seen = nil
 		w := httptest.NewRecorder()

@@ -88,7 +88,11 @@ func (f *FolioAPI) Provision(ctx caddy.Context) error {
 		f.networks = append(f.networks, p)
 	}
 	if f.SignerHeader == "" {
-		f.SignerHeader = "X-Tokengate-Signer"
+		f.SignerHeader = defaultSignerHeader
+	}
+	// The signer secret joins the app's list: no upstream ever receives it.
+	if err := app.credentials().registerSigner(f.SignerHeader); err != nil {
+		return err
 	}
 	if f.MaxBodyBytes <= 0 {
 		f.MaxBodyBytes = defaultMaxBody
@@ -138,6 +142,13 @@ var folioSignPermissions = map[string]string{
 
 // ServeHTTP serves the FOLIO endpoints and passes everything else on.
 func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Identity comes from tokens only: a client's X-Okapi-User-Id is
+	// stripped here like every asserted header, so /token/refresh never
+	// compares one (mod-authtoken answers 403 on a mismatch; its own
+	// documentation advises stripping the header at the edge).
+	if !f.app.credentials().admit(w, r) {
+		return nil
+	}
 	path, ok := strings.CutPrefix(r.URL.Path, f.Prefix)
 	if !ok {
 		return next.ServeHTTP(w, r)
@@ -228,7 +239,7 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 	}
 	if ferr != nil {
-		if logWrongEndpoint(f.logger, path, ferr.Err) {
+		if logWrongEndpoint(f.logger, path, ferr.Err) || logReplay(f.logger, r, path, ferr.Err) {
 			// logged at warn
 		} else if c := f.logger.Check(zapcore.DebugLevel, "FOLIO token request refused"); c != nil {
 			c.Write(zap.String("path", path), zap.Int("status", ferr.Status), zap.NamedError("cause", ferr.Err))

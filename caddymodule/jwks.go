@@ -18,7 +18,8 @@ type JWKS struct {
 	// Path of the document (default /.well-known/jwks.json).
 	Path string `json:"path,omitempty"`
 
-	body []byte
+	body  []byte
+	creds *gatewayCredentials
 }
 
 // CaddyModule returns the Caddy module information.
@@ -35,12 +36,16 @@ func (j *JWKS) Provision(ctx caddy.Context) error {
 	if j.Path == "" {
 		j.Path = "/.well-known/jwks.json"
 	}
+	j.creds = app.credentials()
 	j.body, err = app.engine.Keys.JWKS()
 	return err
 }
 
 // ServeHTTP serves the JWK Set.
 func (j *JWKS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !j.creds.admit(w, r) {
+		return nil
+	}
 	if r.URL.Path != j.Path {
 		return next.ServeHTTP(w, r)
 	}

@@ -106,12 +106,15 @@ func (m *Manage) below(path string) (string, bool) {
 
 // ServeHTTP authenticates the operator and serves the API.
 func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !m.app.credentials().admit(w, r) {
+		return nil
+	}
 	path, ok := m.below(r.URL.Path)
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
 	if denied := oauth.ManageAuthenticate(r.Header.Values("Authorization"), m.app.IsOperator); denied != nil {
-		m.logger.Debug("management API: operator authentication failed", zap.String("remote", r.RemoteAddr))
+		logOperatorKeyFailure(m.logger, r, "management")
 		return m.write(w, *denied)
 	}
 	req := oauth.ManageRequest{Method: r.Method, Path: path, Query: r.URL.Query(), ContentType: r.Header.Get("Content-Type")}

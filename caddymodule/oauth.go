@@ -45,6 +45,7 @@ type OAuthEndpoints struct {
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 
 	svc          *oauth.Service
+	creds        *gatewayCredentials
 	metadata     []byte
 	wellKnownOA  string
 	wellKnownOID string
@@ -67,6 +68,7 @@ func (o *OAuthEndpoints) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	o.creds = app.credentials()
 	return o.setup(svc)
 }
 
@@ -125,6 +127,9 @@ func (o *OAuthEndpoints) Validate() error {
 
 // ServeHTTP serves the endpoints and passes every other path on.
 func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !o.creds.admit(w, r) {
+		return nil
+	}
 	switch r.URL.Path {
 	case o.wellKnownOA, o.wellKnownOID:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -157,6 +162,9 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	switch endpoint {
 	case "/token":
 		resp, oerr := o.svc.Token(ctx, req)
+		if replay := oerr.Replay(); replay != nil {
+			logReplay(o.logger, r, o.Prefix+endpoint, replay)
+		}
 		o.answer(w, endpoint, resp, oerr)
 	case "/revoke":
 		if oerr := o.svc.Revoke(ctx, req); oerr != nil {

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -66,17 +65,6 @@ type OAuthResourceServer struct {
 	SecretHash string `json:"secret_hash"`
 }
 
-// placeholderOnly reports whether v is exactly one placeholder, such as
-// {env.WEB_CLIENT_SECRET} or {file./run/secrets/web}.
-func placeholderOnly(v string) bool {
-	inner, ok := strings.CutPrefix(v, "{")
-	if !ok {
-		return false
-	}
-	inner, ok = strings.CutSuffix(inner, "}")
-	return ok && inner != "" && !strings.ContainsAny(inner, "{} \t")
-}
-
 // provisionOAuth builds the OAuth service from a.OAuth, if configured.
 // Client secrets given as placeholders are resolved and hashed here; a
 // placeholder that yields nothing is an error (an unset environment
@@ -88,7 +76,6 @@ func (a *App) provisionOAuth(caddy.Context) error {
 	if a.Issuer == "" {
 		return errors.New("the oauth block needs the app's `issuer` (the OAuth issuer identifier)")
 	}
-	repl := caddy.NewReplacer()
 	clients := make([]oauth.Client, 0, len(a.OAuth.Clients))
 	for i, c := range a.OAuth.Clients {
 		method := oauth.AuthMethod(c.Auth)
@@ -100,12 +87,9 @@ func (a *App) provisionOAuth(caddy.Context) error {
 			if hash != "" {
 				return fmt.Errorf("client %d (%s): give secret or secret_hash, not both", i, c.ID)
 			}
-			if !placeholderOnly(c.Secret) {
-				return fmt.Errorf("client %d (%s): secret must be a placeholder such as {env.CLIENT_SECRET}; write literal secrets as secret_hash", i, c.ID)
-			}
-			secret := repl.ReplaceAll(c.Secret, "")
-			if secret == "" {
-				return fmt.Errorf("client %d (%s): secret placeholder %s is empty (is the environment variable set?)", i, c.ID, c.Secret)
+			secret, err := resolveSecret(fmt.Sprintf("client %d (%s): secret (or give secret_hash)", i, c.ID), c.Secret)
+			if err != nil {
+				return err
 			}
 			hash = tokencore.HashSecret(secret)
 		}

@@ -84,8 +84,8 @@ func parseOAuthClient(d *caddyfile.Dispenser) (OAuthClient, error) {
 			if !d.Args(&c.Secret) || d.NextArg() {
 				return c, d.ArgErr()
 			}
-			if !placeholderOnly(c.Secret) {
-				return c, d.Errf("client %s: secret must be a placeholder such as {env.CLIENT_SECRET}; write a literal secret as secret_hash", c.ID)
+			if err := checkSecret("client "+c.ID+": secret (or give secret_hash)", c.Secret); err != nil {
+				return c, d.Err(err.Error())
 			}
 		case "grant_types":
 			args := d.RemainingArgs()

@@ -22,9 +22,10 @@ func init() {
 	caddy.RegisterModule(Protect{})
 }
 
-// Identity headers the gateway sets for the upstream. Client-sent copies
-// of these (and of every mapped claim header) are removed from every
-// request, protected or public, in any spelling.
+// Identity headers the gateway sets for the upstream, and the FOLIO token
+// header. Client-sent copies of these (and of every header of the app's
+// list, identity.go) are removed from every request, protected or public,
+// in any spelling.
 const (
 	HeaderUserID   = "X-Okapi-User-Id"
 	HeaderTenant   = "X-Okapi-Tenant"
@@ -33,13 +34,6 @@ const (
 	HeaderClientID = "X-Tokengate-Client-Id"
 	HeaderScope    = "X-Tokengate-Scope"
 )
-
-// strippedAlways are headers only the gateway may set: identity headers
-// plus the Okapi headers that carry authority (mod-authtoken's advice).
-var strippedAlways = []string{
-	HeaderUserID, HeaderSubject, HeaderClientID, HeaderScope,
-	"X-Okapi-Permissions", "X-Okapi-Module-Tokens",
-}
 
 // Protect checks the bearer token of every request before it goes on to
 // the next handler (typically reverse_proxy). The token comes from
@@ -51,8 +45,13 @@ var strippedAlways = []string{
 //
 // On success the upstream receives X-Okapi-User-Id, X-Okapi-Tenant,
 // X-Tokengate-Subject, X-Tokengate-Client-Id,
-// X-Tokengate-Scope and the configured claim headers; client-sent copies are
-// removed first. The token itself reaches the upstream only as the client
+// X-Tokengate-Scope and the configured claim headers. Before anything else,
+// on every request (public paths and preflights too), every header of the
+// app's list (identity.go: the identity any tokengate handler asserts,
+// every claim_header of the config) is removed in every spelling, and so
+// are the EDI cookies (auth-token, edi-token: tokengate_edi_protect's to
+// verify, never this handler's upstream's) and the FOLIO signer secrets.
+// The token itself reaches the upstream only as the client
 // sent it (Authorization, X-Okapi-Token or cookie): it was verified, and any
 // other token in those places was refused as a conflict. The placeholders {tokengate.claims.<name>} hold the claims
 // and {http.auth.user.id} the subject. On failure the answer is 401 with
@@ -82,7 +81,7 @@ type Protect struct {
 	app       *App
 	verifier  *tokencore.Verifier
 	public    caddyhttp.MatchPath
-	stripped  []string // lower-case, '-' separated
+	creds     *gatewayCredentials
 	claimHdrs []claimHeader
 	counters  map[string]prometheus.Counter
 	logger    *zap.Logger
@@ -110,13 +109,14 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-	names := append([]string{}, strippedAlways...)
+	// Every claim header joins the app's list, so that every tokengate
+	// handler of the config strips client copies of it.
+	p.creds = app.credentials()
 	for claim, header := range p.ClaimHeaders {
+		if err := p.creds.registerClaimHeader(header); err != nil {
+			return err
+		}
 		p.claimHdrs = append(p.claimHdrs, claimHeader{claim, http.CanonicalHeaderKey(header)})
-		names = append(names, header)
-	}
-	for _, n := range names {
-		p.stripped = append(p.stripped, normalizeHeaderName(n))
 	}
 	if p.Realm == "" {
 		p.Realm = "tokengate"
@@ -138,14 +138,28 @@ func (p *Protect) Validate() error {
 	if strings.ContainsAny(p.Realm, "\"\\\r\n") {
 		return errors.New("realm must not contain quotes, backslashes or line breaks")
 	}
+	for _, c := range credentialCookies {
+		if cookieNameIs(p.Cookie, c) {
+			return fmt.Errorf("cookie %s is EDI's: tokengate_protect removes it from every request", p.Cookie)
+		}
+	}
 	return nil
 }
 
 // ServeHTTP authenticates the request or answers 401.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// The client's view of the tenant is read before identity headers go.
+	if !p.creds.admit(w, r) {
+		return nil
+	}
+	// The client's view of the tenant (a credential header: admit keeps
+	// its canonical spelling) is read before it is asserted.
 	tenant := r.Header.Get(HeaderTenant)
-	stripHeaders(r.Header, p.stripped)
+	stripEDICookies(r.Header)
+	if p.DisableOkapiHeader {
+		p.creds.dropUnverified(r.Header, HeaderToken)
+	} else {
+		p.creds.dropUnverified(r.Header)
+	}
 
 	if p.AllowPreflight && r.Method == http.MethodOptions &&
 		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
@@ -288,46 +302,6 @@ func describeTokenError(err error) (result, desc string) {
 		return "invalid", "the token signature is invalid"
 	default:
 		return "invalid", "the token is malformed"
-	}
-}
-
-// normalizeHeaderName folds case and treats '_' as '-', the spellings under
-// which a header may reach an upstream (CGI, nginx and many frameworks
-// map X_Okapi_User_Id onto X-Okapi-User-Id).
-func normalizeHeaderName(s string) string {
-	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
-}
-
-// headerNameMatches compares a received header name with a normalized one
-// without allocating.
-func headerNameMatches(received, normalized string) bool {
-	if len(received) != len(normalized) {
-		return false
-	}
-	for i := 0; i < len(received); i++ {
-		c := received[i]
-		switch {
-		case c == '_':
-			c = '-'
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		if c != normalized[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// stripHeaders deletes every header whose name matches one of names.
-func stripHeaders(h http.Header, names []string) {
-	for key := range h {
-		for _, n := range names {
-			if headerNameMatches(key, n) {
-				delete(h, key)
-				break
-			}
-		}
 	}
 }
 

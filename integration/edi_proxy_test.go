@@ -79,7 +79,9 @@ func TestEDIProxyCookieRebuild(t *testing.T) {
 }
 
 // TestEDIProxySpoofedPasta: a client-made unsigned PASTA token never
-// reaches an upstream, whatever it is paired with.
+// reaches an upstream, whatever it is paired with: every tokengate handler
+// drops it (no client holds the internal form), and a forged signature is
+// refused.
 func TestEDIProxySpoofedPasta(t *testing.T) {
 	g := startEDIGateway(t, "")
 	bob := exchangeKey(t, g, ediBobSecret)
@@ -87,7 +89,14 @@ func TestEDIProxySpoofedPasta(t *testing.T) {
 	for _, cookie := range []string{
 		"edi-token=" + bob.EDI + "; auth-token=" + forged,        // internal form, next to a valid EDI token
 		"edi-token=" + bob.EDI + `; auth-token="` + forged + `"`, // quoted
-		"auth-token=" + forged,                                   // alone
+	} {
+		h := upstreamHeaders(t, g.do("GET", "/package/x", nil, "Cookie", cookie))
+		if got := strings.Join(cookiePairs(h["Cookie"]), "; "); got != "edi-token="+bob.EDI || h["X-Tokengate-Pasta-Uid"] != nil {
+			t.Fatalf("%q: upstream cookies %q, PASTA uid %v", cookie, got, h["X-Tokengate-Pasta-Uid"])
+		}
+	}
+	for _, cookie := range []string{
+		"auth-token=" + forged, // alone: no credentials left
 		"edi-token=" + bob.EDI + "; auth-token=" + forged + "-" + strings.Repeat("A", 344),
 	} {
 		r := g.do("GET", "/package/x", nil, "Cookie", cookie)

@@ -24,6 +24,11 @@ import (
 // caddyBin is the gateway binary built once by TestMain.
 var caddyBin string
 
+// itFolioSecret is the FOLIO secret of the test Caddyfiles that need one,
+// given to every gateway as {env.TG_IT_FOLIO_SECRET}: a secret is never
+// written into a config (caddymodule/secrets.go).
+const itFolioSecret = "TG_IT_FOLIO_SECRET=a-secret-shared-by-every-instance"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tokengate-it-")
 	if err != nil {
@@ -132,6 +137,7 @@ func (g *gateway) start() {
 		"XDG_DATA_HOME="+filepath.Join(g.dir, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(g.dir, "config"),
 		"HOME="+g.dir,
+		itFolioSecret,
 	)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {

@@ -651,7 +651,7 @@ func TestOAuthNeedsAsymmetricKeyForOIDC(t *testing.T) {
 	dir := t.TempDir()
 	cf := `{
 	tokengate {
-		key folio_secret only-a-shared-secret
+		key folio_secret {env.TG_IT_FOLIO_SECRET}
 		store memory
 		issuer https://auth.example.org
 		oauth {
@@ -672,7 +672,7 @@ func TestOAuthNeedsAsymmetricKeyForOIDC(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(caddyBin, "validate", "--config", path, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir, itFolioSecret)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "asymmetric signing key") {
 		t.Fatalf("validate: %v\n%s", err, out)

@@ -23,7 +23,7 @@ const redisAddr = "127.0.0.1:6379"
 // the FOLIO secret, so each verifies the others' tokens and decrypts their
 // refresh tokens.
 func redisCaddyfile(prefix string) string {
-	store := "store redis " + redisAddr + " {\n\t\t\tprefix " + prefix + "\n\t\t}\n\t\tkey folio_secret a-secret-shared-by-every-instance sign\n\t\trevocation_sync 1h"
+	store := "store redis " + redisAddr + " {\n\t\t\tprefix " + prefix + "\n\t\t}\n\t\tkey folio_secret {env.TG_IT_FOLIO_SECRET} sign\n\t\trevocation_sync 1h"
 	return strings.Replace(folioCaddyfile, "store bolt {{.Dir}}/state/tokengate.db", store, 1)
 }
 

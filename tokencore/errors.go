@@ -6,6 +6,25 @@ import (
 	"time"
 )
 
+// ReplayError is a refresh-token replay (it wraps ErrRefreshReused) with the
+// revocation it caused, for the security log of the gateway: it names the
+// grant and the user, never a token.
+type ReplayError struct {
+	// Protocol is where the token was replayed: "folio" or "oauth".
+	Protocol string
+	// GrantID, Tenant and UserID identify the replayed grant (as far as
+	// the token told).
+	GrantID, Tenant, UserID string
+	// Revoked is how many grants the replay revoked (every grant of the
+	// user for FOLIO, the grant for OAuth).
+	Revoked int
+	// Err is the cause, wrapping ErrRefreshReused.
+	Err error
+}
+
+func (e *ReplayError) Error() string { return e.Err.Error() }
+func (e *ReplayError) Unwrap() error { return e.Err }
+
 // Store errors. Stores wrap these with %w so callers branch with errors.Is.
 var (
 	// ErrNotFound means the record does not exist (or was swept).

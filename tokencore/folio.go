@@ -460,18 +460,23 @@ func folioRefused(err error) *FolioError {
 // reused applies mod-authtoken's reuse rule: revoke every grant of the user
 // in the tenant (refresh and access tokens), then answer 401.
 func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, cause error) *FolioError {
+	replay := &ReplayError{Protocol: "folio", GrantID: rc.GrantID, Tenant: tenant, UserID: rc.UserID, Err: cause}
 	if rc.UserID != "" {
-		if _, err := f.e.RevokeGrants(ctx, GrantFilter{Tenant: tenant, UserID: rc.UserID}); err != nil {
+		n, err := f.e.RevokeGrants(ctx, GrantFilter{Tenant: tenant, UserID: rc.UserID})
+		if err != nil {
 			return storeFailure(err)
 		}
+		replay.Revoked = n
 	}
 	if rc.UserID == "" && rc.GrantID != "" {
 		// With a user, the grant was among the user's grants just revoked.
-		if _, err := f.e.RevokeGrant(ctx, rc.GrantID); err != nil && !errors.Is(err, ErrNotFound) {
+		if _, err := f.e.RevokeGrant(ctx, rc.GrantID); err == nil {
+			replay.Revoked = 1
+		} else if !errors.Is(err, ErrNotFound) {
 			return storeFailure(err)
 		}
 	}
-	return folioInvalid(http.StatusUnauthorized, cause)
+	return folioInvalid(http.StatusUnauthorized, replay)
 }
 
 // Invalidate is POST /token/invalidate: log out the session (grant) of one

@@ -72,8 +72,14 @@ func TestFolioSignAndRotate(t *testing.T) {
 	}
 	// Replay: 401, the whole user is logged out, access tokens included.
 	other := mustSign(t, f, "diku", "alice", uid)
-	if _, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken); ferr == nil || ferr.Status != http.StatusUnauthorized || ferr.Message != "Invalid token" || !errors.Is(ferr, ErrRefreshReused) {
+	_, ferr = f.Refresh(ctx, "diku", "", p.RefreshToken)
+	if ferr == nil || ferr.Status != http.StatusUnauthorized || ferr.Message != "Invalid token" || !errors.Is(ferr, ErrRefreshReused) {
 		t.Fatalf("replay: %v", ferr)
+	}
+	// The security log learns what the replay revoked: both of alice's grants.
+	var replay *ReplayError
+	if !errors.As(ferr, &replay) || replay.Protocol != "folio" || replay.Revoked != 2 || replay.UserID != uid || replay.Tenant != "diku" {
+		t.Fatalf("replay %+v", replay)
 	}
 	for _, tok := range []string{p2.RefreshToken, other.RefreshToken} {
 		if _, ferr := f.Refresh(ctx, "diku", "", tok); ferr == nil || ferr.Status != 401 {

@@ -281,6 +281,17 @@ func NewKeySet(signer *Key, verifiers []*Key, refreshKey []byte) (*KeySet, error
 // Signer returns the key that signs new tokens.
 func (ks *KeySet) Signer() *Key { return ks.signer }
 
+// KeyIDs returns the kids of every key of the set, sorted (for the
+// start-up log: key IDs are public, keys are not).
+func (ks *KeySet) KeyIDs() []string {
+	ids := make([]string, 0, len(ks.byID))
+	for id := range ks.byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 // Fingerprint identifies the set of verification keys; verification-cache
 // entries are keyed by it, so removing a key drops what it had verified.
 func (ks *KeySet) Fingerprint() string { return ks.fingerprint }

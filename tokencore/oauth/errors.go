@@ -72,6 +72,10 @@ type Error struct {
 	// a challenge on every 401).
 	AuthScheme string
 
+	// replay describes the refresh-token replay behind an invalid_grant
+	// (see Replay); it is never rendered.
+	replay *tokencore.ReplayError
+
 	// cause is the internal failure behind a server_error (see Cause); it
 	// is never rendered.
 	cause error

@@ -249,6 +249,15 @@ func serverError(cause error) *Error {
 	return e
 }
 
+// Replay returns the refresh-token replay behind an invalid_grant (the
+// grant it revoked), for the security log; nil for every other error.
+func (e *Error) Replay() *tokencore.ReplayError {
+	if e == nil {
+		return nil
+	}
+	return e.replay
+}
+
 // Cause returns the internal failure behind a server_error (or a
 // temporarily_unavailable), for logs; nil for every error caused by the
 // request.

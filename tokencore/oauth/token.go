@@ -204,10 +204,15 @@ func (s *Service) refresh(ctx context.Context, client *Client, form Form) (*Toke
 // replayed revokes the grant of a replayed refresh token and returns the
 // invalid_grant answer.
 func (s *Service) replayed(ctx context.Context, grantID string) *Error {
-	if _, err := s.e.RevokeGrant(ctx, grantID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
+	replay := &tokencore.ReplayError{Protocol: "oauth", GrantID: grantID, Err: tokencore.ErrRefreshReused}
+	if g, err := s.e.RevokeGrant(ctx, grantID); err == nil {
+		replay.Revoked, replay.UserID = 1, g.UserID
+	} else if !errors.Is(err, tokencore.ErrNotFound) {
 		return serverError(fmt.Errorf("revoking replayed grant: %w", err))
 	}
-	return NewError(ErrInvalidGrant, descRefreshReused)
+	e := NewError(ErrInvalidGrant, descRefreshReused)
+	e.replay = replay
+	return e
 }
 
 // withinGrace reports whether presenting the refresh token refreshID again

@@ -162,6 +162,10 @@ func TestRefreshReplayRevokesGrant(t *testing.T) {
 		if !strings.Contains(oerr.Description, "already used") {
 			t.Errorf("description %q", oerr.Description)
 		}
+		// The security log learns which grant the replay revoked.
+		if r := oerr.Replay(); r == nil || r.Protocol != "oauth" || r.GrantID == "" || r.Revoked != 1 || !errors.Is(r, tokencore.ErrRefreshReused) {
+			t.Errorf("replay %+v", r)
+		}
 		// Every token of the grant is refused: the latest access token by
 		// the proxy, the latest refresh token at the token endpoint.
 		for _, at := range []string{c.AccessToken, first.AccessToken, second.AccessToken} {
