@@ -102,7 +102,7 @@ func TestFollowerFanOut(t *testing.T) {
 	}
 	t.Logf("fan-out lag A->B over %d revocations: p50 %v, p99 %v, max %v", n,
 		percentile(lag, 0.50), percentile(lag, 0.99), percentile(lag, 1))
-	t.Logf("Revoke on A (stored, applied, acknowledged by A and B) over %d: p50 %v, p99 %v, max %v", n,
+	t.Logf("Revoke on A (stored, applied on A, acknowledged by B) over %d: p50 %v, p99 %v, max %v", n,
 		percentile(revokeTook, 0.50), percentile(revokeTook, 0.99), percentile(revokeTook, 1))
 	select {
 	case e := <-a.events:
