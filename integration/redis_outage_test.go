@@ -4,7 +4,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // These tests kill the gateway's Redis (a server of their own) and check
@@ -104,4 +108,46 @@ func TestRedisOutageEDI(t *testing.T) {
 	eventually(t, http.StatusOK, func() *response { return g.do("GET", "/package/x", nil, cookie...) })
 	eventually(t, http.StatusOK, revoke)
 	expectStatus(t, g.do("GET", "/package/x", nil, cookie...), http.StatusUnauthorized)
+}
+
+// TestRedisReplicaNotConfirmed: the gateway's Redis has a replica; cut off
+// (SIGSTOP), it cannot confirm writes, so a revocation answers 503 rather
+// than being acknowledged and lost in a failover; back, the retry answers.
+func TestRedisReplicaNotConfirmed(t *testing.T) {
+	primary := startOwnRedis(t)
+	replica := startOwnRedis(t, "--replicaof", "127.0.0.1", itoa(primary.port))
+	defer replica.signal(syscall.SIGCONT)
+	waitReplicaOnline(t, primary)
+	g := startGateway(t, onRedis(t, folioCaddyfile, primary.addr(), "replica_ack_timeout 200ms"), "/admin/health")
+	s := sign(t, g, "diku", "alice", userID)
+
+	replica.signal(syscall.SIGSTOP)
+	invalidate := func() *response {
+		return g.do("POST", "/token/invalidate", map[string]string{"refreshToken": s.RefreshToken}, "X-Okapi-Tenant", "diku")
+	}
+	expect503(t, "invalidate with the replica cut off", invalidate(), "Service Unavailable")
+	expect503(t, "sign with the replica cut off", g.do("POST", "/token/sign",
+		map[string]any{"payload": map[string]any{"sub": "bob", "user_id": userID}}, "X-Okapi-Tenant", "diku"), "Service Unavailable")
+
+	replica.signal(syscall.SIGCONT)
+	eventually(t, http.StatusNoContent, invalidate)
+	expectStatus(t, g.do("GET", "/orders", nil, "Authorization", "Bearer "+s.AccessToken), http.StatusUnauthorized)
+}
+
+// waitReplicaOnline waits until primary reports its replica in sync.
+func waitReplicaOnline(t *testing.T, primary *ownRedis) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: primary.addr()})
+	defer c.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, _ := c.Info(t.Context(), "replication").Result()
+		if strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not come online:\n%s", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

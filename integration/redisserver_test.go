@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,17 +22,18 @@ type ownRedis struct {
 	t    *testing.T
 	port int
 	dir  string
+	args []string
 	cmd  *exec.Cmd
 }
 
-// startOwnRedis starts the server; without redis-server the test fails
-// (.ci/run installs it).
-func startOwnRedis(t *testing.T) *ownRedis {
+// startOwnRedis starts the server with extra arguments (e.g. --replicaof);
+// without redis-server the test fails (.ci/run installs it).
+func startOwnRedis(t *testing.T, extra ...string) *ownRedis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is not installed (.ci/run installs it): %v", err)
 	}
-	r := &ownRedis{t: t, port: freePort(t), dir: t.TempDir()}
+	r := &ownRedis{t: t, port: freePort(t), dir: t.TempDir(), args: extra}
 	r.start()
 	t.Cleanup(r.kill)
 	return r
@@ -43,8 +45,8 @@ func (r *ownRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 // until it answers.
 func (r *ownRedis) start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always")
+	r.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always"}, r.args...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -67,6 +69,14 @@ func (r *ownRedis) kill() {
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 	r.cmd = nil
+}
+
+// signal stops (SIGSTOP) or resumes (SIGCONT) the server: a replica cut
+// off without its connections closing.
+func (r *ownRedis) signal(sig syscall.Signal) {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(sig)
+	}
 }
 
 // onRedis moves a bbolt-based test Caddyfile onto a Redis store at addr,

@@ -35,7 +35,8 @@ import (
 //	rev:epoch             identity of the revocation history (see FeedPosition)
 //	rev:stream            the revocation feed: a stream whose entry IDs are
 //	                      "<number>-0", each with the merged revocation in
-//	                      field "v", trimmed to about redisFeedLength entries
+//	                      field "v" and the epoch in "e", trimmed to about
+//	                      redisFeedLength entries
 //	inst:<id>             a live instance: expires unless its heartbeat renews it
 //	instances             instance IDs scored by the last number each applied
 //
@@ -582,7 +583,8 @@ redis.call('HSET', KEYS[1], 'v', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 local seq = redis.call('INCR', KEYS[3])
 redis.call('SET', KEYS[4], ARGV[4], 'NX')
-local ok = redis.pcall('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1])
+local epoch = redis.call('GET', KEYS[4])
+local ok = redis.pcall('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1], 'e', epoch)
 if type(ok) == 'table' and ok.err then
 	local info = redis.call('XINFO', 'STREAM', KEYS[5])
 	for i = 1, #info, 2 do
@@ -594,7 +596,7 @@ if type(ok) == 'table' and ok.err then
 			end
 		end
 	end
-	redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1])
+	redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1], 'e', epoch)
 end
 return seq
 `
@@ -733,7 +735,8 @@ func (s *RedisStore) ReadRevocations(ctx context.Context, after uint64, block ti
 			if err := json.Unmarshal([]byte(v), &r); err != nil {
 				return nil, fmt.Errorf("redis store: decoding feed entry %s: %w", m.ID, err)
 			}
-			out = append(out, NumberedRevocation{Seq: seq, Revocation: r})
+			epoch, _ := m.Values["e"].(string)
+			out = append(out, NumberedRevocation{Seq: seq, Epoch: epoch, Revocation: r})
 		}
 	}
 	return out, nil

@@ -102,7 +102,7 @@ func TestFollowerFanOut(t *testing.T) {
 	}
 	t.Logf("fan-out lag A->B over %d revocations: p50 %v, p99 %v, max %v", n,
 		percentile(lag, 0.50), percentile(lag, 0.99), percentile(lag, 1))
-	t.Logf("Revoke on A (stored, applied, acknowledged by A and B) over %d: p50 %v, p99 %v, max %v", n,
+	t.Logf("Revoke on A (stored, applied on A, acknowledged by B) over %d: p50 %v, p99 %v, max %v", n,
 		percentile(revokeTook, 0.50), percentile(revokeTook, 0.99), percentile(revokeTook, 1))
 	select {
 	case e := <-a.events:
@@ -149,9 +149,11 @@ func TestFollowerDetectsGap(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	took := time.Since(start)
-	t.Logf("gap found and filled after %v", took)
-	if took > 200*time.Millisecond {
-		t.Errorf("gap filled after %v, want within about one 50ms poll", took)
+	t.Logf("gap found and filled after %v (check every 50ms)", took)
+	// About one 50ms check; the bound leaves room for a loaded machine and
+	// is still far from the periodic reload (15 min) this used to wait for.
+	if took > 300*time.Millisecond {
+		t.Errorf("gap filled after %v, want within about one 50ms check", took)
 	}
 }
 
@@ -200,17 +202,17 @@ func TestFollowerStoreLostHistory(t *testing.T) {
 // reported; once its registration expires, it is not waited for.
 func TestFollowerWaitsForLiveInstancesOnly(t *testing.T) {
 	prefix := newRedisPrefix(t)
-	a := startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{FanoutWait: 150 * time.Millisecond})
+	a := startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{FanoutWait: 400 * time.Millisecond})
 	ctx := t.Context()
-	if err := a.store.RegisterInstance(ctx, "silent", 0, 700*time.Millisecond); err != nil {
+	if err := a.store.RegisterInstance(ctx, "silent", 0, 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	if err := a.engine.Revoke(ctx, subjectRevocation("x", time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 150*time.Millisecond || took > 2*time.Second {
-		t.Errorf("Revoke with a silent instance took %v, want the 150ms bound", took)
+	if took := time.Since(start); took < 400*time.Millisecond || took > 1400*time.Millisecond {
+		t.Errorf("Revoke with a silent instance took %v, want the 400ms bound", took)
 	}
 	var reported []string
 	for e := range a.events {
@@ -222,12 +224,12 @@ func TestFollowerWaitsForLiveInstancesOnly(t *testing.T) {
 	if !slices.Equal(reported, []string{"silent"}) {
 		t.Errorf("lagging instances reported: %q, want [silent]", reported)
 	}
-	time.Sleep(800 * time.Millisecond) // its registration expires
+	time.Sleep(1500 * time.Millisecond) // its registration expires
 	start = time.Now()
 	if err := a.engine.Revoke(ctx, subjectRevocation("y", time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 100*time.Millisecond {
+	if took := time.Since(start); took >= 400*time.Millisecond {
 		t.Errorf("Revoke after the silent instance expired took %v: a dead instance is still waited for", took)
 	}
 }

@@ -108,17 +108,25 @@ func (v *RevocationView) applyLocked(r Revocation) {
 // ApplyFeed applies numbered revocations in order from the view's position:
 // numbers at or below it are already applied (the feed is at-least-once),
 // the next one is applied and becomes the position. At the first number
-// past the next one it stops and returns false: the revocations between
-// are missing, and the caller reloads the whole set (LoadAt).
+// past the next one, or an entry of another epoch (the store lost its
+// history and numbers started again), it stops and returns false: the
+// caller reloads the whole set (LoadAt). A view that knew no epoch yet
+// takes the first entry's.
 func (v *RevocationView) ApplyFeed(rs []NumberedRevocation) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, r := range rs {
+		if r.Epoch != "" && v.pos.Epoch != "" && r.Epoch != v.pos.Epoch {
+			return false
+		}
 		switch {
 		case r.Seq <= v.pos.Seq:
 		case r.Seq == v.pos.Seq+1:
 			v.applyLocked(r.Revocation)
 			v.pos.Seq = r.Seq
+			if v.pos.Epoch == "" {
+				v.pos.Epoch = r.Epoch
+			}
 		default:
 			return false
 		}

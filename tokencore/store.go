@@ -144,9 +144,11 @@ type RevocationStore interface {
 }
 
 // NumberedRevocation is a revocation with its number in the store's
-// sequence, as read from a RevocationFeed.
+// sequence and the epoch of that sequence (see FeedPosition), as read from
+// a RevocationFeed.
 type NumberedRevocation struct {
-	Seq uint64
+	Seq   uint64
+	Epoch string
 	Revocation
 }
 

@@ -134,8 +134,8 @@ func testRevocationFeed(t *testing.T, s tokencore.Store) {
 		t.Fatalf("ReadRevocations(0) = %v, %v; want 3", all, err)
 	}
 	for i, r := range all {
-		if r.Seq != uint64(i+1) {
-			t.Errorf("entry %d has number %d", i, r.Seq)
+		if r.Seq != uint64(i+1) || r.Epoch != pos.Epoch {
+			t.Errorf("entry %d has number %d and epoch %q, want %d and %q", i, r.Seq, r.Epoch, i+1, pos.Epoch)
 		}
 	}
 	// The third entry is the merged value: later NotBefore, kept expiry.
