@@ -62,9 +62,9 @@ func (e *Engine) Revoke(ctx context.Context, r Revocation) error {
 	return nil
 }
 
-// grantRevocationTTL keeps the revocation of a grant whose access token is
-// persistent (never expires) for this long after the revocation; the grant
-// tombstone itself is never swept, so a restart reloads it.
+// persistentRevocationTTL keeps the revocation of a grant whose access token
+// is persistent (never expires) for this long after the revocation; the
+// grant tombstone itself is never swept, so a restart reloads it.
 const persistentRevocationTTL = 100 * 365 * 24 * time.Hour
 
 // RevokeGrant marks the grant revoked and refuses every token it issued.
