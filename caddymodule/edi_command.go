@@ -11,7 +11,6 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
@@ -236,7 +235,7 @@ func (c *ediCLI) run(op func(ctx context.Context, m *edi.Manager, cmd *cobra.Com
 			return fmt.Errorf("store %s: %w (give the gateway's store path with --store)", c.store, err)
 		}
 		st, err := tokencore.OpenBoltStore(c.store, tokencore.BoltOptions{Timeout: c.timeout})
-		if errors.Is(err, bolterrors.ErrTimeout) {
+		if errors.Is(err, tokencore.ErrStoreLocked) {
 			return fmt.Errorf("the store %s is locked by another process (a running gateway?): stop it, or use the operator API of the running gateway (tokengate_edi_admin)", c.store)
 		} else if err != nil {
 			return err

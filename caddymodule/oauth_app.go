@@ -86,7 +86,7 @@ func (a *App) provisionOAuth(caddy.Context) error {
 		return nil
 	}
 	if a.Issuer == "" {
-		return errors.New("the oauth block needs the app's `issuer` (the OAuth issuer identifier)")
+		return errors.New("oauth: the oauth block needs the app's `issuer` (the OAuth issuer identifier)")
 	}
 	repl := caddy.NewReplacer()
 	clients := make([]oauth.Client, 0, len(a.OAuth.Clients))
@@ -98,14 +98,14 @@ func (a *App) provisionOAuth(caddy.Context) error {
 		hash := c.SecretHash
 		if c.Secret != "" {
 			if hash != "" {
-				return fmt.Errorf("client %d (%s): give secret or secret_hash, not both", i, c.ID)
+				return fmt.Errorf("oauth: client %d (%s): give secret or secret_hash, not both", i, c.ID)
 			}
 			if !placeholderOnly(c.Secret) {
-				return fmt.Errorf("client %d (%s): secret must be a placeholder such as {env.CLIENT_SECRET}; write literal secrets as secret_hash", i, c.ID)
+				return fmt.Errorf("oauth: client %d (%s): secret must be a placeholder such as {env.CLIENT_SECRET}; write literal secrets as secret_hash", i, c.ID)
 			}
 			secret := repl.ReplaceAll(c.Secret, "")
 			if secret == "" {
-				return fmt.Errorf("client %d (%s): secret placeholder %s is empty (is the environment variable set?)", i, c.ID, c.Secret)
+				return fmt.Errorf("oauth: client %d (%s): secret placeholder %s is empty (is the environment variable set?)", i, c.ID, c.Secret)
 			}
 			hash = tokencore.HashSecret(secret)
 		}

@@ -106,12 +106,15 @@ func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
 		opts.Timeout = time.Second
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("opening bolt store: %w", err)
+		return nil, fmt.Errorf("opening bolt store %s: creating its directory: %w", path, err)
 	}
 	if err := checkBoltFile(path); err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
 	db, err := openBolt(path, opts.Timeout)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("opening bolt store %s: %w (gave up after %s: %w)", path, ErrStoreLocked, opts.Timeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}

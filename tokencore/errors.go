@@ -10,6 +10,10 @@ var (
 	ErrConflict = errors.New("tokencore: already exists")
 	// ErrStoreClosed means the store was used after Close.
 	ErrStoreClosed = errors.New("tokencore: store closed")
+	// ErrStoreLocked means the store could not be opened because another
+	// process holds it (bbolt allows one process per file). Only this
+	// failure may be explained to an operator as "another process".
+	ErrStoreLocked = errors.New("tokencore: store is locked by another process")
 )
 
 // Token errors returned by verification and by the grant operations.
