@@ -173,3 +173,18 @@ func TestBoltStoreErrorsSayWhatHappened(t *testing.T) {
 		})
 	}
 }
+
+// TestEDICommandFlagNames: the help of `caddy tokengate edi` names each
+// flag's value sensibly (pflag takes the back-quoted word of a usage as
+// the value name; it once printed "--store store bolt").
+func TestEDICommandFlagNames(t *testing.T) {
+	help := ediCommand().PersistentFlags().FlagUsages()
+	for _, want := range []string{"--store path ", "--timeout duration ", "--time-zone string ", "--edi-ttl duration "} {
+		if !strings.Contains(help, want) {
+			t.Errorf("flag help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "`") {
+		t.Errorf("flag help shows a back quote:\n%s", help)
+	}
+}

@@ -63,7 +63,9 @@ func ediCommand() *cobra.Command {
 		Short: "EDI subject and API-key records",
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&c.store, "store", defaultStorePath(), "bbolt store file (the gateway's `store bolt` path)")
+	// pflag prints a back-quoted word of the usage as the flag's value name
+	// ("--store path"), so the usage quotes only that word.
+	pf.StringVar(&c.store, "store", defaultStorePath(), "`path` of the gateway's bbolt store file (its store bolt <path> option)")
 	pf.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for the store's file lock")
 	pf.StringVar(&c.timeZone, "time-zone", "UTC", "time zone of date-only key validity")
 	pf.DurationVar(&c.ediTTL, "edi-ttl", edi.DefaultEDITTL, "the gateway's edi_ttl (how long a subject revocation must last)")
