@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -201,11 +203,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("operator key hash %d: %w", i, err)
 		}
 	}
+	// Not wrapped here: the errors of tokencore/oauth and tokencore/edi
+	// already start with "oauth:" and "edi:", and the app's own errors about
+	// those blocks say so where they are made (no "oauth: oauth: ...").
 	if err := a.provisionOAuth(ctx); err != nil {
-		return fmt.Errorf("oauth: %w", err)
+		return err
 	}
 	if err := a.provisionEDI(ctx); err != nil {
-		return fmt.Errorf("edi: %w", err)
+		return err
 	}
 	registerMetrics(ctx, a)
 	return nil
@@ -224,25 +229,36 @@ func (a *App) IsOperator(key string) bool {
 	return key != "" && ok
 }
 
-// Validate checks the configuration.
+// Validate checks the configuration. Errors name the option (and the
+// tenant), since a JSON config has no line to point at.
 func (a *App) Validate() error {
-	for _, t := range append([]TenantTTL{{a.AccessTTL, a.RefreshTTL}}, mapValues(a.TenantTTLs)...) {
-		if t.AccessTTL < 0 || t.RefreshTTL < 0 {
-			return errors.New("token lifetimes must not be negative")
-		}
-		if t.AccessTTL > 0 && t.RefreshTTL > 0 && t.RefreshTTL < t.AccessTTL {
-			return errors.New("refresh_ttl must not be shorter than access_ttl")
+	if err := checkTTLs(a.AccessTTL, a.RefreshTTL); err != nil {
+		return err
+	}
+	for _, tenant := range slices.Sorted(maps.Keys(a.TenantTTLs)) {
+		t := a.TenantTTLs[tenant]
+		if err := checkTTLs(t.AccessTTL, t.RefreshTTL); err != nil {
+			return fmt.Errorf("tenant_ttl %q: %w", tenant, err)
 		}
 	}
 	return nil
 }
 
-func mapValues[K comparable, V any](m map[K]V) []V {
-	out := make([]V, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
+// checkTTLs applies the lifetime rules to one access_ttl/refresh_ttl pair
+// (zero means the default).
+func checkTTLs(access, refresh caddy.Duration) error {
+	for _, o := range []struct {
+		name string
+		d    caddy.Duration
+	}{{"access_ttl", access}, {"refresh_ttl", refresh}} {
+		if o.d < 0 {
+			return fmt.Errorf("%s %s must not be negative", o.name, time.Duration(o.d))
+		}
 	}
-	return out
+	if access > 0 && refresh > 0 && refresh < access {
+		return fmt.Errorf("refresh_ttl %s must not be shorter than access_ttl %s", time.Duration(refresh), time.Duration(access))
+	}
+	return nil
 }
 
 // Start implements caddy.App; the shared state is already running.
@@ -506,8 +522,11 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 		store = tokencore.NewMemoryStore()
 	case "bolt":
 		s, err := tokencore.OpenBoltStore(sc.Path, tokencore.BoltOptions{Timeout: 2 * time.Second})
+		if errors.Is(err, tokencore.ErrStoreLocked) {
+			return nil, fmt.Errorf("store bolt: %w: is another Caddy running on this store? To change a running gateway's config, use `caddy reload`", err)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("opening store %s (another Caddy process may hold it; use `caddy reload`): %w", sc.Path, err)
+			return nil, fmt.Errorf("store bolt: %w", err)
 		}
 		store = s
 	case "redis":

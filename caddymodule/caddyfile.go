@@ -172,18 +172,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if !d.Args(&tenant, &a, &r) {
 				return nil, d.ArgErr()
 			}
-			ad, err := caddy.ParseDuration(a)
+			ad, err := parseDuration(d, "tenant_ttl "+tenant+" <access_ttl>", a)
 			if err != nil {
-				return nil, d.Errf("access ttl: %v", err)
+				return nil, err
 			}
-			rd, err := caddy.ParseDuration(r)
+			rd, err := parseDuration(d, "tenant_ttl "+tenant+" <refresh_ttl>", r)
 			if err != nil {
-				return nil, d.Errf("refresh ttl: %v", err)
+				return nil, err
 			}
 			if app.TenantTTLs == nil {
 				app.TenantTTLs = map[string]TenantTTL{}
 			}
-			app.TenantTTLs[tenant] = TenantTTL{caddy.Duration(ad), caddy.Duration(rd)}
+			app.TenantTTLs[tenant] = TenantTTL{ad, rd}
 		case "default_tenant":
 			if !d.Args(&app.DefaultTenant) {
 				return nil, d.ArgErr()
@@ -398,16 +398,33 @@ func parseEndpointBlock(h httpcaddyfile.Helper, prefix *string, maxBody *int64, 
 	return nil
 }
 
+// durationArg reads the one duration argument of the option the dispenser
+// is on. Errors name the option and carry the Caddyfile line.
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	option := d.Val()
 	if !d.NextArg() {
 		return 0, d.ArgErr()
 	}
-	dur, err := caddy.ParseDuration(d.Val())
+	dur, err := parseDuration(d, option, d.Val())
 	if err != nil {
-		return 0, d.Errf("invalid duration %q: %v", d.Val(), err)
+		return 0, err
 	}
 	if d.NextArg() {
 		return 0, d.ArgErr()
+	}
+	return dur, nil
+}
+
+// parseDuration parses the value of option. No tokengate duration (a
+// lifetime, a leeway, an interval) can be negative, so a negative one is
+// refused here, where the error can still point at the Caddyfile line.
+func parseDuration(d *caddyfile.Dispenser, option, value string) (caddy.Duration, error) {
+	dur, err := caddy.ParseDuration(value)
+	if err != nil {
+		return 0, d.Errf("%s: invalid duration %q: %v", option, value, err)
+	}
+	if dur < 0 {
+		return 0, d.Errf("%s: duration %s must not be negative", option, value)
 	}
 	return caddy.Duration(dur), nil
 }

@@ -178,16 +178,18 @@ func (a *App) ediService(ctx caddy.Context) (*edi.Service, error) {
 	if c.svc != nil {
 		return c.svc, nil
 	}
+	// The errors of edi.NewService start with "edi:" already; the app's own
+	// get it here, also when a handler builds the service.
 	cfg, err := c.serviceConfig(ctx, a.logger)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("edi: %w", err)
 	}
 	svc, err := edi.NewService(a.engine, cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.seed(ctx, svc.Manager()); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("edi: %w", err)
 	}
 	c.svc = svc
 	return svc, nil
@@ -202,8 +204,13 @@ func (c *EDIConfig) serviceConfig(ctx caddy.Context, logger *zap.Logger) (edi.Co
 		PublicUID: c.PublicUID, AuthSystem: c.AuthSystem,
 		System: edi.SystemIDs{PublicAccess: c.PublicAccessID, AuthenticatedAccess: c.AuthenticatedAccessID, Vetted: c.VettedID},
 	}
-	if c.EDITTL < 0 || c.PastaTTL < 0 || c.Leeway < 0 {
-		return cfg, errors.New("edi_ttl, pasta_ttl and leeway must not be negative")
+	for _, o := range []struct {
+		name string
+		d    caddy.Duration
+	}{{"edi_ttl", c.EDITTL}, {"pasta_ttl", c.PastaTTL}, {"leeway", c.Leeway}, {"pasta_max_expired_age", c.PastaMaxExpiredAge}} {
+		if o.d < 0 {
+			return cfg, fmt.Errorf("%s %s must not be negative", o.name, time.Duration(o.d))
+		}
 	}
 	if c.TimeZone != "" {
 		loc, err := time.LoadLocation(c.TimeZone)

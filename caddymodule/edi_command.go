@@ -11,7 +11,6 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
@@ -64,7 +63,9 @@ func ediCommand() *cobra.Command {
 		Short: "EDI subject and API-key records",
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&c.store, "store", defaultStorePath(), "bbolt store file (the gateway's `store bolt` path)")
+	// pflag prints a back-quoted word of the usage as the flag's value name
+	// ("--store path"), so the usage quotes only that word.
+	pf.StringVar(&c.store, "store", defaultStorePath(), "`path` of the gateway's bbolt store file (its store bolt <path> option)")
 	pf.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for the store's file lock")
 	pf.StringVar(&c.timeZone, "time-zone", "UTC", "time zone of date-only key validity")
 	pf.DurationVar(&c.ediTTL, "edi-ttl", edi.DefaultEDITTL, "the gateway's edi_ttl (how long a subject revocation must last)")
@@ -236,7 +237,7 @@ func (c *ediCLI) run(op func(ctx context.Context, m *edi.Manager, cmd *cobra.Com
 			return fmt.Errorf("store %s: %w (give the gateway's store path with --store)", c.store, err)
 		}
 		st, err := tokencore.OpenBoltStore(c.store, tokencore.BoltOptions{Timeout: c.timeout})
-		if errors.Is(err, bolterrors.ErrTimeout) {
+		if errors.Is(err, tokencore.ErrStoreLocked) {
 			return fmt.Errorf("the store %s is locked by another process (a running gateway?): stop it, or use the operator API of the running gateway (tokengate_edi_admin)", c.store)
 		} else if err != nil {
 			return err

@@ -74,7 +74,7 @@ func (a *App) provisionOAuth(caddy.Context) error {
 		return nil
 	}
 	if a.Issuer == "" {
-		return errors.New("the oauth block needs the app's `issuer` (the OAuth issuer identifier)")
+		return errors.New("oauth: the oauth block needs the app's `issuer` (the OAuth issuer identifier)")
 	}
 	clients := make([]oauth.Client, 0, len(a.OAuth.Clients))
 	for i, c := range a.OAuth.Clients {
@@ -85,9 +85,9 @@ func (a *App) provisionOAuth(caddy.Context) error {
 		hash := c.SecretHash
 		if c.Secret != "" {
 			if hash != "" {
-				return fmt.Errorf("client %d (%s): give secret or secret_hash, not both", i, c.ID)
+				return fmt.Errorf("oauth: client %d (%s): give secret or secret_hash, not both", i, c.ID)
 			}
-			secret, err := resolveSecret(fmt.Sprintf("client %d (%s): secret (or give secret_hash)", i, c.ID), c.Secret)
+			secret, err := resolveSecret(fmt.Sprintf("oauth: client %d (%s): secret (or give secret_hash)", i, c.ID), c.Secret)
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func parseOAuthGlobal(d *caddyfile.Dispenser, app *App) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
 		case "client":
-			c, err := parseOAuthClient(d)
+			c, err := parseOAuthClient(d, cfg.Clients)
 			if err != nil {
 				return err
 			}
@@ -59,11 +59,17 @@ func parseOAuthGlobal(d *caddyfile.Dispenser, app *App) error {
 	return nil
 }
 
-// parseOAuthClient parses one `client <id> { ... }` block.
-func parseOAuthClient(d *caddyfile.Dispenser) (OAuthClient, error) {
+// parseOAuthClient parses one `client <id> { ... }` block. A client ID
+// already among earlier is refused on this line.
+func parseOAuthClient(d *caddyfile.Dispenser, earlier []OAuthClient) (OAuthClient, error) {
 	var c OAuthClient
 	if !d.Args(&c.ID) || d.NextArg() {
 		return c, d.ArgErr()
+	}
+	for _, prev := range earlier {
+		if prev.ID == c.ID {
+			return c, d.Errf("oauth: client %q is defined twice (client IDs must be unique)", c.ID)
+		}
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -573,6 +574,10 @@ func TestOAuthMetadataJWKSAndIDToken(t *testing.T) {
 		if algs := m["id_token_signing_alg_values_supported"].([]any); len(algs) != 1 || algs[0] != "ES256" {
 			t.Errorf("id_token_signing_alg_values_supported %v", algs)
 		}
+	}
+	// Both well-known paths serve one document (RFC 8414 and OIDC Discovery).
+	if len(docs) != 2 || !reflect.DeepEqual(docs[0], docs[1]) {
+		t.Errorf("the two metadata documents differ:\n%v\n%v", docs[0], docs[1])
 	}
 	expectStatus(t, g.do("POST", "/.well-known/openid-configuration", nil), http.StatusMethodNotAllowed)
 

@@ -106,12 +106,15 @@ func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
 		opts.Timeout = time.Second
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("opening bolt store: %w", err)
+		return nil, fmt.Errorf("opening bolt store %s: creating its directory: %w", path, err)
 	}
 	if err := checkBoltFile(path); err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
 	db, err := openBolt(path, opts.Timeout)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("opening bolt store %s: %w (gave up after %s: %w)", path, ErrStoreLocked, opts.Timeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
@@ -314,8 +317,11 @@ func (s *BoltStore) GrantByTokenHash(ctx context.Context, hash string) (*Grant, 
 
 // UpdateGrant runs the read, fn and the write in one read-write
 // transaction; bbolt serialises those, so fn always sees the result of the
-// previous update and never runs twice. Only the index entries that changed
-// are rewritten: a rotation touches the token-hash and expiry indexes.
+// previous update. fn may run more than once: when another write of its
+// commit group fails the transaction, groupCommitter.commit runs each write
+// again alone (see batch), and each run starts again from the stored grant.
+// Only the index entries that changed are rewritten: a rotation touches the
+// token-hash and expiry indexes.
 func (s *BoltStore) UpdateGrant(ctx context.Context, id string, fn func(g *Grant) error) (*Grant, error) {
 	var out *Grant
 	err := s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {

@@ -176,8 +176,8 @@ func TestBoltStoreLockTimeout(t *testing.T) {
 					r.s.Close()
 					t.Fatal("second open of a held file succeeded")
 				}
-				if !errors.Is(r.err, bolterrors.ErrTimeout) {
-					t.Errorf("error %v, want one wrapping bbolt's ErrTimeout", r.err)
+				if !errors.Is(r.err, tokencore.ErrStoreLocked) || !errors.Is(r.err, bolterrors.ErrTimeout) {
+					t.Errorf("error %v, want one wrapping ErrStoreLocked and bbolt's ErrTimeout", r.err)
 				}
 				if elapsed < tc.min || elapsed > tc.max {
 					t.Errorf("gave up after %v, want between %v and %v", elapsed, tc.min, tc.max)

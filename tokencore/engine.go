@@ -89,9 +89,9 @@ func (e *Engine) revoke(ctx context.Context, r Revocation) (uint64, error) {
 	return seq, nil
 }
 
-// grantRevocationTTL keeps the revocation of a grant whose access token is
-// persistent (never expires) for this long after the revocation; the grant
-// tombstone itself is never swept, so a restart reloads it.
+// persistentRevocationTTL keeps the revocation of a grant whose access token
+// is persistent (never expires) for this long after the revocation; the
+// grant tombstone itself is never swept, so a restart reloads it.
 const persistentRevocationTTL = 100 * 365 * 24 * time.Hour
 
 // RevokeGrant refuses every token the grant issued, on every instance,

@@ -56,6 +56,10 @@ var (
 	// every stored revocation, and is configured to refuse rather than
 	// answer from a view that may miss one. It wraps ErrStoreUnavailable.
 	ErrRevocationsStale = fmt.Errorf("tokencore: revocation view is stale: %w", ErrStoreUnavailable)
+	// ErrStoreLocked means the store could not be opened because another
+	// process holds it (bbolt allows one process per file). Only this
+	// failure may be explained to an operator as "another process".
+	ErrStoreLocked = errors.New("tokencore: store is locked by another process")
 )
 
 // StoreRetryAfter is the Retry-After the protocols send with a 503 for

@@ -810,8 +810,8 @@ func (s *RedisStore) Revocations(ctx context.Context, now time.Time) ([]Revocati
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	names, err := s.rdb.ZRangeByScore(ctx, s.expRevs(), &redis.ZRangeBy{
-		Min: strconv.FormatInt(now.Unix()-1, 10), Max: "+inf",
+	names, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.expRevs(), ByScore: true, Start: strconv.FormatInt(now.Unix()-1, 10), Stop: "+inf",
 	}).Result()
 	if err != nil {
 		return nil, s.wrap(err)
@@ -854,8 +854,10 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	bound := &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.Unix()+1, 10)}
-	ids, err := s.rdb.ZRangeByScore(ctx, s.expGrants(), bound).Result()
+	// Candidates by score: ZRANGE ... BYSCORE (Redis 6.2), which replaced ZRANGEBYSCORE.
+	bound := redis.ZRangeArgs{ByScore: true, Start: "-inf", Stop: strconv.FormatInt(now.Unix()+1, 10)}
+	bound.Key = s.expGrants()
+	ids, err := s.rdb.ZRangeArgs(ctx, bound).Result()
 	if err != nil {
 		return 0, s.wrap(err)
 	}
@@ -888,7 +890,8 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
-	names, err := s.rdb.ZRangeByScore(ctx, s.expRevs(), bound).Result()
+	bound.Key = s.expRevs()
+	names, err := s.rdb.ZRangeArgs(ctx, bound).Result()
 	if err != nil {
 		return n, s.wrap(err)
 	}

@@ -258,7 +258,7 @@ func (v *RevocationView) Len() int {
 
 // Revoked reports whether the token described by c is refused: its grant or
 // jti is revoked, its FOLIO user was logged out everywhere at or after its
-// iat, or its subject was revoked after its iat.
+// iat, or its subject was revoked at or after its iat.
 //
 // It is the one revocation decision of the gateway: the proxy
 // (Verifier.Verify), OAuth introspection, FOLIO invalidate-all and the EDI
@@ -300,7 +300,7 @@ func (v *RevocationView) Revoked(c *Claims) bool {
 }
 
 // SubjectRevokedAt applies the subject rule (EDI spec §7.4): a token whose
-// iat is before the revocation time is refused. iat has one-second
+// iat is at or before the revocation time is refused. iat has one-second
 // resolution while NotBefore is exact, so a token minted in the second of the
 // revocation is refused as well: fail closed.
 func SubjectRevokedAt(r Revocation, iat int64) bool {

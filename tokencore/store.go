@@ -95,8 +95,8 @@ const (
 	// RevokeUser: every token of user Key (UserKey(tenant, userID)) issued
 	// at or before NotBefore (FOLIO invalidate-all).
 	RevokeUser RevocationKind = "user"
-	// RevokeSubject: every token whose subject is Key issued before
-	// NotBefore (EDI subject revocation, no jti needed).
+	// RevokeSubject: every token whose subject is Key issued at or before
+	// NotBefore's second (EDI subject revocation, no jti needed).
 	RevokeSubject RevocationKind = "subject"
 )
 
@@ -107,9 +107,10 @@ const (
 type Revocation struct {
 	Kind RevocationKind `json:"kind"`
 	Key  string         `json:"key"`
-	// NotBefore: for user and subject revocations, tokens issued at or
-	// before it (user) or before it (subject) are refused. For grant and
-	// token revocations, the time of revocation.
+	// NotBefore: for user and subject revocations, tokens whose iat is at
+	// or before it (in whole seconds: a token of the same second is refused
+	// too) are refused. For grant and token revocations, the time of
+	// revocation.
 	NotBefore time.Time `json:"not_before"`
 	// ExpiresAt: when every token the entry could refuse has expired, so
 	// the entry can be forgotten.

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 the error texts are mod-authtoken's own, capitals included.
+
 package tokencore
 
 import (

@@ -17,12 +17,17 @@
 //     algorithm: only ES256 with a configured P-256 key is ever accepted,
 //     whatever the token header says.
 //
-// The package is a codec library: it signs, verifies and parses. It keeps no
-// state beyond its immutable configured keys, does not check revocation and
-// does not bind the two tokens of a pair; the engine and the endpoints do
-// that on the values returned here. Verification errors wrap exactly one of
-// the sentinels ErrMalformed, ErrSignature, ErrExpired, ErrNotYetValid or
-// ErrClaims, so callers can branch with errors.Is.
+// The package has two layers. The codecs (EDISigner, EDIVerifier,
+// PastaSigner, PastaVerifier) sign, verify and parse; they keep no state
+// beyond their immutable keys and know nothing of revocation or pairs.
+// Service builds the protocol on them and on a tokencore.Engine: the refresh
+// (spec §5) and key exchange (spec §6) endpoints and the validation of
+// proxied traffic (spec §8), which check the subject revocations of the
+// engine's view and the pair binding (PairBinding) themselves. Manager
+// writes the subject and API-key records and revokes subjects and keys
+// (spec §7). Codec verification errors wrap exactly one of the sentinels
+// ErrMalformed, ErrSignature, ErrExpired, ErrNotYetValid or ErrClaims, so
+// callers can branch with errors.Is.
 //
 // MD5 appears in this package only because the PASTA token format requires
 // it; it must not be used anywhere else in tokengate.

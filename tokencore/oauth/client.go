@@ -104,8 +104,11 @@ func (c *Client) Validate() error {
 			bad("invalid scope %q", s)
 		}
 	}
-	if c.AccessTTL < 0 || c.RefreshTTL < 0 {
-		bad("token lifetimes must not be negative")
+	if c.AccessTTL < 0 {
+		bad("access_ttl %s must not be negative", c.AccessTTL)
+	}
+	if c.RefreshTTL < 0 {
+		bad("refresh_ttl %s must not be negative", c.RefreshTTL)
 	}
 	return errors.Join(errs...)
 }

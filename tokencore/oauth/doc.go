@@ -1,13 +1,19 @@
-// Package oauth holds the protocol primitives of tokengate's OAuth 2.0 token
-// service: the error object of RFC 6749 §5.2, form and HTTP Basic parsing,
-// the client registry and client authentication, scopes, the token and
-// introspection responses, and authorization-server metadata (RFC 8414).
+// Package oauth is tokengate's OAuth 2.0 token service on a tokencore.Engine:
+// the token endpoint (refresh_token and client_credentials grants, with
+// OpenID Connect ID tokens), revocation (RFC 7009), introspection (RFC
+// 7662), authorization-server metadata (RFC 8414) and Authlete's token
+// management API; with its primitives: the error object of RFC 6749 §5.2,
+// form and HTTP Basic parsing, the client registry and client
+// authentication, and scopes.
 //
-// The package knows nothing about HTTP servers or Caddy. A handler reads the
-// request body and the Authorization header, calls ParseForm and
-// Clients.Authenticate, runs a grant, and writes either a TokenResponse or an
-// *Error with the headers from Headers or Error.Headers. Every rule that
-// decides what the client sees is here, so it is unit-tested here.
+// The package knows nothing about HTTP servers or Caddy. A handler copies
+// what the service needs of the HTTP request into a Request (method,
+// Content-Type, every Authorization line, the body read through a limit),
+// calls one method of Service (Token, Revoke, Introspect, or Manage with a
+// ManageRequest), and writes the answer: the response's Body with the
+// headers from Headers, or the *Error's Body with Error.Headers and its
+// HTTPStatus. Every rule that decides what the client sees is here, so it is
+// unit-tested here.
 //
 // Behaviour follows authlib 1.6.0 (the server DIRAC runs on), because clients
 // written against DIRAC rely on its status codes and error descriptions.
