@@ -110,10 +110,11 @@ func TestProvisionOAuthErrorsSayOAuthOnce(t *testing.T) {
 		{"negative client ttl", []OAuthClient{{ID: "web", Auth: "none", AccessTTL: caddy.Duration(-time.Minute)}}, "access_ttl -1m0s must not be negative"},
 		{"literal secret", []OAuthClient{{ID: "web", Secret: "hunter2"}}, "oauth: client 0 (web): secret must be a placeholder"},
 	}
+	t.Setenv("TOKENGATE_TEST_FOLIO_SECRET", "a-test-secret")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &App{
-				Keys:   []KeyConfig{{Source: "folio_secret", Secret: "a-test-secret"}},
+				Keys:   []KeyConfig{{Source: "folio_secret", Secret: "{env.TOKENGATE_TEST_FOLIO_SECRET}"}},
 				Store:  &StoreConfig{Type: "memory"},
 				Issuer: "https://auth.example.org", OAuth: &OAuthConfig{Clients: tc.clients},
 			}

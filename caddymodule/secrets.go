@@ -69,7 +69,7 @@ func (a *App) checkSecrets() error {
 	}
 	if a.OAuth != nil {
 		for i, c := range a.OAuth.Clients {
-			if err := checkSecret(fmt.Sprintf("oauth client %d (%s): secret", i, c.ID), c.Secret); err != nil {
+			if err := checkSecret(fmt.Sprintf("oauth: client %d (%s): secret", i, c.ID), c.Secret); err != nil {
 				return err
 			}
 		}
