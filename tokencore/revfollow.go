@@ -153,8 +153,10 @@ func StartFollower(ctx context.Context, store Store, view *RevocationView, cfg F
 		return nil, fmt.Errorf("registering instance %s: %w", cfg.InstanceID, err)
 	}
 	f.syncMu.Lock()
+	sent := time.Now()
 	err := f.reloadLocked(ctx, nil)
 	if err == nil {
+		view.confirm(sent)
 		err = f.ackLocked(ctx, true)
 	}
 	f.syncMu.Unlock()
