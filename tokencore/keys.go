@@ -344,8 +344,13 @@ func (ks *KeySet) Seal(payload []byte) (string, error) {
 }
 
 // Open decrypts a compact JWE made by Seal (or by mod-authtoken with the
-// same secret). Only dir/A256GCM is accepted.
+// same secret). Only dir/A256GCM is accepted, and the header must pass
+// CheckJOSEHeader. The payload is returned as is: callers parsing it as
+// claims check it with CheckStrictJSON.
 func (ks *KeySet) Open(token string) ([]byte, error) {
+	if err := CheckCompactHeader(token, JWE); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
+	}
 	obj, err := jose.ParseEncryptedCompact(token, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)

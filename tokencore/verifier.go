@@ -96,6 +96,10 @@ func (v *Verifier) verifySignature(token string) (*Claims, error) {
 			}
 		}
 	}
+	// The strict checks run on cache misses only: a cached token passed them.
+	if err := CheckCompactJWS(token); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
+	}
 	var m jwt.MapClaims
 	if _, err := v.parser.ParseWithClaims(token, &m, v.keys.keyFor); err != nil {
 		return nil, classifyJWTError(err)
