@@ -47,6 +47,7 @@ func init() {
 //	        db <n>
 //	        prefix <key_prefix>
 //	    }]
+//	    accept_store <store_id>@<generation>   (one start; see docs/operations.md)
 //	    cache_size <entries>
 //	    cache_ttl <duration>
 //	    access_ttl <duration>
@@ -176,6 +177,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			app.TenantTTLs[tenant] = TenantTTL{caddy.Duration(ad), caddy.Duration(rd)}
 		case "default_tenant":
 			if !d.Args(&app.DefaultTenant) {
+				return nil, d.ArgErr()
+			}
+		case "accept_store":
+			if !d.Args(&app.AcceptStore) || d.NextArg() {
 				return nil, d.ArgErr()
 			}
 		case "issuer":

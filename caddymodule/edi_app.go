@@ -167,9 +167,9 @@ func (a *App) provisionEDI(ctx caddy.Context) error {
 	return err
 }
 
-// ediService returns the app's EDI service, building it on first use:
-// keys, service, and the seeded records. Caddy provisions modules one at a
-// time, so no lock is needed.
+// ediService returns the app's EDI service, building it on first use (its
+// seeded records are written by App.Start, once the store is open). Caddy
+// provisions modules one at a time, so no lock is needed.
 func (a *App) ediService(ctx caddy.Context) (*edi.Service, error) {
 	if a.EDI == nil {
 		a.EDI = &EDIConfig{}
@@ -186,9 +186,8 @@ func (a *App) ediService(ctx caddy.Context) (*edi.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.seed(ctx, svc.Manager()); err != nil {
-		return nil, err
-	}
+	// The seeded records are written by the app's Start, once the store is
+	// open.
 	c.svc = svc
 	return svc, nil
 }

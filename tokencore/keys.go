@@ -381,5 +381,28 @@ func (ks *KeySet) JWKS() ([]byte, error) {
 	return json.Marshal(set)
 }
 
+// KeyFingerprints identifies the key material of the set, for the store
+// binding (BindStore): every verification key (by its RFC 7638 thumbprint,
+// not its kid, which an operator may reuse for another key; an HS256 key
+// by an HMAC of its secret) and the refresh-token key. Sorted.
+func (ks *KeySet) KeyFingerprints() []string {
+	out := make([]string, 0, len(ks.byID)+1)
+	for _, k := range ks.byID {
+		if k.secret != nil {
+			out = append(out, symmetricFingerprint("hs256", k.secret))
+			continue
+		}
+		thumb, err := (&jose.JSONWebKey{Key: k.public}).Thumbprint(crypto.SHA256)
+		if err != nil { // NewKey computed one already; cannot fail here
+			out = append(out, "kid:"+k.ID)
+			continue
+		}
+		out = append(out, "jwk:"+base64.RawURLEncoding.EncodeToString(thumb))
+	}
+	out = append(out, symmetricFingerprint("refresh", ks.refreshKey))
+	sort.Strings(out)
+	return out
+}
+
 // Algorithms lists the algorithms of the verification keys (for metadata).
 func (ks *KeySet) Algorithms() []string { return append([]string(nil), ks.algs...) }

@@ -57,8 +57,15 @@ func NewVerifier(keys *KeySet, cache *VerifyCache, view *RevocationView, opts Ve
 
 // Verify returns the claims of a valid access token. tenant, when not
 // empty, must equal the token's tenant claim (if the token has one).
-// Errors wrap the Err* token sentinels.
+// Errors wrap the Err* token sentinels, or ErrStoreNotOpen when the
+// revocation view has not been loaded (after waiting up to ViewLoadWait).
 func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
+	if !v.view.waitLoaded() {
+		// The store is not open (the HTTP app may start serving before
+		// the tokengate app has opened it, and waiting did not help): no
+		// verdict without the revocations.
+		return nil, fmt.Errorf("revocations not loaded: %w", ErrStoreNotOpen)
+	}
 	c, err := v.verifySignature(token)
 	if err != nil {
 		return nil, err
