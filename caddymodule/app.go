@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/edi"
 )
 
 func init() {
@@ -191,7 +192,33 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionEDI(ctx); err != nil {
 		return fmt.Errorf("edi: %w", err)
 	}
+	if backend := a.state.store.Backend(); backend != nil {
+		// A reload: the store is open, so the seeded records are written
+		// now, before any handler of this config serves (as on a first
+		// start, where Start writes them before the store is attached).
+		if err := a.seedEDI(backend); err != nil {
+			return err
+		}
+	}
 	registerMetrics(ctx, a)
+	return nil
+}
+
+// seedEDI writes the EDI records of the config (`edi { subject ... }`)
+// into store, which need not be attached to the engine's handle yet.
+func (a *App) seedEDI(store tokencore.Store) error {
+	if a.EDI == nil || a.EDI.svc == nil {
+		return nil
+	}
+	e := *a.engine
+	e.Store = store
+	m, err := edi.NewManager(&e, a.EDI.svc.Config())
+	if err != nil {
+		return fmt.Errorf("edi: %w", err)
+	}
+	if err := a.EDI.seed(a.ctx, m); err != nil {
+		return fmt.Errorf("edi: seeding: %w", err)
+	}
 	return nil
 }
 
@@ -231,8 +258,9 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 
 // Start opens the store (unless a previous config of this process already
 // did: a reload keeps the open store), checks that it is the store of the
-// keys (tokencore.BindStore), loads its revocations, then seeds the EDI
-// records of the config and starts the periodic refresh of the binding.
+// keys (tokencore.BindStore), loads its revocations, writes the EDI records
+// of the config, attaches the store to the engine, and starts the periodic
+// refresh of the binding.
 func (a *App) Start() error {
 	bind := func(store tokencore.IdentifiedStore, name string) error {
 		id, outcome, err := tokencore.BindStore(a.ctx, a.storage, store, name, a.engine.Keys, a.AcceptStore, time.Now())
@@ -248,7 +276,9 @@ func (a *App) Start() error {
 		}
 		return nil
 	}
-	opened, err := a.state.open(bind)
+	// Seeded records go in before the store is attached, so no request
+	// can find the store without them.
+	opened, err := a.state.open(bind, a.seedEDI)
 	if err != nil {
 		return err
 	}
@@ -257,11 +287,6 @@ func (a *App) Start() error {
 		// this config with it.
 		if _, err := tokencore.RefreshStoreBinding(a.ctx, a.storage, a.state.identified, a.state.name, a.engine.Keys, time.Now()); err != nil {
 			a.logger.Error("recording the store binding", zap.Error(err))
-		}
-	}
-	if a.EDI != nil && a.EDI.svc != nil {
-		if err := a.EDI.seed(a.ctx, a.EDI.svc.Manager()); err != nil {
-			return fmt.Errorf("edi: seeding: %w", err)
 		}
 	}
 	if a.state.identified != nil {
@@ -506,19 +531,20 @@ func newSharedState(sc StoreConfig, key string, cc tokencore.CacheConfig, sweep,
 }
 
 // open opens the store, lets bind check it against the keys (persistent
-// stores only), loads the revocations, attaches the store to the handle the
+// stores only), loads the revocations, lets prepare write what must be
+// there before anything is served, attaches the store to the handle the
 // engine holds and starts the background work. It reports whether it
 // opened the store: a later config (a reload) finds it open and gets false.
 // On error nothing stays open, and the requests waiting for the store are
 // released with an error: the config that made this state is being
 // refused, and the state will be destroyed with it.
-func (s *sharedState) open(bind func(store tokencore.IdentifiedStore, name string) error) (bool, error) {
+func (s *sharedState) open(bind func(store tokencore.IdentifiedStore, name string) error, prepare func(tokencore.Store) error) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opened || s.failed != nil {
 		return false, s.failed
 	}
-	opened, err := s.openLocked(bind)
+	opened, err := s.openLocked(bind, prepare)
 	if err != nil {
 		s.failed = err
 		s.store.Abandon()
@@ -527,7 +553,7 @@ func (s *sharedState) open(bind func(store tokencore.IdentifiedStore, name strin
 	return opened, err
 }
 
-func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name string) error) (bool, error) {
+func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name string) error, prepare func(tokencore.Store) error) (bool, error) {
 	sc, logger := s.sc, s.logger
 	var store tokencore.Store
 	switch sc.Type {
@@ -580,6 +606,11 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 		cancel()
 		store.Close()
 		return false, fmt.Errorf("loading revocations: %w", err)
+	}
+	if err := prepare(store); err != nil {
+		cancel()
+		store.Close()
+		return false, err
 	}
 	if err := s.store.Attach(store); err != nil {
 		cancel()

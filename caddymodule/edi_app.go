@@ -186,8 +186,12 @@ func (a *App) ediService(ctx caddy.Context) (*edi.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The seeded records are written by the app's Start, once the store is
-	// open.
+	// The seeded records are written once the store is open (App.Start);
+	// what can be checked without the store is checked now, so that
+	// `caddy validate` reports it.
+	if err := c.checkSeeds(svc.Manager()); err != nil {
+		return nil, err
+	}
 	c.svc = svc
 	return svc, nil
 }
@@ -344,6 +348,42 @@ func (c *EDIConfig) seed(ctx caddy.Context, m *edi.Manager) error {
 		if _, err := m.ImportKey(ctx, k); err != nil {
 			return fmt.Errorf("api_key %s: %w", kc.ID, err)
 		}
+	}
+	return nil
+}
+
+// checkSeeds applies the rules of seed that need no store: each subject's
+// form (m.NormalizeSubject reads nothing), each key's record, a group or
+// key owner seeded as a group, and two keys with one secret. Whether an
+// owner that is not seeded exists is a question for the store, answered
+// by seed at start.
+func (c *EDIConfig) checkSeeds(m *edi.Manager) error {
+	seeded := map[string]string{}
+	for _, s := range c.Subjects {
+		rec, err := m.NormalizeSubject(s.EDIID, s.doc())
+		if err != nil {
+			return fmt.Errorf("subject %s: %w", s.EDIID, err)
+		}
+		seeded[rec.EDIID] = rec.Type
+	}
+	for _, s := range c.Subjects {
+		if t, ok := seeded[s.Owner]; ok && s.Type == tokencore.EDIGroup && t != tokencore.EDIProfile {
+			return fmt.Errorf("subject %s: group owner %s is not a profile", s.EDIID, s.Owner)
+		}
+	}
+	secrets := map[string]string{}
+	for _, kc := range c.APIKeys {
+		k, err := kc.record(m.Location())
+		if err != nil {
+			return fmt.Errorf("api_key %s: %w", kc.ID, err)
+		}
+		if t, ok := seeded[k.Owner]; ok && t != tokencore.EDIProfile {
+			return fmt.Errorf("api_key %s: owner %s is not a profile", kc.ID, k.Owner)
+		}
+		if other, dup := secrets[string(k.SecretHash)]; dup && other != k.ID {
+			return fmt.Errorf("api_key %s: its secret already belongs to another key (%s)", kc.ID, other)
+		}
+		secrets[string(k.SecretHash)] = k.ID
 	}
 	return nil
 }
