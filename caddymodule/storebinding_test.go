@@ -245,3 +245,36 @@ func TestStoreBindingRedis(t *testing.T) {
 		t.Fatalf("flushed Redis: %v", err)
 	}
 }
+
+// TestStoreBindingRefreshDetectsEmptiedRedis: the periodic refresh of a
+// running gateway reports a Redis emptied under it, and does not give the
+// emptied database a new identity (which would hide it at the next start).
+func TestStoreBindingRefreshDetectsEmptiedRedis(t *testing.T) {
+	const addr = "127.0.0.1:6379"
+	prefix := "tokengate-binding-test:" + tokencore.NewGrantID() + ":"
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	t.Cleanup(func() { rdb.Del(context.Background(), prefix+"identity") })
+	st := caddyStorage(t, t.TempDir())
+	keys := autoKeys(t, st)
+	s, err := tokencore.OpenRedisStore(t.Context(), tokencore.RedisOptions{Addr: addr, KeyPrefix: prefix, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("this test needs Redis at %s: %v", addr, err)
+	}
+	defer s.Close()
+	if _, _, err := tokencore.BindStore(t.Context(), st, s, "redis", keys, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := tokencore.RefreshStoreBinding(t.Context(), st, s, "redis", keys, time.Now()); err != nil || id.Generation != 2 {
+		t.Fatalf("refresh: %+v, %v", id, err)
+	}
+	if err := rdb.Del(t.Context(), prefix+"identity").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokencore.RefreshStoreBinding(t.Context(), st, s, "redis", keys, time.Now()); !errors.Is(err, tokencore.ErrStoreIdentityLost) {
+		t.Fatalf("refresh of an emptied store: %v", err)
+	}
+	if n, _ := rdb.Exists(t.Context(), prefix+"identity").Result(); n != 0 {
+		t.Fatal("the refresh gave the emptied store an identity")
+	}
+}

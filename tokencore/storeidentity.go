@@ -191,14 +191,16 @@ func RefreshStoreBinding(ctx context.Context, st KeyStorage, store IdentifiedSto
 	if err != nil {
 		return StoreIdentity{}, err
 	}
-	id, err := store.Identity(ctx)
+	// Advancing fails (ErrStoreIdentityLost) if the store was emptied
+	// under the running gateway; asking for its identity would make one.
+	id, err := store.AdvanceGeneration(ctx)
 	if err != nil {
-		return StoreIdentity{}, err
+		return id, fmt.Errorf("advancing the generation of the store %s: %w", name, err)
 	}
 	if b != nil && b.Store.ID != id.ID {
 		return id, fmt.Errorf("%w: %s now names %s, not this gateway's %s", ErrStoreNotBound, StoreBindingPath, b.Store, id)
 	}
-	return record(ctx, st, store, name, keys, now)
+	return id, saveStoreBinding(ctx, st, StoreBinding{Store: id, StoreName: name, Keys: keys.KeyFingerprints(), RecordedAt: now.UTC()})
 }
 
 // record advances the store's generation, then writes the binding: in this
