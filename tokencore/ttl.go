@@ -4,6 +4,7 @@ package tokencore
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ func (p TTLPolicy) MaxAccess() time.Duration {
 	return m
 }
 
+// maxTTLSeconds is the longest lifetime a time.Duration holds (292 years).
+const maxTTLSeconds = math.MaxInt64 / int64(time.Second)
+
 // ParseFolioExpiration parses mod-authtoken's TOKEN_EXPIRATION_SECONDS
 // grammar, e.g. "tenantId:diku,accessToken:300,refreshToken:86400;accessToken:900":
 // entries separated by ';', each a ','-separated list of key:value pairs;
@@ -88,6 +92,10 @@ func ParseFolioExpiration(s string) (TTLPolicy, error) {
 				n, err := strconv.ParseInt(kv[1], 10, 64)
 				if err != nil {
 					return p, fmt.Errorf("Token expiration value %q of %s is not an integer", kv[1], kv[0])
+				}
+				if n > maxTTLSeconds {
+					// It would wrap around to a negative time.Duration.
+					return p, fmt.Errorf("Token expiration value %q of %s is larger than %d seconds", kv[1], kv[0], maxTTLSeconds)
 				}
 				d := time.Duration(max(n, 0)) * time.Second
 				if kv[0] == "accessToken" {
