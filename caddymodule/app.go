@@ -200,7 +200,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.ctx = ctx
-	a.storage = ctx.Storage()
 	st, key, err := a.openState()
 	if err != nil {
 		return err
@@ -314,6 +313,7 @@ func checkTTLs(access, refresh caddy.Duration) error {
 // of the config, attaches the store to the engine, and starts the periodic
 // refresh of the binding.
 func (a *App) Start() error {
+	a.storage = a.ctx.Storage() // the binding lives beside the keys
 	bind := func(store tokencore.IdentifiedStore, name string) error {
 		id, outcome, err := tokencore.BindStore(a.ctx, a.storage, store, name, a.engine.Keys, a.AcceptStore, time.Now())
 		if err != nil {
