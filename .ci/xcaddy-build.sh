@@ -43,6 +43,14 @@ for m in github.com/tokengate/tokengate github.com/tokengate/tokengate/caddymodu
 done
 export GOPROXY="file://$work/proxy,$(go env GOPROXY)"
 
+# Compile as `go build ./cmd/caddy` does (the tests built it just before), so
+# that every package already compiled comes from the build cache instead of
+# being compiled a third time: xcaddy's default flags (-trimpath, tags) and
+# CGO_ENABLED=0 would change every cache key. Which modules and versions are
+# resolved, the part that can break, does not depend on these.
+export CGO_ENABLED="$(go env CGO_ENABLED)"
+export XCADDY_GO_BUILD_FLAGS="${XCADDY_GO_BUILD_FLAGS:--ldflags='-w -s'}"
+
 echo "+ $cmd"
 (cd "$work" && eval "$cmd") >"$work/build.log" 2>&1 || {
 	tail -40 "$work/build.log" >&2
