@@ -27,7 +27,7 @@ echo "$ECHO"  # {"headers":{"Cookie":["theme=dark; edi-token=eyJ...; auth-token=
               #  "X-Tokengate-Subject":["EDI-581f..."],"X-Tokengate-Pasta-Uid":["uid=alice,o=EDI,dc=edirepository,dc=org"],...}}
 jq -e --arg alice $ALICE '.headers["X-Tokengate-Subject"] == [$alice]
   and .headers["X-Tokengate-Pasta-Uid"] == ["uid=alice,o=EDI,dc=edirepository,dc=org"]
-  and (.headers.Cookie[0] | startswith("theme=dark; edi-token="))' <<<"$ECHO"
+  and (.headers.Cookie[0] | contains("theme=dark") and contains("edi-token="))' <<<"$ECHO"
 
 # 3. Refresh the pair: no store lookup, a new 8 h lifetime for both, every other claim and field copied.
 PAIR2=$(call 200 -X POST $B/auth/v1/token/refresh -d "{\"pasta-token\":\"$P\",\"edi-token\":\"$E\"}")
