@@ -150,6 +150,17 @@ func manageServerError(code string, err error) ManageResponse {
 	return answer(result(code, ActionServerError, "Internal server error."), nil)
 }
 
+// ManageUnreadableBody is the answer to a request whose body the handler
+// could not read: larger than its limit (tooLarge) or cut off. Nothing was
+// done, so it is a BAD_REQUEST the caller can correct.
+func ManageUnreadableBody(tooLarge bool) ManageResponse {
+	msg := "The request body cannot be read."
+	if tooLarge {
+		msg = "The request body is too large."
+	}
+	return answer(result("A001201", ActionBadRequest, "%s", msg), nil)
+}
+
 // Manage serves one management request (the caller authenticated it with
 // ManageAuthenticate first). Unknown paths are 404 and known paths with
 // another method 405, both with an envelope.
