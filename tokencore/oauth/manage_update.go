@@ -175,22 +175,11 @@ func (s *Service) planUpdate(ctx context.Context, in updateRequest) (updatePlan,
 		p.scopes, p.accessScopes = &scopes, scopes
 		scopesChanged = !slices.Equal(scopes, g.Scopes) || !slices.Equal(scopes, g.AccessScopes)
 	}
-	var accessExp time.Time
-	if in.AccessTokenExpiresAt > 0 {
-		var ok bool
-		if accessExp, ok = managedExpiry(in.AccessTokenExpiresAt, now); !ok {
-			return updatePlan{}, updateBad("'accessTokenExpiresAt' must be in the future, at most %s away.", MaxManagedDuration)
-		}
+	accessExp, refreshExp, refused := updateExpiries(in, g, now)
+	if refused != nil {
+		return updatePlan{}, refused
 	}
-	if in.RefreshTokenExpiresAt > 0 {
-		var ok bool
-		if p.refreshExpiresAt, ok = managedExpiry(in.RefreshTokenExpiresAt, now); !ok {
-			return updatePlan{}, updateBad("'refreshTokenExpiresAt' must be in the future, at most %s away.", MaxManagedDuration)
-		}
-		if g.RefreshID == "" {
-			return updatePlan{}, updateBad("The token has no refresh token.")
-		}
-	}
+	p.refreshExpiresAt = refreshExp
 	p.reissue = in.AccessTokenValueUpdated || scopesChanged || !accessExp.IsZero()
 	if p.reissue {
 		switch {
@@ -205,6 +194,28 @@ func (s *Service) planUpdate(ctx context.Context, in updateRequest) (updatePlan,
 		}
 	}
 	return p, nil
+}
+
+// updateExpiries reads the requested expiries (zero: unchanged): each in
+// the future and at most MaxManagedDuration away, a refresh expiry only for
+// a grant with a refresh token.
+func updateExpiries(in updateRequest, g *tokencore.Grant, now time.Time) (access, refresh time.Time, refused *ManageResponse) {
+	if in.AccessTokenExpiresAt > 0 {
+		var ok bool
+		if access, ok = managedExpiry(in.AccessTokenExpiresAt, now); !ok {
+			return access, refresh, updateBad("'accessTokenExpiresAt' must be in the future, at most %s away.", MaxManagedDuration)
+		}
+	}
+	if in.RefreshTokenExpiresAt > 0 {
+		var ok bool
+		if refresh, ok = managedExpiry(in.RefreshTokenExpiresAt, now); !ok {
+			return access, refresh, updateBad("'refreshTokenExpiresAt' must be in the future, at most %s away.", MaxManagedDuration)
+		}
+		if g.RefreshID == "" {
+			return access, refresh, updateBad("The token has no refresh token.")
+		}
+	}
+	return access, refresh, nil
 }
 
 // updateTarget resolves the token the request names, the first given of

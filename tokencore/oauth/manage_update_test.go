@@ -104,6 +104,13 @@ func TestPlanUpdate(t *testing.T) {
 		t.Errorf("planning revoked the access token: %v", err)
 	}
 
+	// Only a grant with a refresh token can have its refresh expiry moved.
+	svc := f.create(t, `{"grantType":"CLIENT_CREDENTIALS","clientId":"svc","scopes":["api.read"]}`)
+	body := fmt.Sprintf(`{"accessToken":%q,"refreshTokenExpiresAt":%d}`, svc.AccessToken, now.Add(time.Hour).UnixMilli())
+	if _, refused := f.svc.planUpdate(f.ctx, decode(body)); refused == nil || !strings.Contains(string(refused.Body), "no refresh token") {
+		t.Errorf("refresh expiry of a grant without refresh token: %+v", refused)
+	}
+
 	// A token that expires within the second has nothing left to update.
 	f.clk.advance(remaining - 500*time.Millisecond)
 	if _, refused := f.svc.planUpdate(f.ctx, decode(`{`+at+`,"accessTokenValueUpdated":true}`)); refused == nil || refused.Status != 404 {
