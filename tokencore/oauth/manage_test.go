@@ -64,6 +64,17 @@ func TestManageAuthenticate(t *testing.T) {
 	}
 }
 
+func TestManageUnreadableBody(t *testing.T) {
+	for tooLarge, msg := range map[bool]string{true: "[A001201] The request body is too large.", false: "[A001201] The request body cannot be read."} {
+		r := ManageUnreadableBody(tooLarge)
+		var res Result
+		if err := json.Unmarshal(r.Body, &res); err != nil || r.Status != 400 || r.Header.Get("Cache-Control") != "no-store" ||
+			res != (Result{ResultCode: "A001201", ResultMessage: msg, Action: ActionBadRequest}) {
+			t.Errorf("tooLarge=%v: %d %v %s %v", tooLarge, r.Status, r.Header, r.Body, err)
+		}
+	}
+}
+
 func TestManageCreate(t *testing.T) {
 	f := newFixture(t, false)
 	status, m := f.manage(t, "POST", "/auth/token/create", "application/json",
