@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/folio"
 )
 
 func init() {
@@ -56,7 +57,7 @@ type FolioAPI struct {
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 
 	app      *App
-	folio    *tokencore.Folio
+	folio    *folio.Service
 	networks []netip.Prefix
 	logger   *zap.Logger
 }
@@ -76,7 +77,7 @@ func (f *FolioAPI) Provision(ctx caddy.Context) error {
 	f.app = app
 	ttl := app.TTL()
 	if f.TokenExpiration != "" {
-		if ttl, err = tokencore.ParseFolioExpiration(f.TokenExpiration); err != nil {
+		if ttl, err = folio.ParseExpiration(f.TokenExpiration); err != nil {
 			return fmt.Errorf("token_expiration: %w", err)
 		}
 	}
@@ -97,7 +98,7 @@ func (f *FolioAPI) Provision(ctx caddy.Context) error {
 	if f.MaxBodyBytes <= 0 {
 		f.MaxBodyBytes = defaultMaxBody
 	}
-	f.folio = tokencore.NewFolio(app.engine, tokencore.FolioConfig{
+	f.folio = folio.New(app.engine, folio.Config{
 		TTL: ttl, LegacyTenants: f.LegacyTenants, RefreshGrace: time.Duration(f.RefreshGrace),
 	})
 	return nil
@@ -190,12 +191,12 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	var (
 		result any
 		status = http.StatusCreated
-		ferr   *tokencore.FolioError
+		ferr   *folio.Error
 	)
 	switch path {
 	case "/token/sign", "/token":
-		var p tokencore.SignPayload
-		if p, ferr = tokencore.DecodeSignRequest(body); ferr != nil {
+		var p folio.SignPayload
+		if p, ferr = folio.DecodeSignRequest(body); ferr != nil {
 			break
 		}
 		if path == "/token" {
@@ -208,19 +209,19 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		result, ferr = f.folio.Sign(ctx, tenant, p)
 	case "/refreshtoken":
 		var userID, sub, tok string
-		if userID, sub, ferr = tokencore.DecodeLegacyRefreshRequest(body); ferr == nil {
+		if userID, sub, ferr = folio.DecodeLegacyRefreshRequest(body); ferr == nil {
 			if tok, ferr = f.folio.LegacyRefresh(ctx, tenant, userID, sub); ferr == nil {
 				result = map[string]string{"refreshToken": tok}
 			}
 		}
 	case "/token/refresh":
 		var tok string
-		if tok, ferr = tokencore.DecodeRefreshRequest(body); ferr == nil {
+		if tok, ferr = folio.DecodeRefreshRequest(body); ferr == nil {
 			result, ferr = f.folio.Refresh(ctx, r.Header.Get(HeaderTenant), r.Header.Get(HeaderUserID), tok)
 		}
 	case "/token/invalidate":
 		var tok string
-		if tok, ferr = tokencore.DecodeRefreshRequest(body); ferr == nil {
+		if tok, ferr = folio.DecodeRefreshRequest(body); ferr == nil {
 			ferr = f.folio.Invalidate(ctx, tenant, tok)
 			status = http.StatusNoContent
 		}
@@ -232,7 +233,7 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			}
 		}
 		if tok == "" {
-			ferr = &tokencore.FolioError{Status: http.StatusUnauthorized, Message: "Invalid token", Err: errors.New("no access token")}
+			ferr = &folio.Error{Status: http.StatusUnauthorized, Message: "Invalid token", Err: errors.New("no access token")}
 		} else {
 			ferr = f.folio.InvalidateAll(ctx, tenant, tok)
 			status = http.StatusNoContent
