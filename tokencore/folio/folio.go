@@ -58,6 +58,10 @@ type Config struct {
 	// than this long ago be presented again and receive the same new pair,
 	// instead of counting as a replay. Off by default, like mod-authtoken.
 	RefreshGrace time.Duration
+	// DefaultTenant is the tenant of requests without X-Okapi-Tenant, for
+	// every endpoint alike (refresh included); empty means the header is
+	// required.
+	DefaultTenant string
 }
 
 // Service implements mod-authtoken's token API on the engine.
