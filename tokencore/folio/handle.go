@@ -84,6 +84,13 @@ func Serves(path string) bool {
 	return false
 }
 
+// SignerOnly reports whether only a trusted signer may call path, so the
+// handler authenticates the signer only there.
+func SignerOnly(path string) bool {
+	_, ok := signPermissions[path]
+	return ok
+}
+
 // Handle answers one request of the FOLIO token API: routing, the method,
 // tenant and signer checks, decoding, the operation, and the 201/204
 // choice, with mod-authtoken's messages.
