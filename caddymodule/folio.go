@@ -155,7 +155,7 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		Body:          http.MaxBytesReader(w, r.Body, f.MaxBodyBytes),
 	}
 	if path == folio.PathInvalidateAll {
-		req.AccessToken = folioAccessToken(r)
+		req.AccessToken, req.AccessTokenErr = requestToken(r, true, "")
 	}
 	resp := f.folio.Handle(r.Context(), req)
 	f.logRefusal(r, path, resp)
@@ -165,18 +165,6 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
 	return nil
-}
-
-// folioAccessToken is the caller's access token: X-Okapi-Token, else
-// Authorization: Bearer.
-func folioAccessToken(r *http.Request) string {
-	tok := r.Header.Get(HeaderToken)
-	if tok == "" {
-		if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-			tok = strings.TrimSpace(v)
-		}
-	}
-	return tok
 }
 
 // logRefusal logs a refusal: at warn a token presented at the wrong
