@@ -366,8 +366,8 @@ var (
 // revoked, or is unknown to the store revokes every grant of its user in
 // its tenant (mod-authtoken's reuse rule), access tokens included, and
 // answers 401. A X-Okapi-User-Id header that differs from the token's user
-// is a 403, as in mod-authtoken. Without X-Okapi-Tenant, the token's own
-// tenant is the request's (Okapi routes such a request by the token).
+// is a 403, as in mod-authtoken. An empty tenantHeader accepts the token's
+// own tenant; Handle never passes one (it applies Config.DefaultTenant).
 func (f *Service) Refresh(ctx context.Context, tenantHeader, userIDHeader, token string) (Tokens, *Error) {
 	rc, err := f.e.ParseRefreshToken(token)
 	if err != nil {
