@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/edi"
 )
 
 func init() {
@@ -85,6 +86,12 @@ type App struct {
 	// EDI configures EDI-compatible paired tokens.
 	EDI *EDIConfig `json:"edi,omitempty"`
 
+	// AcceptStore accepts, for one start, a store that is not the one the
+	// keys were used with (reset, replaced, or restored from an older
+	// backup): `<store id>@<generation>`, as the refusal message prints it.
+	// See docs/operations.md, Backups and recovery.
+	AcceptStore string `json:"accept_store,omitempty"`
+
 	engine  *tokencore.Engine
 	ttl     tokencore.TTLPolicy
 	state   *sharedState
@@ -95,6 +102,12 @@ type App struct {
 	// identity is the list of gateway credentials every handler strips
 	// (identity.go).
 	identity *gatewayCredentials
+
+	ctx     caddy.Context
+	storage tokencore.KeyStorage
+	// stopBinding ends this config's periodic store-binding refresh.
+	stopBinding context.CancelFunc
+	bindingDone chan struct{}
 }
 
 // KeyConfig is one key of the key set.
@@ -175,12 +188,19 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "tokengate", New: func() caddy.Module { return new(App) }}
 }
 
-// Provision opens (or joins) the shared state and loads the keys.
+// Provision joins (or prepares) the shared state and loads the keys. It
+// opens no store: that is Start's job, so that `caddy validate` neither
+// creates a store nor waits for the lock of a running gateway's. Handlers
+// build their services on the engine during their own Provision; the
+// engine's store is a handle that the store is attached to in Start, and
+// its revocation view refuses every token until it has been loaded.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if err := a.checkSecrets(); err != nil {
 		return err
 	}
+	a.ctx = ctx
+	a.storage = ctx.Storage()
 	st, key, err := a.openState()
 	if err != nil {
 		return err
@@ -212,7 +232,34 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionEDI(ctx); err != nil {
 		return err
 	}
+	if backend := a.state.store.Backend(); backend != nil {
+		// A reload: the store is open, so the seeded records are written
+		// now, before any handler of this config serves (as on a first
+		// start, where Start writes them before the store is attached).
+		if err := a.seedEDI(backend); err != nil {
+			return err
+		}
+	}
 	registerMetrics(ctx, a)
+	return nil
+}
+
+// seedEDI writes the EDI records of the config (`edi { subject ... }`)
+// into store, which need not be attached to the engine's handle yet.
+func (a *App) seedEDI(store tokencore.Store) error {
+	if a.EDI == nil || a.EDI.svc == nil {
+		return nil
+	}
+	// An engine on the bare store: seeding writes records, it revokes
+	// nothing, so the declared lifetimes are not needed.
+	e := &tokencore.Engine{Keys: a.engine.Keys, Store: store, View: a.engine.View, Cache: a.engine.Cache, Now: a.engine.Now, Issuer: a.engine.Issuer}
+	m, err := edi.NewManager(e, a.EDI.svc.Config())
+	if err != nil {
+		return fmt.Errorf("edi: %w", err)
+	}
+	if err := a.EDI.seed(a.ctx, m); err != nil {
+		return fmt.Errorf("edi: seeding: %w", err)
+	}
 	return nil
 }
 
@@ -261,15 +308,78 @@ func checkTTLs(access, refresh caddy.Duration) error {
 	return nil
 }
 
-// Start implements caddy.App; the shared state is already running.
+// Start opens the store (unless a previous config of this process already
+// did: a reload keeps the open store), checks that it is the store of the
+// keys (tokencore.BindStore), loads its revocations, writes the EDI records
+// of the config, attaches the store to the engine, and starts the periodic
+// refresh of the binding.
 func (a *App) Start() error {
+	bind := func(store tokencore.IdentifiedStore, name string) error {
+		id, outcome, err := tokencore.BindStore(a.ctx, a.storage, store, name, a.engine.Keys, a.AcceptStore, time.Now())
+		if err != nil {
+			return err
+		}
+		level := zapcore.InfoLevel
+		if outcome == tokencore.BindAccepted || outcome == tokencore.BindKeysReplaced {
+			level = zapcore.WarnLevel
+		}
+		if c := a.logger.Check(level, "store bound to the keys"); c != nil {
+			c.Write(zap.String("store", name), zap.String("store_id", id.ID), zap.Uint64("generation", id.Generation), zap.String("outcome", string(outcome)))
+		}
+		return nil
+	}
+	// Seeded records go in before the store is attached, so no request
+	// can find the store without them.
+	opened, err := a.state.open(bind, a.seedEDI)
+	if err != nil {
+		return err
+	}
+	if !opened && a.state.identified != nil {
+		// A reload: the store was bound at its start; record the keys of
+		// this config with it.
+		if _, err := tokencore.RefreshStoreBinding(a.ctx, a.storage, a.state.identified, a.state.name, a.engine.Keys, time.Now()); err != nil {
+			a.logger.Error("recording the store binding", zap.Error(err))
+		}
+	}
+	if a.state.identified != nil {
+		a.startBindingRefresh()
+	}
 	a.logStartup()
 	return nil
 }
 
-// Stop implements caddy.App; the shared state outlives the app until the
-// last config using it is cleaned up.
-func (a *App) Stop() error { return nil }
+// storeBindingRefresh is how often a running gateway advances its store's
+// generation and records it with the keys: a backup restored later is
+// recognised as older if it was taken at least this long before the last
+// refresh.
+const storeBindingRefresh = time.Minute
+
+// startBindingRefresh runs tokencore.RefreshStoreBinding every
+// storeBindingRefresh until Stop.
+func (a *App) startBindingRefresh() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopBinding, a.bindingDone = cancel, make(chan struct{})
+	store, name, keys, storage := a.state.identified, a.state.name, a.engine.Keys, a.storage
+	go func() {
+		defer close(a.bindingDone)
+		tokencore.RunEvery(ctx, storeBindingRefresh, func(ctx context.Context) {
+			if _, err := tokencore.RefreshStoreBinding(ctx, storage, store, name, keys, time.Now()); err != nil && ctx.Err() == nil {
+				a.logger.Error("recording the store binding", zap.String("store", name), zap.Error(err))
+			}
+		})
+	}()
+}
+
+// Stop implements caddy.App: it ends this config's binding refresh; the
+// shared state outlives the app until the last config using it is cleaned
+// up.
+func (a *App) Stop() error {
+	if a.stopBinding != nil {
+		a.stopBinding()
+		<-a.bindingDone
+	}
+	return nil
+}
 
 // Cleanup releases this config's hold on the shared state.
 func (a *App) Cleanup() error {
@@ -291,7 +401,8 @@ func defaultStorePath() string {
 	return filepath.Join(caddy.AppDataDir(), "tokengate", "tokengate.db")
 }
 
-// openState loads or creates the pooled state for the configured store.
+// openState joins or creates the pooled state for the configured store,
+// without opening the store (sharedState.open does, in Start).
 func (a *App) openState() (*sharedState, string, error) {
 	sc := StoreConfig{Type: "bolt"}
 	if a.Store != nil {
@@ -346,7 +457,7 @@ func (a *App) openState() (*sharedState, string, error) {
 	}
 	sweep, syncEvery := time.Duration(a.SweepInterval), time.Duration(a.RevocationSync)
 	v, loaded, err := statePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newSharedState(sc, cc, sweep, syncEvery, a.logger)
+		return newSharedState(sc, key, cc, sweep, syncEvery, a.logger)
 	})
 	if err != nil {
 		return nil, "", err
@@ -441,20 +552,6 @@ func (a *App) loadKeys(ctx caddy.Context) (*tokencore.KeySet, error) {
 // statePool shares state across config reloads (see App).
 var statePool = caddy.NewUsagePool()
 
-// sharedState is what must outlive a config reload: the open store, the
-// revocation view mirroring it, the verification cache, and the background
-// sweeper and revocation follower.
-type sharedState struct {
-	store  tokencore.Store
-	view   *tokencore.RevocationView
-	cache  *tokencore.VerifyCache
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// follower keeps the view in step with a shared (Redis) store; nil for
-	// a store this process alone writes.
-	follower *tokencore.RevocationFollower
-}
-
 // validateShared checks the options of a shared store.
 func (sc *StoreConfig) validateShared() error {
 	if sc.MinReplicasAcked != nil && *sc.MinReplicasAcked < 0 {
@@ -515,75 +612,158 @@ func (sc *StoreConfig) followerConfig(logger *zap.Logger) tokencore.FollowerConf
 	}
 }
 
-func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery time.Duration, logger *zap.Logger) (*sharedState, error) {
+// sharedState is what must outlive a config reload: the store (a handle,
+// attached when the first config using it starts), the revocation view
+// mirroring it, the verification cache, and the background sweeper and
+// revocation follower.
+type sharedState struct {
+	sc        StoreConfig
+	name      string // the store, for messages: its path or address
+	sweep     time.Duration
+	syncEvery time.Duration
+	logger    *zap.Logger
+
+	store *tokencore.StoreHandle
+	view  *tokencore.RevocationView
+	cache *tokencore.VerifyCache
+
+	mu         sync.Mutex
+	opened     bool
+	failed     error                     // why open failed; it is not tried again
+	identified tokencore.IdentifiedStore // the backend, if persistent; set by open
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	// follower keeps the view in step with a shared (Redis) store; nil for
+	// a store this process alone writes. Set by open.
+	follower *tokencore.RevocationFollower
+}
+
+// newSharedState prepares the state of one store without opening it.
+func newSharedState(sc StoreConfig, key string, cc tokencore.CacheConfig, sweep, syncEvery time.Duration, logger *zap.Logger) (*sharedState, error) {
+	cache, err := tokencore.NewVerifyCache(cc)
+	if err != nil {
+		return nil, err
+	}
+	name := key
+	if sc.Type == "bolt" {
+		name = sc.Path
+	}
+	return &sharedState{
+		sc: sc, name: name, sweep: sweep, syncEvery: syncEvery, logger: logger,
+		store: tokencore.NewStoreHandle(), view: tokencore.NewPendingRevocationView(), cache: cache,
+	}, nil
+}
+
+// open opens the store, lets bind check it against the keys (persistent
+// stores only), loads the revocations, lets prepare write what must be
+// there before anything is served, attaches the store to the handle the
+// engine holds and starts the background work. It reports whether it
+// opened the store: a later config (a reload) finds it open and gets false.
+// On error nothing stays open, and the requests waiting for the store are
+// released with an error: the config that made this state is being
+// refused, and the state will be destroyed with it.
+func (s *sharedState) open(bind func(store tokencore.IdentifiedStore, name string) error, prepare func(tokencore.Store) error) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opened || s.failed != nil {
+		return false, s.failed
+	}
+	opened, err := s.openLocked(bind, prepare)
+	if err != nil {
+		s.failed = err
+		s.store.Abandon()
+		s.view.Abandon()
+	}
+	return opened, err
+}
+
+func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name string) error, prepare func(tokencore.Store) error) (bool, error) {
+	sc, logger := s.sc, s.logger
 	var store tokencore.Store
 	switch sc.Type {
 	case "memory":
 		store = tokencore.NewMemoryStore()
 	case "bolt":
-		s, err := tokencore.OpenBoltStore(sc.Path, tokencore.BoltOptions{Timeout: 2 * time.Second})
+		st, err := tokencore.OpenBoltStore(sc.Path, tokencore.BoltOptions{Timeout: 2 * time.Second})
 		if errors.Is(err, tokencore.ErrStoreLocked) {
-			return nil, fmt.Errorf("store bolt: %w: is another Caddy running on this store? To change a running gateway's config, use `caddy reload`", err)
+			return false, fmt.Errorf("store bolt: %w: is another Caddy running on this store? To change a running gateway's config, use `caddy reload`", err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store bolt: %w", err)
+			return false, fmt.Errorf("store bolt: %w", err)
 		}
-		store = s
+		store = st
 	case "redis":
 		octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
-		s, err := tokencore.OpenRedisStore(octx, tokencore.RedisOptions{
+		st, err := tokencore.OpenRedisStore(octx, tokencore.RedisOptions{
 			Addr: sc.Address, Username: sc.Username, Password: sc.Password, DB: sc.DB,
 			KeyPrefix: sc.Prefix, DialTimeout: 5 * time.Second,
 			ReplicaAcks: sc.replicaAcks(), ReplicaAckTimeout: time.Duration(sc.ReplicaAckTimeout),
 		})
 		ocancel()
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		store = s
+		store = st
 	}
-	cache, err := tokencore.NewVerifyCache(cc)
-	if err != nil {
-		store.Close()
-		return nil, err
+	identified, _ := store.(tokencore.IdentifiedStore)
+	if identified != nil {
+		if err := bind(identified, s.name); err != nil {
+			store.Close()
+			return false, err
+		}
 	}
-	view := tokencore.NewRevocationView()
+	view := s.view
 	ctx, cancel := context.WithCancel(context.Background())
-	st := &sharedState{store: store, view: view, cache: cache, cancel: cancel}
+	var follower *tokencore.RevocationFollower
 	if _, shared := store.(tokencore.RevocationFeed); shared {
 		// A shared store: follow its numbered revocation feed, so every
 		// revocation by any instance is applied here at once, a missed one
 		// is found within 50ms, and revocations wait for this instance.
+		// Starting the follower loads the view.
 		octx, ocancel := context.WithTimeout(ctx, 10*time.Second)
 		f, err := tokencore.StartFollower(octx, store, view, sc.followerConfig(logger))
 		ocancel()
 		if err != nil {
 			cancel()
-			cache.Close()
 			store.Close()
-			return nil, err
+			return false, err
 		}
-		st.follower = f
+		follower = f
 		logger.Info("following the shared store's revocations", zap.String("instance", f.InstanceID()),
 			zap.Uint64("revocation_seq", view.Position().Seq))
 	} else {
 		engine := &tokencore.Engine{Store: store, View: view}
 		if err := engine.SyncRevocations(ctx); err != nil {
 			cancel()
-			cache.Close()
 			store.Close()
-			return nil, fmt.Errorf("loading revocations: %w", err)
+			return false, fmt.Errorf("loading revocations: %w", err)
 		}
 	}
+	abandon := func(err error) (bool, error) {
+		if follower != nil {
+			follower.Stop()
+		}
+		cancel()
+		store.Close()
+		return false, err
+	}
+	if err := prepare(store); err != nil {
+		return abandon(err)
+	}
+	if err := s.store.Attach(store); err != nil {
+		return abandon(err)
+	}
+	s.opened, s.identified, s.cancel, s.follower = true, identified, cancel, follower
+	sweep, syncEvery := s.sweep, s.syncEvery
 	if sweep <= 0 {
 		sweep = time.Minute
 	}
 	if syncEvery <= 0 {
 		syncEvery = 15 * time.Minute
 	}
-	st.wg.Add(2)
+	s.wg.Add(2)
 	go func() {
-		defer st.wg.Done()
+		defer s.wg.Done()
 		tokencore.RunSweeper(ctx, store, sweep, time.Now, func(n int, err error) {
 			if err != nil {
 				logger.Error("sweeping expired tokens", zap.Error(err))
@@ -593,32 +773,37 @@ func newSharedState(sc StoreConfig, cc tokencore.CacheConfig, sweep, syncEvery t
 		})
 	}()
 	go func() {
-		defer st.wg.Done()
+		defer s.wg.Done()
 		// The view forgets expired entries with the sweep; with a shared
 		// store it is also read again, rarely, as a safety net.
 		pruneEvery := sweep
-		if st.follower != nil {
+		if follower != nil {
 			pruneEvery = min(sweep, syncEvery)
 		}
 		lastReload := time.Now()
 		tokencore.RunEvery(ctx, pruneEvery, func(ctx context.Context) {
 			view.Prune(time.Now())
-			if st.follower == nil || time.Since(lastReload) < syncEvery {
+			if follower == nil || time.Since(lastReload) < syncEvery {
 				return
 			}
 			lastReload = time.Now()
-			if err := st.follower.Reload(ctx); err != nil && ctx.Err() == nil {
+			if err := follower.Reload(ctx); err != nil && ctx.Err() == nil {
 				logger.Error("reloading revocations", zap.Error(err))
 			}
 		})
 	}()
-	return st, nil
+	return true, nil
 }
 
-// Destruct stops the background work and closes the store; the pool calls
-// it when the last config using the state is cleaned up.
+// Destruct stops the background work and closes the store (if it was
+// opened); the pool calls it when the last config using the state is
+// cleaned up.
 func (s *sharedState) Destruct() error {
-	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
+	}
 	s.wg.Wait()
 	if s.follower != nil {
 		s.follower.Stop() // unregistered: revocations stop waiting for this instance

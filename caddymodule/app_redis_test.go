@@ -17,11 +17,21 @@ import (
 
 func TestRedisStateUnreachable(t *testing.T) {
 	a := &App{Store: &StoreConfig{Type: "redis", Address: "127.0.0.1:1"}, logger: zap.NewNop()}
-	_, _, err := a.openState()
-	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Fatalf("openState with no Redis: %v; want an error naming the address", err)
+	st, key, err := a.openState()
+	if err != nil {
+		t.Fatal(err) // preparing the state opens nothing
+	}
+	defer statePool.Delete(key)
+	if _, err := st.open(noBinding, noPrepare); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("opening the state with no Redis: %v; want an error naming the address", err)
 	}
 }
+
+// noBinding is a bind callback that accepts every store.
+func noBinding(tokencore.IdentifiedStore, string) error { return nil }
+
+// noPrepare is a prepare callback that writes nothing.
+func noPrepare(tokencore.Store) error { return nil }
 
 // TestRedisStateAppliesPushedRevocations: the pooled state is keyed by
 // address, db and prefix, and a revocation stored by another instance is
@@ -56,6 +66,9 @@ func TestRedisStateAppliesPushedRevocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer statePool.Delete(key)
+	if _, err := st.open(noBinding, noPrepare); err != nil {
+		t.Fatal(err)
+	}
 	if want := "redis:" + addr + "/0/" + prefix; key != want {
 		t.Errorf("pool key %q, want %q", key, want)
 	}

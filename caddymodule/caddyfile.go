@@ -54,6 +54,7 @@ func init() {
 //	        on_stale refuse|serve          (default refuse)
 //	        instance_id <id>
 //	    }]
+//	    accept_store <store_id>@<generation>   (one start; see docs/operations.md)
 //	    cache_size <entries>
 //	    cache_ttl <duration>
 //	    access_ttl <duration>
@@ -186,6 +187,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			app.TenantTTLs[tenant] = TenantTTL{ad, rd}
 		case "default_tenant":
 			if !d.Args(&app.DefaultTenant) {
+				return nil, d.ArgErr()
+			}
+		case "accept_store":
+			if !d.Args(&app.AcceptStore) || d.NextArg() {
 				return nil, d.ArgErr()
 			}
 		case "issuer":

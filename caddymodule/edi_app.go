@@ -167,9 +167,9 @@ func (a *App) provisionEDI(ctx caddy.Context) error {
 	return err
 }
 
-// ediService returns the app's EDI service, building it on first use:
-// keys, service, and the seeded records. Caddy provisions modules one at a
-// time, so no lock is needed.
+// ediService returns the app's EDI service, building it on first use (its
+// seeded records are written by App.Start, once the store is open). Caddy
+// provisions modules one at a time, so no lock is needed.
 func (a *App) ediService(ctx caddy.Context) (*edi.Service, error) {
 	if a.EDI == nil {
 		a.EDI = &EDIConfig{}
@@ -188,7 +188,10 @@ func (a *App) ediService(ctx caddy.Context) (*edi.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.seed(ctx, svc.Manager()); err != nil {
+	// The seeded records are written once the store is open (App.Start);
+	// what can be checked without the store is checked now, so that
+	// `caddy validate` reports it.
+	if err := c.checkSeeds(svc.Manager()); err != nil {
 		return nil, fmt.Errorf("edi: %w", err)
 	}
 	c.svc = svc
@@ -352,6 +355,42 @@ func (c *EDIConfig) seed(ctx caddy.Context, m *edi.Manager) error {
 		if _, err := m.ImportKey(ctx, k); err != nil {
 			return fmt.Errorf("api_key %s: %w", kc.ID, err)
 		}
+	}
+	return nil
+}
+
+// checkSeeds applies the rules of seed that need no store: each subject's
+// form (m.NormalizeSubject reads nothing), each key's record, a group or
+// key owner seeded as a group, and two keys with one secret. Whether an
+// owner that is not seeded exists is a question for the store, answered
+// by seed at start.
+func (c *EDIConfig) checkSeeds(m *edi.Manager) error {
+	seeded := map[string]string{}
+	for _, s := range c.Subjects {
+		rec, err := m.NormalizeSubject(s.EDIID, s.doc())
+		if err != nil {
+			return fmt.Errorf("subject %s: %w", s.EDIID, err)
+		}
+		seeded[rec.EDIID] = rec.Type
+	}
+	for _, s := range c.Subjects {
+		if t, ok := seeded[s.Owner]; ok && s.Type == tokencore.EDIGroup && t != tokencore.EDIProfile {
+			return fmt.Errorf("subject %s: group owner %s is not a profile", s.EDIID, s.Owner)
+		}
+	}
+	secrets := map[string]string{}
+	for _, kc := range c.APIKeys {
+		k, err := kc.record(m.Location())
+		if err != nil {
+			return fmt.Errorf("api_key %s: %w", kc.ID, err)
+		}
+		if t, ok := seeded[k.Owner]; ok && t != tokencore.EDIProfile {
+			return fmt.Errorf("api_key %s: owner %s is not a profile", kc.ID, k.Owner)
+		}
+		if other, dup := secrets[string(k.SecretHash)]; dup && other != k.ID {
+			return fmt.Errorf("api_key %s: its secret already belongs to another key (%s)", kc.ID, other)
+		}
+		secrets[string(k.SecretHash)] = k.ID
 	}
 	return nil
 }

@@ -60,7 +60,6 @@ func forgedHeaders(claimHeaders ...string) http.Header {
 type spoofTry struct {
 	route, path string
 	auth        http.Header // the legitimate credentials of the try
-	cookies     []string    // forged cookies, besides the legitimate ones
 }
 
 // bypassPaths are the forms of /package/eml/edi/1/1 that Tomcat reads as

@@ -91,13 +91,20 @@ const (
 // do not decode, index entries without their record, panics of bbolt.
 var errBoltCorrupt = errors.New("tokencore: bolt store is corrupt")
 
-// OpenBoltStore opens (creating it if needed) the bbolt file at path. The
-// parent directories are created with mode 0700 and the file with 0600:
-// the file holds token hashes and grant properties, not for other users.
+// OpenBoltStore opens the bbolt file at path, creating it only when no file
+// is there. The parent directories are created with mode 0700 and the file
+// with 0600: the file holds token hashes and grant properties, not for
+// other users.
 //
-// A file held by another process fails with an error wrapping bbolt's
-// timeout error after opts.Timeout; a file that is not a bbolt database, or
-// is a bbolt database of another program, fails with an error.
+// An existing file must be a tokengate store: a file that is empty (0
+// bytes), not a bbolt database, a bbolt database of another program (no
+// "meta" bucket), of another schema version, or damaged (truncated) is
+// refused with an error naming the path, and left untouched. Starting
+// afresh over such a file would silently forget every revocation it held.
+// A new store is built under a temporary name and linked into place once
+// initialised, so a crash during creation never leaves a half-made store at
+// path. A file held by another process fails with an error wrapping
+// bbolt's timeout error after opts.Timeout.
 func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
 	if path == "" {
 		return nil, errors.New("opening bolt store: empty path")
@@ -108,21 +115,64 @@ func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: creating its directory: %w", path, err)
 	}
-	if err := checkBoltFile(path); err != nil {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := createBoltStore(path, opts.Timeout); err != nil {
+			return nil, fmt.Errorf("creating bolt store %s: %w", path, err)
+		}
+	}
+	if err := checkBoltFile(path); errors.Is(err, errBoltCorrupt) {
+		return nil, fmt.Errorf("opening bolt store %s: %w; restore it from a backup (see docs/operations.md, Backups and recovery)", path, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
 	db, err := openBolt(path, opts.Timeout)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("opening bolt store %s: %w (gave up after %s: %w)", path, ErrStoreLocked, opts.Timeout, err)
-	}
-	if err != nil {
+	} else if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+		return nil, fmt.Errorf("opening bolt store %s: the file is not a tokengate store, or its header is damaged; restore it from a backup (see docs/operations.md, Backups and recovery): %w", path, err)
+	} else if errors.Is(err, errBoltCorrupt) {
+		return nil, fmt.Errorf("opening bolt store %s: %w; restore it from a backup (see docs/operations.md, Backups and recovery)", path, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
-	if err := initBolt(db); err != nil {
+	if err := initBolt(db, false); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
 	return &BoltStore{db: db, writes: newGroupCommitter(db)}, nil
+}
+
+// createBoltStore makes a new, initialised store (buckets, schema version,
+// identity) under a temporary name next to path and links it to path. If
+// another process created path meanwhile, its store is kept and this one
+// dropped.
+func createBoltStore(path string, timeout time.Duration) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close() // empty: bbolt initialises it
+	defer os.Remove(tmp)
+	db, err := openBolt(tmp, timeout)
+	if err != nil {
+		return err
+	}
+	if err := initBolt(db, true); err != nil {
+		_ = db.Close()
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync() // make the new name durable
+		d.Close()
+	}
+	return nil
 }
 
 // openBolt opens the file, turning a bbolt panic on a damaged file into
@@ -161,7 +211,9 @@ func checkBoltFile(path string) error {
 	}
 	size := fi.Size()
 	if size == 0 {
-		return nil // bbolt initialises an empty file
+		// bbolt would initialise it as a new database: a store truncated
+		// to nothing must not come back as an empty one.
+		return errors.New("the file is empty (0 bytes), not a tokengate store: it was truncated or never written; restore it from a backup, or remove it to start a new, empty store (see docs/operations.md, Backups and recovery)")
 	}
 	// Find the page size as bbolt does: from meta page 0, else from a
 	// meta page 1 at any power of two from 1 KiB to 16 MiB.
@@ -237,21 +289,27 @@ func readBoltMeta(f *os.File, off int64) (boltMeta, bool) {
 	return boltMeta{pageSize: ne.Uint32(m[8:]), root: ne.Uint64(m[16:]), freelist: ne.Uint64(m[32:]), pgid: ne.Uint64(m[40:])}, true
 }
 
-// initBolt creates the buckets of a new file and checks the schema version
-// of an existing one. A file with buckets but no meta bucket belongs to
-// another program (bbolt files look alike) and is left untouched.
-func initBolt(db *bolt.DB) (err error) {
+// initBolt creates the buckets, schema version and identity of a new file
+// (create) and checks the schema version of an existing one. An existing
+// file without a meta bucket is refused and left untouched: with other
+// buckets it belongs to another program (bbolt files look alike); without
+// any, it is no tokengate store either (tokengate creates its stores whole,
+// see createBoltStore). Buckets added since the file was created are added.
+func initBolt(db *bolt.DB, create bool) (err error) {
 	defer recoverCorrupt(&err)
 	return db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket([]byte(bucketMeta))
-		if meta == nil {
+		if meta == nil && !create {
 			foreign := false
 			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { foreign = true; return nil })
 			if foreign {
 				return errors.New("the file is a bbolt database of another program")
 			}
-		} else if v := meta.Get([]byte(metaVersionKey)); string(v) != strconv.Itoa(boltSchemaVersion) {
-			return fmt.Errorf("unsupported schema version %q (this build reads %d)", v, boltSchemaVersion)
+			return errors.New("the file is an empty bbolt database, not a tokengate store (was its creation interrupted? remove it to start a new store)")
+		} else if meta != nil {
+			if v := meta.Get([]byte(metaVersionKey)); string(v) != strconv.Itoa(boltSchemaVersion) {
+				return fmt.Errorf("unsupported schema version %q (this build reads %d)", v, boltSchemaVersion)
+			}
 		}
 		for _, name := range []string{bucketMeta, bucketGrants, bucketTokenIdx, bucketSubjectIdx, bucketClientIdx,
 			bucketUserIdx, bucketExpiryIdx, bucketRevocations, bucketRevExpiryIdx} {
@@ -260,7 +318,12 @@ func initBolt(db *bolt.DB) (err error) {
 			}
 		}
 		if meta == nil {
-			return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaVersionKey), []byte(strconv.Itoa(boltSchemaVersion)))
+			meta = tx.Bucket([]byte(bucketMeta))
+			if err := meta.Put([]byte(metaVersionKey), []byte(strconv.Itoa(boltSchemaVersion))); err != nil {
+				return err
+			}
+			_, err := boltIdentity(meta, time.Now())
+			return err
 		}
 		return nil
 	})

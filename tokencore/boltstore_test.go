@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,6 +225,14 @@ func TestBoltStoreBadFiles(t *testing.T) {
 		// write creates the file at path (nil: path is a directory).
 		write func(t *testing.T, path string)
 	}{
+		{"empty (0 bytes)", writeBytes(nil)},
+		{"bbolt database without any bucket", func(t *testing.T, path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}},
 		{"text", writeBytes([]byte("this is not a database\n"))},
 		{"random bytes", writeBytes(random)},
 		{"zero pages", writeBytes(make([]byte, 16<<10))},
@@ -273,6 +282,9 @@ func TestBoltStoreBadFiles(t *testing.T) {
 				t.Fatal("OpenBoltStore succeeded")
 			}
 			t.Log(err)
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("the error does not name the file: %v", err)
+			}
 			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 				t.Error("the file was modified")
 			}

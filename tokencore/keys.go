@@ -355,8 +355,13 @@ func (ks *KeySet) Seal(payload []byte) (string, error) {
 }
 
 // Open decrypts a compact JWE made by Seal (or by mod-authtoken with the
-// same secret). Only dir/A256GCM is accepted.
+// same secret). Only dir/A256GCM is accepted, and the header must pass
+// CheckJOSEHeader. The payload is returned as is: callers parsing it as
+// claims check it with CheckStrictJSON.
 func (ks *KeySet) Open(token string) ([]byte, error) {
+	if err := CheckCompactHeader(token, JWE); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
+	}
 	obj, err := jose.ParseEncryptedCompact(token, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
@@ -385,6 +390,29 @@ func (ks *KeySet) JWKS() ([]byte, error) {
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.public, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"})
 	}
 	return json.Marshal(set)
+}
+
+// KeyFingerprints identifies the key material of the set, for the store
+// binding (BindStore): every verification key (by its RFC 7638 thumbprint,
+// not its kid, which an operator may reuse for another key; an HS256 key
+// by an HMAC of its secret) and the refresh-token key. Sorted.
+func (ks *KeySet) KeyFingerprints() []string {
+	out := make([]string, 0, len(ks.byID)+1)
+	for _, k := range ks.byID {
+		if k.secret != nil {
+			out = append(out, symmetricFingerprint("hs256", k.secret))
+			continue
+		}
+		thumb, err := (&jose.JSONWebKey{Key: k.public}).Thumbprint(crypto.SHA256)
+		if err != nil { // NewKey computed one already; cannot fail here
+			out = append(out, "kid:"+k.ID)
+			continue
+		}
+		out = append(out, "jwk:"+base64.RawURLEncoding.EncodeToString(thumb))
+	}
+	out = append(out, symmetricFingerprint("refresh", ks.refreshKey))
+	sort.Strings(out)
+	return out
 }
 
 // Algorithms lists the algorithms of the verification keys (for metadata).

@@ -135,6 +135,11 @@ func (e *Engine) ParseRefreshToken(token string) (*RefreshClaims, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Strict first: json.Unmarshal into a struct keeps the last of two
+	// "sub" members and matches names case-insensitively.
+	if err := CheckStrictJSON(payload); err != nil {
+		return nil, fmt.Errorf("%w: refresh payload: %w", ErrTokenMalformed, err)
+	}
 	var rc RefreshClaims
 	if err := json.Unmarshal(payload, &rc); err != nil {
 		return nil, fmt.Errorf("%w: refresh payload: %w", ErrTokenMalformed, err)

@@ -776,8 +776,8 @@ func (s *RedisStore) LaggingInstances(ctx context.Context, seq uint64) ([]string
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	ids, err := s.rdb.ZRangeByScore(ctx, s.instances(), &redis.ZRangeBy{
-		Min: "-inf", Max: "(" + strconv.FormatUint(seq, 10),
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.instances(), ByScore: true, Start: "-inf", Stop: "(" + strconv.FormatUint(seq, 10),
 	}).Result()
 	if err != nil || len(ids) == 0 {
 		return nil, s.wrap(err)

@@ -26,6 +26,14 @@ import (
 // serve from a stale view. Without a follower (bbolt, memory: this process
 // is the store's only writer) the view is always trusted.
 type RevocationView struct {
+	// pending is set on a view made by NewPendingRevocationView until its
+	// first Load: a view that has not seen the store refuses every token.
+	pending atomic.Bool
+	// settled is closed at the first Load, or by Abandon; nil for a view
+	// that was never pending.
+	settled    chan struct{}
+	settleOnce sync.Once
+
 	mu       sync.RWMutex
 	grants   map[string]Revocation
 	tokens   map[string]Revocation
@@ -68,6 +76,55 @@ func NewRevocationView() *RevocationView {
 		subjects: map[string]Revocation{},
 		born:     time.Now(),
 	}
+}
+
+// ViewLoadWait bounds how long a verdict waits for a pending view's first
+// load. Caddy starts its apps in no fixed order, so the HTTP server may
+// take requests while the tokengate app is still opening its store; those
+// requests wait for it (a few milliseconds with bbolt) rather than fail.
+const ViewLoadWait = 10 * time.Second
+
+// NewPendingRevocationView returns an empty view that is not loaded until
+// its first Load. The gateway's view is one: handlers may serve before the
+// store is open and its revocations loaded, and an empty view would accept
+// revoked tokens in that window. Until then a verdict (Revoked,
+// SubjectRevoked) waits up to ViewLoadWait for the load, and refuses the
+// token if it has not happened: fail closed.
+func NewPendingRevocationView() *RevocationView {
+	v := NewRevocationView()
+	v.pending.Store(true)
+	v.settled = make(chan struct{})
+	return v
+}
+
+// Loaded reports whether the view has been loaded from the store (always
+// true for a view made by NewRevocationView).
+func (v *RevocationView) Loaded() bool { return !v.pending.Load() }
+
+// Abandon wakes everything waiting for the first load, which will not
+// come (the store could not be opened); the view stays unloaded and keeps
+// refusing every token.
+func (v *RevocationView) Abandon() { v.settle() }
+
+func (v *RevocationView) settle() {
+	if v.settled != nil {
+		v.settleOnce.Do(func() { close(v.settled) })
+	}
+}
+
+// waitLoaded reports whether the view is loaded, waiting up to
+// ViewLoadWait for a pending view's first load.
+func (v *RevocationView) waitLoaded() bool {
+	if !v.pending.Load() {
+		return true
+	}
+	t := time.NewTimer(ViewLoadWait)
+	defer t.Stop()
+	select {
+	case <-v.settled:
+	case <-t.C:
+	}
+	return !v.pending.Load()
 }
 
 func (v *RevocationView) table(k RevocationKind) map[string]Revocation {
@@ -226,11 +283,14 @@ func mergeRevocation(a, b Revocation) Revocation {
 	return b
 }
 
-// Load applies every revocation in rs (from Store.Revocations).
+// Load applies every revocation in rs (from Store.Revocations); the view is
+// loaded from then on.
 func (v *RevocationView) Load(rs []Revocation) {
 	for _, r := range rs {
 		v.Apply(r)
 	}
+	v.pending.Store(false)
+	v.settle()
 }
 
 // Prune forgets entries that expired before now.
@@ -271,6 +331,9 @@ func (v *RevocationView) Len() int {
 // revocation too (iat has one-second resolution; failing closed costs at
 // most a new login within that second).
 func (v *RevocationView) Revoked(c *Claims) bool {
+	if !v.waitLoaded() {
+		return true // not loaded: fail closed
+	}
 	if v.Check() != nil {
 		return true // stale and the store unreachable: fail closed
 	}
@@ -311,8 +374,5 @@ func SubjectRevokedAt(r Revocation, iat int64) bool {
 // refused, for tokens that carry nothing else Revoked could match (EDI
 // tokens): it asks Revoked, the one decision.
 func (v *RevocationView) SubjectRevoked(subject string, iat int64) bool {
-	if v.Check() != nil {
-		return true // stale and the store unreachable: fail closed
-	}
 	return v.Revoked(&Claims{Subject: subject, IssuedAt: iat})
 }

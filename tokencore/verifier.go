@@ -60,8 +60,15 @@ func NewVerifier(keys *KeySet, cache *VerifyCache, view *RevocationView, opts Ve
 
 // Verify returns the claims of a valid access token. tenant, when not
 // empty, must equal the token's tenant claim (if the token has one).
-// Errors wrap the Err* token sentinels.
+// Errors wrap the Err* token sentinels, or ErrStoreNotOpen when the
+// revocation view has not been loaded (after waiting up to ViewLoadWait).
 func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
+	if !v.view.waitLoaded() {
+		// The store is not open (the HTTP app may start serving before
+		// the tokengate app has opened it, and waiting did not help): no
+		// verdict without the revocations.
+		return nil, fmt.Errorf("revocations not loaded: %w", ErrStoreNotOpen)
+	}
 	c, err := v.verifySignature(token)
 	if err != nil {
 		return nil, err
@@ -101,6 +108,10 @@ func (v *Verifier) verifySignature(token string) (*Claims, error) {
 				return claims, nil
 			}
 		}
+	}
+	// The strict checks run on cache misses only: a cached token passed them.
+	if err := CheckCompactJWS(token); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 	}
 	var m jwt.MapClaims
 	if _, err := v.parser.ParseWithClaims(token, &m, v.keys.keyFor); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // ediAlg is the only algorithm of EDI tokens. The key decides the algorithm:
@@ -220,6 +222,8 @@ func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVer
 
 // Verify checks token and returns its claims:
 //
+//  0. the header passes tokencore.CheckJOSEHeader (no crit, no b64, no
+//     duplicate member);
 //  1. the alg is exactly ES256 and the signature, 64 raw bytes r‖s, verifies
 //     under a configured key (the kid's key if the token names one);
 //  2. exp is present and now < exp (a token whose exp is now is expired);
@@ -234,6 +238,11 @@ func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVer
 func (v *EDIVerifier) Verify(token string) (EDIClaims, error) {
 	if len(token) > MaxTokenLength {
 		return EDIClaims{}, fmt.Errorf("%w: %w: EDI token of %d bytes", ErrMalformed, ErrTooLarge, len(token))
+	}
+	// The header rules every tokengate parser shares (crit, duplicate
+	// members, b64); the claims reader is strict on its own (UnmarshalJSON).
+	if err := tokencore.CheckCompactHeader(token, tokencore.JWS); err != nil {
+		return EDIClaims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	jc := &jwtClaims{hostedDomain: v.hostedDomain}
 	if _, err := v.parser.ParseWithClaims(token, jc, v.keyfunc); err != nil {

@@ -174,6 +174,18 @@ func TestEDIVerify(t *testing.T) {
 		{"a PASTA token", specPastaToken, ErrMalformed},
 		{"over MaxTokenLength", good + strings.Repeat("A", MaxTokenLength), ErrMalformed},
 
+		// The header rules of every tokengate parser (tokencore.CheckJOSEHeader):
+		// correctly signed, yet refused.
+		{"crit exp", craft(`{"alg":"ES256","typ":"JWT","crit":["exp"],"exp":1}`, payload, es256), ErrMalformed},
+		{"crit b64, b64 false", craft(`{"alg":"ES256","typ":"JWT","crit":["b64"],"b64":false}`, payload, es256), ErrMalformed},
+		{"b64 false without crit", craft(`{"alg":"ES256","typ":"JWT","b64":false}`, payload, es256), ErrMalformed},
+		{"crit empty", craft(`{"alg":"ES256","typ":"JWT","crit":[]}`, payload, es256), ErrMalformed},
+		{"crit not an array", craft(`{"alg":"ES256","typ":"JWT","crit":"exp","exp":1}`, payload, es256), ErrMalformed},
+		{"crit names an absent parameter", craft(`{"alg":"ES256","typ":"JWT","crit":["exp"]}`, payload, es256), ErrMalformed},
+		{"crit names typ", craft(`{"alg":"ES256","typ":"JWT","crit":["typ"]}`, payload, es256), ErrMalformed},
+		{"duplicate alg", craft(`{"alg":"none","alg":"ES256","typ":"JWT"}`, payload, es256), ErrMalformed},
+		{"duplicate kid in another case", craft(`{"alg":"ES256","kid":"k2","KID":"k9","typ":"JWT"}`, payload, with(t, jwt.SigningMethodES256, key2)), ErrMalformed},
+
 		// Time: exp ≤ now is expired; nbf and iat must not be in the future.
 		{"exp exactly now", craft(es256Header, timedJSON(t, now-10, now-10, now), es256), ErrExpired},
 		{"exp one second ago", craft(es256Header, timedJSON(t, now-10, now-10, now-1), es256), ErrExpired},

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // maxUnixSeconds is 9999-12-31T23:59:59Z, the latest time claim accepted.
@@ -333,6 +335,12 @@ func (c *EDIClaims) UnmarshalJSON(data []byte) error {
 		if !ok {
 			return fmt.Errorf("%w: claim %s is missing", ErrClaims, claimName(i))
 		}
+	}
+	// The JSON rules every tokengate parser shares (no duplicate member,
+	// also in another case; bounded depth; valid UTF-8). The reader above
+	// already refuses most of it with a more precise message.
+	if err := tokencore.CheckStrictJSON(data); err != nil {
+		return fmt.Errorf("%w: %w", ErrClaims, err)
 	}
 	*c = out
 	return nil

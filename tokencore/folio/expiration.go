@@ -4,12 +4,16 @@ package folio
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
 )
+
+// maxTTLSeconds is the longest lifetime a time.Duration holds (292 years).
+const maxTTLSeconds = math.MaxInt64 / int64(time.Second)
 
 // ParseExpiration parses mod-authtoken's TOKEN_EXPIRATION_SECONDS
 // grammar, e.g. "tenantId:diku,accessToken:300,refreshToken:86400;accessToken:900":
@@ -41,6 +45,10 @@ func ParseExpiration(s string) (tokencore.TTLPolicy, error) {
 				n, err := strconv.ParseInt(kv[1], 10, 64)
 				if err != nil {
 					return p, fmt.Errorf("Token expiration value %q of %s is not an integer", kv[1], kv[0])
+				}
+				if n > maxTTLSeconds {
+					// It would wrap around to a negative time.Duration.
+					return p, fmt.Errorf("Token expiration value %q of %s is larger than %d seconds", kv[1], kv[0], maxTTLSeconds)
 				}
 				d := time.Duration(max(n, 0)) * time.Second
 				if kv[0] == "accessToken" {

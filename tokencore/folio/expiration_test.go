@@ -23,6 +23,10 @@ func TestParseFolioExpiration(t *testing.T) {
 		{"accessToken:5:6", "", tokencore.TokenTTL{}, "Expected a key value pair with a single colon but found accessToken:5:6"},
 		{"foo:5", "", tokencore.TokenTTL{}, "Token expiration configuration has an unknown key of foo"},
 		{"accessToken:five", "", tokencore.TokenTTL{}, `Token expiration value "five" of accessToken is not an integer`},
+		// Found with FuzzParseFolioExpiration: these wrapped around to negative lifetimes.
+		{"accessToken:9223372036854775807", "", tokencore.TokenTTL{}, `Token expiration value "9223372036854775807" of accessToken is larger than 9223372036 seconds`},
+		{"refreshToken:9223372037", "", tokencore.TokenTTL{}, `Token expiration value "9223372037" of refreshToken is larger than 9223372036 seconds`},
+		{"refreshToken:9223372036", "", tokencore.TokenTTL{Access: tokencore.DefaultAccessTTL, Refresh: 9223372036 * time.Second}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {

@@ -223,7 +223,9 @@ func DecodeLegacyRefreshRequest(body []byte) (userID, sub string, ferr *Error) {
 	return
 }
 
-// decodeJSONObject decodes exactly one JSON object (no trailing data).
+// decodeJSONObject decodes exactly one JSON object (no trailing data)
+// that passes CheckStrictJSON: the sign request's payload becomes the
+// claims of a token, and claims with a duplicate member are refused.
 func decodeJSONObject(body []byte, v *map[string]json.RawMessage) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil || *v == nil {
@@ -231,6 +233,9 @@ func decodeJSONObject(body []byte, v *map[string]json.RawMessage) error {
 	}
 	if dec.More() {
 		return errors.New("unexpected data after the JSON object")
+	}
+	if err := tokencore.CheckStrictJSON(body); err != nil {
+		return err
 	}
 	return nil
 }

@@ -280,6 +280,11 @@ func TestDecodeFolioRequests(t *testing.T) {
 		{`[]`, false},
 		{`null`, false},
 		{``, false},
+		// The payload becomes claims: duplicate members are refused (docs/security.md).
+		{`{"payload":{"sub":"a","sub":"admin"}}`, false},
+		{`{"payload":{"sub":"a","SUB":"admin"}}`, false},
+		{`{"payload":{"sub":"a"},"payload":{"sub":"admin"}}`, false},
+		{`{"payload":{"sub":"a","extra":{"x":1,"x":2}}}`, false},
 	}
 	for _, tc := range signCases {
 		_, ferr := DecodeSignRequest([]byte(tc.body))
@@ -289,7 +294,7 @@ func TestDecodeFolioRequests(t *testing.T) {
 	}
 	for body, ok := range map[string]bool{
 		`{"refreshToken":"x"}`: true, `{"refreshToken":""}`: false, `{"refreshToken":1}`: false,
-		`{"refreshToken":"x","a":1}`: false, `{}`: false, `x`: false,
+		`{"refreshToken":"x","a":1}`: false, `{}`: false, `x`: false, `{"refreshToken":"x","refreshToken":"y"}`: false,
 	} {
 		if _, ferr := DecodeRefreshRequest([]byte(body)); (ferr == nil) != ok {
 			t.Errorf("DecodeRefreshRequest(%s) = %v", body, ferr)
