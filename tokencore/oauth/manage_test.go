@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/folio"
 )
 
 func (f *fixture) manage(t *testing.T, method, path, contentType, body string) (int, map[string]any) {
@@ -171,8 +172,8 @@ func TestManageListWindowsAndHashes(t *testing.T) {
 		f.createFor(t, "web", "bob", "api.read")
 	}
 	// FOLIO sessions of a user of the same name are not OAuth tokens.
-	folio := tokencore.NewFolio(f.e, tokencore.FolioConfig{})
-	if _, ferr := folio.Sign(f.ctx, "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"}); ferr != nil {
+	fsvc := folio.New(f.e, folio.Config{})
+	if _, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"}); ferr != nil {
 		t.Fatal(ferr)
 	}
 
@@ -349,9 +350,9 @@ func TestManageRevokeAndDelete(t *testing.T) {
 	b2 := f.createFor(t, "post", "bob", "api.read")
 	c1 := f.createFor(t, "cli", "carol", "api.read")
 	c2 := f.createFor(t, "web", "carol", "api.read")
-	folio := tokencore.NewFolio(f.e, tokencore.FolioConfig{})
-	fv, _ := folio.Sign(f.ctx, "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"})
-	folioAT := fv.(tokencore.FolioTokens).AccessToken
+	fsvc := folio.New(f.e, folio.Config{})
+	fv, _ := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"})
+	folioAT := fv.(folio.Tokens).AccessToken
 
 	count := func(status int, m map[string]any) float64 {
 		t.Helper()
