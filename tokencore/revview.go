@@ -195,13 +195,18 @@ func (v *RevocationView) ApplyFeed(rs []NumberedRevocation) bool {
 // sets the position to pos, even below the current one: after the store
 // lost its history the numbers start again. Entries are merged in, never
 // removed, so a revocation the store lost still refuses until it expires.
+//
+// Like Load, it is a first load of a pending view: the view trusts itself
+// from then on.
 func (v *RevocationView) LoadAt(rs []Revocation, pos FeedPosition) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	for _, r := range rs {
 		v.applyLocked(r)
 	}
 	v.pos = pos
+	v.mu.Unlock()
+	v.pending.Store(false)
+	v.settle()
 }
 
 // Position returns the feed position the view has applied in order.

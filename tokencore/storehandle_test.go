@@ -94,3 +94,27 @@ func TestPendingViewFailsClosed(t *testing.T) {
 		t.Fatal("an unloaded view accepts tokens")
 	}
 }
+
+// TestPendingViewLoadedBySync: Start loads a bbolt or memory store's
+// revocations with Engine.SyncRevocations (LoadAt, with the store's
+// number); that first load must settle the pending view, or every
+// protected request waits for a load that already happened and fails.
+func TestPendingViewLoadedBySync(t *testing.T) {
+	ks, _ := testKeys(t)
+	now := time.Now()
+	tok, err := ks.Sign(AccessClaims{Type: TypeAccess, Subject: "alice", Expiry: now.Add(time.Hour).Unix(), IssuedAt: now.Unix(), ID: "j1", GrantID: "g1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := NewPendingRevocationView()
+	e := &Engine{Keys: ks, Store: NewMemoryStore(), View: view}
+	if err := e.SyncRevocations(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !view.Loaded() {
+		t.Fatal("the view is still pending after SyncRevocations")
+	}
+	if _, err := e.Verifier(VerifierOptions{}).Verify(tok, ""); err != nil {
+		t.Fatalf("after the first sync: %v", err)
+	}
+}
