@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/folio"
 )
 
 func init() {
@@ -56,7 +56,7 @@ type FolioAPI struct {
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 
 	app      *App
-	folio    *tokencore.Folio
+	folio    *folio.Service
 	networks []netip.Prefix
 	logger   *zap.Logger
 }
@@ -76,7 +76,7 @@ func (f *FolioAPI) Provision(ctx caddy.Context) error {
 	f.app = app
 	ttl := app.TTL()
 	if f.TokenExpiration != "" {
-		if ttl, err = tokencore.ParseFolioExpiration(f.TokenExpiration); err != nil {
+		if ttl, err = folio.ParseExpiration(f.TokenExpiration); err != nil {
 			return fmt.Errorf("token_expiration: %w", err)
 		}
 	}
@@ -97,8 +97,9 @@ func (f *FolioAPI) Provision(ctx caddy.Context) error {
 	if f.MaxBodyBytes <= 0 {
 		f.MaxBodyBytes = defaultMaxBody
 	}
-	f.folio = tokencore.NewFolio(app.engine, tokencore.FolioConfig{
+	f.folio = folio.New(app.engine, folio.Config{
 		TTL: ttl, LegacyTenants: f.LegacyTenants, RefreshGrace: time.Duration(f.RefreshGrace),
+		DefaultTenant: app.DefaultTenant,
 	})
 	return nil
 }
@@ -132,15 +133,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// The endpoint paths and the module permission mod-authtoken requires for
-// each, used in its 401 message.
-var folioSignPermissions = map[string]string{
-	"/token/sign":   "auth.token.sign.post",
-	"/token":        "auth.token.post",
-	"/refreshtoken": "auth.refreshtoken.post",
-}
-
-// ServeHTTP serves the FOLIO endpoints and passes everything else on.
+// ServeHTTP decodes the request, lets the FOLIO service answer it, logs
+// and writes the answer; paths outside the API go to the next handler.
+// Every mod-authtoken rule and message lives in tokencore/folio.
 func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Identity comes from tokens only: a client's X-Okapi-User-Id is
 	// stripped here like every asserted header, so /token/refresh never
@@ -150,119 +145,43 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return nil
 	}
 	path, ok := strings.CutPrefix(r.URL.Path, f.Prefix)
-	if !ok {
+	if !ok || !folio.Serves(path) {
 		return next.ServeHTTP(w, r)
 	}
-	switch path {
-	case "/admin/health":
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return f.plain(w, http.StatusMethodNotAllowed, "Method Not Allowed", "GET, HEAD")
-		}
-		return f.plain(w, http.StatusOK, "OK", "")
-	case "/token/sign", "/token/refresh", "/token/invalidate", "/token/invalidate-all", "/token", "/refreshtoken":
-	default:
-		return next.ServeHTTP(w, r)
+	req := folio.Request{
+		Method: r.Method, Path: path, Tenant: r.Header.Get(HeaderTenant),
+		// Checked only where it matters: a bcrypt signer hash is slow.
+		TrustedSigner: folio.SignerOnly(path) && f.trustedSigner(r),
+		Body:          http.MaxBytesReader(w, r.Body, f.MaxBodyBytes),
 	}
-	if r.Method != http.MethodPost {
-		return f.plain(w, http.StatusMethodNotAllowed, "Method Not Allowed", "POST")
+	if path == folio.PathInvalidateAll {
+		req.AccessToken, req.AccessTokenErr = requestToken(r, true, "")
 	}
-	tenant := r.Header.Get(HeaderTenant)
-	if tenant == "" {
-		tenant = f.app.DefaultTenant
+	resp := f.folio.Handle(r.Context(), req)
+	f.logRefusal(r, path, resp)
+	for k, v := range resp.Header {
+		w.Header()[k] = v
 	}
-	if tenant == "" {
-		return f.plain(w, http.StatusBadRequest, "Missing header: "+HeaderTenant, "")
-	}
-	if perm, needsSigner := folioSignPermissions[path]; needsSigner && !f.trustedSigner(r) {
-		return f.plain(w, http.StatusUnauthorized,
-			fmt.Sprintf("Missing required module-level permissions for endpoint '%s': %s", path, perm), "")
-	}
-	var body []byte
-	if path != "/token/invalidate-all" {
-		var err error
-		if body, err = readBody(w, r, f.MaxBodyBytes); errors.Is(err, errBodyTooLarge) {
-			return f.plain(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large", "")
-		} else if err != nil {
-			return f.plain(w, http.StatusBadRequest, "Bad Request: cannot read body", "")
-		}
-	}
-	ctx := r.Context()
-	var (
-		result any
-		status = http.StatusCreated
-		ferr   *tokencore.FolioError
-	)
-	switch path {
-	case "/token/sign", "/token":
-		var p tokencore.SignPayload
-		if p, ferr = tokencore.DecodeSignRequest(body); ferr != nil {
-			break
-		}
-		if path == "/token" {
-			var tok string
-			if tok, ferr = f.folio.Legacy(ctx, tenant, p); ferr == nil {
-				result = map[string]string{"token": tok}
-			}
-			break
-		}
-		result, ferr = f.folio.Sign(ctx, tenant, p)
-	case "/refreshtoken":
-		var userID, sub, tok string
-		if userID, sub, ferr = tokencore.DecodeLegacyRefreshRequest(body); ferr == nil {
-			if tok, ferr = f.folio.LegacyRefresh(ctx, tenant, userID, sub); ferr == nil {
-				result = map[string]string{"refreshToken": tok}
-			}
-		}
-	case "/token/refresh":
-		var tok string
-		if tok, ferr = tokencore.DecodeRefreshRequest(body); ferr == nil {
-			result, ferr = f.folio.Refresh(ctx, r.Header.Get(HeaderTenant), r.Header.Get(HeaderUserID), tok)
-		}
-	case "/token/invalidate":
-		var tok string
-		if tok, ferr = tokencore.DecodeRefreshRequest(body); ferr == nil {
-			ferr = f.folio.Invalidate(ctx, tenant, tok)
-			status = http.StatusNoContent
-		}
-	case "/token/invalidate-all":
-		tok := r.Header.Get(HeaderToken)
-		if tok == "" {
-			if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-				tok = strings.TrimSpace(v)
-			}
-		}
-		if tok == "" {
-			ferr = &tokencore.FolioError{Status: http.StatusUnauthorized, Message: "Invalid token", Err: errors.New("no access token")}
-		} else {
-			ferr = f.folio.InvalidateAll(ctx, tenant, tok)
-			status = http.StatusNoContent
-		}
-	}
-	if ferr != nil {
-		if logWrongEndpoint(f.logger, path, ferr.Err) || logReplay(f.logger, r, path, ferr.Err) {
-			// logged at warn
-		} else if c := f.logger.Check(zapcore.DebugLevel, "FOLIO token request refused"); c != nil {
-			c.Write(zap.String("path", path), zap.Int("status", ferr.Status), zap.NamedError("cause", ferr.Err))
-		}
-		if ferr.Status >= 500 {
-			f.logger.Error("FOLIO token endpoint failed", zap.String("path", path), zap.NamedError("cause", ferr.Err))
-		}
-		setRetryAfter(w, ferr.RetryAfter)
-		return f.plain(w, ferr.Status, ferr.Message, "")
-	}
-	if status == http.StatusNoContent {
-		w.WriteHeader(status)
-		return nil
-	}
-	writeNoStore(w)
-	body, err := json.Marshal(result)
-	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
 	return nil
+}
+
+// logRefusal logs a refusal: at warn a token presented at the wrong
+// endpoint or a replay, at debug any other refusal, at error a failure.
+// The cause never holds a token or a secret.
+func (f *FolioAPI) logRefusal(r *http.Request, path string, resp folio.Response) {
+	if resp.Status < http.StatusBadRequest {
+		return
+	}
+	if logWrongEndpoint(f.logger, path, resp.Err) || logReplay(f.logger, r, path, resp.Err) {
+		// logged at warn
+	} else if c := f.logger.Check(zapcore.DebugLevel, "FOLIO token request refused"); c != nil {
+		c.Write(zap.String("path", path), zap.Int("status", resp.Status), zap.NamedError("cause", resp.Err))
+	}
+	if resp.Status >= http.StatusInternalServerError {
+		f.logger.Error("FOLIO token endpoint failed", zap.String("path", path), zap.NamedError("cause", resp.Err))
+	}
 }
 
 // trustedSigner reports whether the caller may mint tokens.
@@ -295,17 +214,6 @@ func (f *FolioAPI) trustedSigner(r *http.Request) bool {
 		}
 	}
 	return true
-}
-
-// plain writes a text/plain answer, mod-authtoken's error format.
-func (f *FolioAPI) plain(w http.ResponseWriter, status int, msg, allow string) error {
-	if allow != "" {
-		w.Header().Set("Allow", allow)
-	}
-	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(msg))
-	return nil
 }
 
 // Interface guards

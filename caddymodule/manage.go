@@ -104,7 +104,9 @@ func (m *Manage) below(path string) (string, bool) {
 	return rest, rest == "" || strings.HasPrefix(rest, "/")
 }
 
-// ServeHTTP authenticates the operator and serves the API.
+// ServeHTTP authenticates the operator and serves the API: it decodes the
+// HTTP request into an oauth.ManageRequest, lets the service answer and
+// writes the answer; every result code and message is the service's.
 func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if !m.app.credentials().admit(w, r) {
 		return nil
@@ -121,13 +123,7 @@ func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	if r.Method == http.MethodPost {
 		body, err := readBody(w, r, m.MaxBodyBytes)
 		if err != nil {
-			msg := "The request body cannot be read."
-			if errors.Is(err, errBodyTooLarge) {
-				msg = "The request body is too large."
-			}
-			writeNoStore(w)
-			writeJSON(w, http.StatusBadRequest, oauth.Result{ResultCode: "A001201", ResultMessage: "[A001201] " + msg, Action: oauth.ActionBadRequest})
-			return nil
+			return m.write(w, oauth.ManageUnreadableBody(errors.Is(err, errBodyTooLarge)))
 		}
 		req.Body = body
 	}

@@ -228,45 +228,9 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(w, r)
 }
 
-// tokenFrom finds the token. Several sources carrying different tokens are
-// a client error (Okapi answers 400 too), never a choice the gateway makes.
+// tokenFrom finds the token in the sources this route accepts.
 func (p *Protect) tokenFrom(r *http.Request) (string, error) {
-	var token string
-	take := func(v string) error {
-		if v == "" {
-			return nil
-		}
-		if token != "" && token != v {
-			return errors.New("conflicting tokens in Authorization, X-Okapi-Token and cookie")
-		}
-		token = v
-		return nil
-	}
-	if auths := r.Header.Values("Authorization"); len(auths) > 0 {
-		if len(auths) > 1 {
-			return "", errors.New("more than one Authorization header")
-		}
-		scheme, value, _ := strings.Cut(auths[0], " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return "", errors.New("the Authorization scheme must be Bearer")
-		}
-		if err := take(strings.TrimSpace(value)); err != nil {
-			return "", err
-		}
-	}
-	if !p.DisableOkapiHeader {
-		if err := take(r.Header.Get(HeaderToken)); err != nil {
-			return "", err
-		}
-	}
-	if p.Cookie != "" {
-		for _, c := range r.CookiesNamed(p.Cookie) {
-			if err := take(c.Value); err != nil {
-				return "", err
-			}
-		}
-	}
-	return token, nil
+	return requestToken(r, !p.DisableOkapiHeader, p.Cookie)
 }
 
 // challenge answers an authentication failure (RFC 6750 §3): the error code

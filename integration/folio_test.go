@@ -534,3 +534,31 @@ func TestFolioRefreshGraceWindow(t *testing.T) {
 	expectStatus(t, refresh(g, "diku", p2.RefreshToken), 201)
 	expectStatus(t, refresh(g, "diku", p.RefreshToken), 401)
 }
+
+// TestFolioInvalidateAllReadsTheTokenLikeProtect: /token/invalidate-all
+// reads the caller's token exactly as tokengate_protect does. It used to
+// prefer X-Okapi-Token and ignore a conflicting bearer token (and another
+// Authorization scheme), logging out the user of whichever token it
+// picked; now a conflict is a 400 that revokes nothing.
+func TestFolioInvalidateAllReadsTheTokenLikeProtect(t *testing.T) {
+	g := startGateway(t, folioCaddyfile, "/admin/health")
+	alice := sign(t, g, "diku", "alice", userID)
+	bob := sign(t, g, "diku", "bob", "0e2f7c4b-3a1d-4e5f-8a9b-1c2d3e4f5a6b")
+	for name, headers := range map[string][]string{
+		"conflicting tokens": {"X-Okapi-Token", alice.AccessToken, "Authorization", "Bearer " + bob.AccessToken},
+		"basic scheme":       {"X-Okapi-Token", alice.AccessToken, "Authorization", "Basic eDp5"},
+	} {
+		r := g.do("POST", "/token/invalidate-all", nil, append([]string{"X-Okapi-Tenant", "diku"}, headers...)...)
+		if r.Status != http.StatusBadRequest || r.Header.Get("Content-Type") != "text/plain" {
+			t.Errorf("%s: %d %q, want 400 text/plain", name, r.Status, r.Body)
+		}
+	}
+	// Nothing was revoked: both users' tokens still work.
+	for _, tok := range []string{alice.AccessToken, bob.AccessToken} {
+		expectStatus(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+tok), http.StatusOK)
+	}
+	// The bearer token alone is read as tokengate_protect reads it.
+	expectStatus(t, g.do("POST", "/token/invalidate-all", nil, "X-Okapi-Tenant", "diku", "Authorization", "bearer "+bob.AccessToken), http.StatusNoContent)
+	expectStatus(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+bob.AccessToken), http.StatusUnauthorized)
+	expectStatus(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+alice.AccessToken), http.StatusOK)
+}

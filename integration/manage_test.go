@@ -69,6 +69,11 @@ func TestManageOperatorAuthentication(t *testing.T) {
 		t.Errorf("Allow %q", r.Header.Get("Allow"))
 	}
 	expectStatus(t, g.do("GET", "/api/other/auth/token/get/list", nil), http.StatusUnauthorized) // the proxy's 401
+	// A body over the handler's limit (64 KiB) is the service's A001201.
+	r = g.op("POST", "/auth/token/create", map[string]any{"subject": strings.Repeat("x", 70<<10)})
+	if m := envelope(t, r, http.StatusBadRequest, "A001201", "BAD_REQUEST"); m["resultMessage"] != "[A001201] The request body is too large." {
+		t.Errorf("oversized body: %v", m)
+	}
 }
 
 // TestManageCreateRefreshIntrospectRevoke is the lifecycle of a token a

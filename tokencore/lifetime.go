@@ -30,9 +30,14 @@ const RevocationMargin = MaxLeeway
 // gateway declared (nanoseconds; 0 = none declared).
 type accessLifetimes struct{ max atomic.Int64 }
 
+// NonExpiringLifetime is the lifetime a service declares when it can issue
+// access tokens that never expire (FOLIO's legacy tokens): revocations of
+// their principals then last as long as the engine remembers anything.
+const NonExpiringLifetime = persistentRevocationTTL
+
 // DeclareAccessLifetime records that some path of this gateway can issue
 // access tokens living d. Each issuing service declares its longest
-// lifetime when it is built (NewFolio, oauth.NewService, the EDI service),
+// lifetime when it is built (folio.New, oauth.NewService, the EDI service),
 // so the engine knows how long a user or subject revocation must last.
 func (e *Engine) DeclareAccessLifetime(d time.Duration) {
 	for {

@@ -126,27 +126,6 @@ func TestPrincipalRevocationsOutliveEveryPath(t *testing.T) {
 	if got, want := e.PrincipalRevocationExpiry(now), now.Add(time.Hour+RevocationMargin); !got.Equal(want) {
 		t.Fatalf("PrincipalRevocationExpiry %v, want %v", got, want)
 	}
-
-	// FOLIO invalidate-all: a tenant with 10 min tokens, but another path
-	// of the same engine issues 1 h tokens.
-	clk := &clock{t: now}
-	fe := newTestEngine(t, clk)
-	fe.DeclareAccessLifetime(time.Hour)
-	f := NewFolio(fe, FolioConfig{TTL: TTLPolicy{Default: TokenTTL{Access: 10 * time.Minute}}})
-	p := mustSign(t, f, "diku", "alice", uid)
-	if ferr := f.InvalidateAll(context.Background(), "diku", p.AccessToken); ferr != nil {
-		t.Fatal(ferr)
-	}
-	rs, _ := fe.Store.Revocations(context.Background(), now)
-	var user *Revocation
-	for i := range rs {
-		if rs[i].Kind == RevokeUser {
-			user = &rs[i]
-		}
-	}
-	if user == nil || !user.ExpiresAt.Equal(now.Add(time.Hour+RevocationMargin)) {
-		t.Fatalf("user revocation %+v, want expiry %v", user, now.Add(time.Hour+RevocationMargin))
-	}
 }
 
 func TestVerifierLeewayIsBounded(t *testing.T) {

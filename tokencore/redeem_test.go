@@ -1,11 +1,8 @@
 package tokencore
 
 import (
-	"context"
 	"errors"
-	"net/http"
 	"testing"
-	"time"
 )
 
 // TestRedeemableAt is the rule as a table: kind, client and tenant of the
@@ -90,46 +87,5 @@ func TestTokenClaimsFollowTheRule(t *testing.T) {
 		if tc.want == nil && tc.err != nil || tc.want != nil && !errors.Is(tc.err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, tc.err, tc.want)
 		}
-	}
-}
-
-// TestFolioRefreshRefusesOtherGrantsWithoutConsuming: a refresh token of
-// an OAuth grant (minted here directly, as the OAuth service does) at
-// FOLIO's refresh and invalidate is 401, is not a replay, and leaves the
-// grant exactly as it was.
-func TestFolioRefreshRefusesOtherGrantsWithoutConsuming(t *testing.T) {
-	clk := &clock{t: time.Unix(1_900_000_000, 0)}
-	e := newTestEngine(t, clk)
-	f := NewFolio(e, FolioConfig{})
-	ctx := context.Background()
-	now := clk.t
-	g := &Grant{ID: NewGrantID(), Kind: GrantKindOAuth, Subject: "alice", ClientID: "web", Status: GrantActive, CreatedAt: now}
-	tok, err := e.MintTokens(g, MintSpec{AccessTTL: time.Hour, RefreshTTL: 24 * time.Hour, WithRefresh: true}, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok.Apply(g, now, false)
-	if err := e.Store.CreateGrant(ctx, g); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := e.Store.GetGrant(ctx, g.ID)
-	for _, tenant := range []string{"", "diku"} {
-		if _, ferr := f.Refresh(ctx, tenant, "", tok.RefreshToken); ferr == nil || ferr.Status != http.StatusUnauthorized ||
-			!errors.Is(ferr, ErrWrongProtocol) || errors.Is(ferr, ErrRefreshReused) {
-			t.Errorf("refresh with tenant %q: %v", tenant, ferr)
-		}
-		if ferr := f.Invalidate(ctx, tenant, tok.RefreshToken); ferr == nil || !errors.Is(ferr, ErrWrongEndpoint) {
-			t.Errorf("invalidate with tenant %q: %v", tenant, ferr)
-		}
-	}
-	after, _ := e.Store.GetGrant(ctx, g.ID)
-	if after.Status != GrantActive || after.RefreshID != before.RefreshID || !after.UpdatedAt.Equal(before.UpdatedAt) {
-		t.Fatalf("the refused attempts changed the grant: %+v", after)
-	}
-	if _, err := e.Verifier(VerifierOptions{}).Verify(tok.AccessToken, ""); err != nil {
-		t.Fatalf("access token after the refused attempts: %v", err)
-	}
-	if rs, _ := e.Store.Revocations(ctx, now); len(rs) != 0 {
-		t.Fatalf("the refused attempts stored revocations: %+v", rs)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // Tokens on proxied traffic (spec §8).
@@ -90,14 +92,11 @@ func ExtractTokens(h http.Header) (RequestTokens, error) {
 		}
 	}
 	if auths := h.Values("Authorization"); len(auths) > 0 {
-		if len(auths) > 1 {
-			return RequestTokens{}, fmt.Errorf("%w: more than one Authorization header", ErrCredentials)
+		bearer, err := tokencore.BearerToken(auths)
+		if err != nil {
+			return RequestTokens{}, fmt.Errorf("%w: %w", ErrCredentials, err)
 		}
-		scheme, value, _ := strings.Cut(auths[0], " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return RequestTokens{}, fmt.Errorf("%w: the Authorization scheme must be Bearer", ErrCredentials)
-		}
-		if err := take(&t.EDIToken, strings.TrimSpace(value), "edi-token (Authorization and cookie)"); err != nil {
+		if err := take(&t.EDIToken, bearer, "edi-token (Authorization and cookie)"); err != nil {
 			return RequestTokens{}, err
 		}
 		t.Bearer = true

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/folio"
 )
 
 func (f *fixture) manage(t *testing.T, method, path, contentType, body string) (int, map[string]any) {
@@ -60,6 +61,17 @@ func TestManageAuthenticate(t *testing.T) {
 		r := ManageAuthenticate(tc.auth, isOp)
 		if r == nil || r.Status != 401 || r.Header.Get("WWW-Authenticate") != tc.challenge || !strings.Contains(string(r.Body), tc.code) {
 			t.Errorf("%s: %+v", name, r)
+		}
+	}
+}
+
+func TestManageUnreadableBody(t *testing.T) {
+	for tooLarge, msg := range map[bool]string{true: "[A001201] The request body is too large.", false: "[A001201] The request body cannot be read."} {
+		r := ManageUnreadableBody(tooLarge)
+		var res Result
+		if err := json.Unmarshal(r.Body, &res); err != nil || r.Status != 400 || r.Header.Get("Cache-Control") != "no-store" ||
+			res != (Result{ResultCode: "A001201", ResultMessage: msg, Action: ActionBadRequest}) {
+			t.Errorf("tooLarge=%v: %d %v %s %v", tooLarge, r.Status, r.Header, r.Body, err)
 		}
 	}
 }
@@ -160,8 +172,8 @@ func TestManageListWindowsAndHashes(t *testing.T) {
 		f.createFor(t, "web", "bob", "api.read")
 	}
 	// FOLIO sessions of a user of the same name are not OAuth tokens.
-	folio := tokencore.NewFolio(f.e, tokencore.FolioConfig{})
-	if _, ferr := folio.Sign(f.ctx, "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"}); ferr != nil {
+	fsvc := folio.New(f.e, folio.Config{})
+	if _, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"}); ferr != nil {
 		t.Fatal(ferr)
 	}
 
@@ -338,9 +350,9 @@ func TestManageRevokeAndDelete(t *testing.T) {
 	b2 := f.createFor(t, "post", "bob", "api.read")
 	c1 := f.createFor(t, "cli", "carol", "api.read")
 	c2 := f.createFor(t, "web", "carol", "api.read")
-	folio := tokencore.NewFolio(f.e, tokencore.FolioConfig{})
-	fv, _ := folio.Sign(f.ctx, "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"})
-	folioAT := fv.(tokencore.FolioTokens).AccessToken
+	fsvc := folio.New(f.e, folio.Config{})
+	fv, _ := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"})
+	folioAT := fv.(folio.Tokens).AccessToken
 
 	count := func(status int, m map[string]any) float64 {
 		t.Helper()

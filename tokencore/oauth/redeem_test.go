@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/folio"
 )
 
 // TestOAuthRefreshTokenRefusedAtFolio reproduces issue 8 §1: a refresh
@@ -20,10 +21,10 @@ func TestOAuthRefreshTokenRefusedAtFolio(t *testing.T) {
 	for _, tenantHeader := range []string{"", "diku"} {
 		t.Run("tenant="+tenantHeader, func(t *testing.T) {
 			f := newFixture(t, false)
-			folio := tokencore.NewFolio(f.e, tokencore.FolioConfig{})
+			fsvc := folio.New(f.e, folio.Config{})
 			c := f.createFor(t, "web", "alice", "api.read")
 
-			out, ferr := folio.Refresh(f.ctx, tenantHeader, "", c.RefreshToken)
+			out, ferr := fsvc.Refresh(f.ctx, tenantHeader, "", c.RefreshToken)
 			if ferr == nil {
 				t.Fatalf("FOLIO refresh of an OAuth refresh token answered a pair for tenant %q", out.TenantID)
 			}
@@ -37,7 +38,7 @@ func TestOAuthRefreshTokenRefusedAtFolio(t *testing.T) {
 			if errors.Is(ferr, tokencore.ErrRefreshReused) {
 				t.Error("a token at the wrong endpoint was treated as a replay")
 			}
-			if ferr := folio.Invalidate(f.ctx, "diku", c.RefreshToken); ferr == nil || !errors.Is(ferr, tokencore.ErrWrongEndpoint) {
+			if ferr := fsvc.Invalidate(f.ctx, "diku", c.RefreshToken); ferr == nil || !errors.Is(ferr, tokencore.ErrWrongEndpoint) {
 				t.Errorf("FOLIO invalidate of an OAuth refresh token: %v", ferr)
 			}
 			// The legitimate holder is untouched: its access token works,
@@ -57,12 +58,12 @@ func TestOAuthRefreshTokenRefusedAtFolio(t *testing.T) {
 // FOLIO endpoints is refused without counting as a replay.
 func TestFolioRefreshTokenRefusedAtOAuth(t *testing.T) {
 	f := newFixture(t, false)
-	folio := tokencore.NewFolio(f.e, tokencore.FolioConfig{})
-	v, ferr := folio.Sign(f.ctx, "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"})
+	fsvc := folio.New(f.e, folio.Config{})
+	v, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}
-	p := v.(tokencore.FolioTokens)
+	p := v.(folio.Tokens)
 	for _, cred := range []struct {
 		extra string
 		auth  []string
@@ -79,21 +80,21 @@ func TestFolioRefreshTokenRefusedAtOAuth(t *testing.T) {
 	}
 
 	// Tenant A's token at tenant B: 403, and not a replay.
-	if _, ferr := folio.Refresh(f.ctx, "other", "", p.RefreshToken); ferr == nil || ferr.Status != http.StatusForbidden ||
+	if _, ferr := fsvc.Refresh(f.ctx, "other", "", p.RefreshToken); ferr == nil || ferr.Status != http.StatusForbidden ||
 		!errors.Is(ferr, tokencore.ErrTokenWrongTenant) {
 		t.Errorf("tenant diku's token at tenant other: %v", ferr)
 	}
-	if ferr := folio.Invalidate(f.ctx, "other", p.RefreshToken); ferr == nil || ferr.Status != http.StatusForbidden {
+	if ferr := fsvc.Invalidate(f.ctx, "other", p.RefreshToken); ferr == nil || ferr.Status != http.StatusForbidden {
 		t.Errorf("invalidate at another tenant: %v", ferr)
 	}
 	if _, err := f.e.Verifier(tokencore.VerifierOptions{}).Verify(p.AccessToken, "diku"); err != nil {
 		t.Fatalf("FOLIO access token after refused attempts: %v", err)
 	}
-	next, ferr := folio.Refresh(f.ctx, "diku", "", p.RefreshToken)
+	next, ferr := fsvc.Refresh(f.ctx, "diku", "", p.RefreshToken)
 	if ferr != nil {
 		t.Fatalf("the FOLIO holder's refresh after refused attempts: %v", ferr)
 	}
-	if _, ferr := folio.Refresh(f.ctx, "", "", next.RefreshToken); ferr != nil {
+	if _, ferr := fsvc.Refresh(f.ctx, "", "", next.RefreshToken); ferr != nil {
 		t.Fatalf("FOLIO refresh without a tenant header (the token's tenant stands): %v", ferr)
 	}
 }
@@ -103,12 +104,12 @@ func TestFolioRefreshTokenRefusedAtOAuth(t *testing.T) {
 // are invisible at every OAuth endpoint, to resource servers too.
 func TestOAuthEndpointsSeeOnlyOAuthGrants(t *testing.T) {
 	f := newFixture(t, false)
-	folio := tokencore.NewFolio(f.e, tokencore.FolioConfig{})
-	v, ferr := folio.Sign(f.ctx, "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"})
+	fsvc := folio.New(f.e, folio.Config{})
+	v, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}
-	p := v.(tokencore.FolioTokens)
+	p := v.(folio.Tokens)
 	for _, tok := range []string{p.AccessToken, p.RefreshToken} {
 		for _, auth := range []string{rsAuth, webAuth} {
 			r, oerr := f.svc.Introspect(f.ctx, post("token="+url.QueryEscape(tok), auth))
@@ -149,7 +150,7 @@ func TestOAuthEndpointsSeeOnlyOAuthGrants(t *testing.T) {
 	if _, err := f.e.Verifier(tokencore.VerifierOptions{}).Verify(p.AccessToken, "diku"); err != nil {
 		t.Fatalf("FOLIO access token after the OAuth endpoints refused it: %v", err)
 	}
-	if _, ferr := folio.Refresh(f.ctx, "diku", "", p.RefreshToken); ferr != nil {
+	if _, ferr := fsvc.Refresh(f.ctx, "diku", "", p.RefreshToken); ferr != nil {
 		t.Fatalf("FOLIO refresh after the OAuth endpoints refused it: %v", ferr)
 	}
 }

@@ -1,4 +1,4 @@
-package tokencore
+package folio
 
 import (
 	"context"
@@ -9,40 +9,28 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// newTestEngine returns an engine over a real bbolt file.
-func newTestEngine(t *testing.T, clk *clock) *Engine {
-	t.Helper()
-	ks, _ := testKeys(t)
-	st, err := OpenBoltStore(filepath.Join(t.TempDir(), "tg.db"), BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cache, _ := NewVerifyCache(CacheConfig{MaxEntries: 1000})
-	t.Cleanup(cache.Close)
-	return &Engine{Keys: ks, Store: st, View: NewRevocationView(), Cache: cache, Now: clk.now}
-}
+	"github.com/tokengate/tokengate/tokencore"
+)
 
 const uid = "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11"
 
-func mustSign(t *testing.T, f *Folio, tenant, sub, user string) FolioTokens {
+func mustSign(t *testing.T, f *Service, tenant, sub, user string) Tokens {
 	t.Helper()
 	v, ferr := f.Sign(context.Background(), tenant, SignPayload{Subject: sub, UserID: user})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}
-	return v.(FolioTokens)
+	return v.(Tokens)
 }
 
 func TestFolioSignAndRotate(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	e := newTestEngine(t, clk)
-	f := NewFolio(e, FolioConfig{})
+	f := New(e, Config{})
 	ctx := context.Background()
 	p := mustSign(t, f, "diku", "alice", uid)
-	v := e.Verifier(VerifierOptions{})
+	v := e.Verifier(tokencore.VerifierOptions{})
 	c, err := v.Verify(p.AccessToken, "diku")
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +38,11 @@ func TestFolioSignAndRotate(t *testing.T) {
 	if c.Subject != "alice" || c.UserID != uid || c.Tenant != "diku" || c.ExpiresAt-c.IssuedAt != 600 || c.GrantID == "" {
 		t.Fatalf("claims %+v", c)
 	}
-	if got := p.RefreshTokenExpiration.Sub(clk.t.Truncate(time.Second)); got != DefaultRefreshTTL {
+	if got := p.RefreshTokenExpiration.Sub(clk.t.Truncate(time.Second)); got != tokencore.DefaultRefreshTTL {
 		t.Fatalf("refresh ttl %v", got)
 	}
-	g, err := e.Store.GrantByTokenHash(ctx, TokenHash(p.RefreshToken))
-	if err != nil || g.ID != c.GrantID || g.Kind != GrantKindFolio {
+	g, err := e.Store.GrantByTokenHash(ctx, tokencore.TokenHash(p.RefreshToken))
+	if err != nil || g.ID != c.GrantID || g.Kind != tokencore.GrantKindFolio {
 		t.Fatalf("grant by refresh hash: %v %+v", err, g)
 	}
 
@@ -67,17 +55,17 @@ func TestFolioSignAndRotate(t *testing.T) {
 		t.Fatal("refresh did not rotate with a sliding expiry")
 	}
 	// The grant now names the new tokens only.
-	if _, err := e.Store.GrantByTokenHash(ctx, TokenHash(p.RefreshToken)); !errors.Is(err, ErrNotFound) {
+	if _, err := e.Store.GrantByTokenHash(ctx, tokencore.TokenHash(p.RefreshToken)); !errors.Is(err, tokencore.ErrNotFound) {
 		t.Fatalf("old refresh hash still indexed: %v", err)
 	}
 	// Replay: 401, the whole user is logged out, access tokens included.
 	other := mustSign(t, f, "diku", "alice", uid)
 	_, ferr = f.Refresh(ctx, "diku", "", p.RefreshToken)
-	if ferr == nil || ferr.Status != http.StatusUnauthorized || ferr.Message != "Invalid token" || !errors.Is(ferr, ErrRefreshReused) {
+	if ferr == nil || ferr.Status != http.StatusUnauthorized || ferr.Message != "Invalid token" || !errors.Is(ferr, tokencore.ErrRefreshReused) {
 		t.Fatalf("replay: %v", ferr)
 	}
 	// The security log learns what the replay revoked: both of alice's grants.
-	var replay *ReplayError
+	var replay *tokencore.ReplayError
 	if !errors.As(ferr, &replay) || replay.Protocol != "folio" || replay.Revoked != 2 || replay.UserID != uid || replay.Tenant != "diku" {
 		t.Fatalf("replay %+v", replay)
 	}
@@ -87,7 +75,7 @@ func TestFolioSignAndRotate(t *testing.T) {
 		}
 	}
 	for _, tok := range []string{p2.AccessToken, other.AccessToken} {
-		if _, err := v.Verify(tok, "diku"); !errors.Is(err, ErrTokenRevoked) {
+		if _, err := v.Verify(tok, "diku"); !errors.Is(err, tokencore.ErrTokenRevoked) {
 			t.Fatalf("access token survived the replay: %v", err)
 		}
 	}
@@ -96,7 +84,7 @@ func TestFolioSignAndRotate(t *testing.T) {
 func TestFolioRefreshRules(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	e := newTestEngine(t, clk)
-	f := NewFolio(e, FolioConfig{TTL: TTLPolicy{Tenants: map[string]TokenTTL{"short": {Access: time.Second, Refresh: 2 * time.Second}}}})
+	f := New(e, Config{TTL: tokencore.TTLPolicy{Tenants: map[string]tokencore.TokenTTL{"short": {Access: time.Second, Refresh: 2 * time.Second}}}})
 	ctx := context.Background()
 	p := mustSign(t, f, "diku", "alice", uid)
 	short := mustSign(t, f, "short", "alice", uid)
@@ -113,13 +101,13 @@ func TestFolioRefreshRules(t *testing.T) {
 		status   int
 		sentinel error
 	}{
-		{"access token is not a refresh token", "diku", "", p.AccessToken, 0, 401, ErrTokenWrongType},
-		{"JWE of another key", "diku", "", foreign, 0, 401, ErrTokenSignature},
-		{"JWE of another type", "diku", "", wrongType, 0, 401, ErrTokenWrongType},
-		{"garbage", "diku", "", "x.y", 0, 401, ErrTokenMalformed},
-		{"other tenant", "other", "", p.RefreshToken, 0, 403, ErrTokenWrongTenant},
-		{"user id header mismatch", "diku", "someone", p.RefreshToken, 0, 403, ErrTokenMalformed},
-		{"expired", "short", "", short.RefreshToken, 3 * time.Second, 401, ErrTokenExpired},
+		{"access token is not a refresh token", "diku", "", p.AccessToken, 0, 401, tokencore.ErrTokenWrongType},
+		{"JWE of another key", "diku", "", foreign, 0, 401, tokencore.ErrTokenSignature},
+		{"JWE of another type", "diku", "", wrongType, 0, 401, tokencore.ErrTokenWrongType},
+		{"garbage", "diku", "", "x.y", 0, 401, tokencore.ErrTokenMalformed},
+		{"other tenant", "other", "", p.RefreshToken, 0, 403, tokencore.ErrTokenWrongTenant},
+		{"user id header mismatch", "diku", "someone", p.RefreshToken, 0, 403, tokencore.ErrTokenMalformed},
+		{"expired", "short", "", short.RefreshToken, 3 * time.Second, 401, tokencore.ErrTokenExpired},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +126,7 @@ func TestFolioRefreshRules(t *testing.T) {
 
 func TestFolioConcurrentRefreshOneWinner(t *testing.T) {
 	e := newTestEngine(t, &clock{t: time.Now()})
-	f := NewFolio(e, FolioConfig{})
+	f := New(e, Config{})
 	p := mustSign(t, f, "diku", "alice", uid)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -166,7 +154,7 @@ func TestFolioConcurrentRefreshOneWinner(t *testing.T) {
 func TestFolioGraceWindow(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	e := newTestEngine(t, clk)
-	f := NewFolio(e, FolioConfig{RefreshGrace: 10 * time.Second})
+	f := New(e, Config{RefreshGrace: 10 * time.Second})
 	ctx := context.Background()
 	p := mustSign(t, f, "diku", "alice", uid)
 	a, ferr := f.Refresh(ctx, "diku", "", p.RefreshToken)
@@ -193,9 +181,9 @@ func TestFolioGraceWindow(t *testing.T) {
 func TestFolioInvalidateAndInvalidateAll(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	e := newTestEngine(t, clk)
-	f := NewFolio(e, FolioConfig{})
+	f := New(e, Config{})
 	ctx := context.Background()
-	v := e.Verifier(VerifierOptions{})
+	v := e.Verifier(tokencore.VerifierOptions{})
 	s1 := mustSign(t, f, "diku", "alice", uid)
 	s2 := mustSign(t, f, "diku", "alice", uid)
 	bob := mustSign(t, f, "diku", "bob", "b0b00000-6b3b-4f1d-9c45-0b0b3a6f8f11")
@@ -209,7 +197,7 @@ func TestFolioInvalidateAndInvalidateAll(t *testing.T) {
 	if ferr := f.Invalidate(ctx, "diku", s1.RefreshToken); ferr != nil {
 		t.Fatal(ferr)
 	}
-	if _, err := v.Verify(s1.AccessToken, "diku"); !errors.Is(err, ErrTokenRevoked) {
+	if _, err := v.Verify(s1.AccessToken, "diku"); !errors.Is(err, tokencore.ErrTokenRevoked) {
 		t.Fatalf("invalidated session's access token: %v", err)
 	}
 	if _, err := v.Verify(s2.AccessToken, "diku"); err != nil {
@@ -221,7 +209,7 @@ func TestFolioInvalidateAndInvalidateAll(t *testing.T) {
 	if ferr := f.InvalidateAll(ctx, "diku", s2.AccessToken); ferr != nil {
 		t.Fatal(ferr)
 	}
-	if _, err := v.Verify(s2.AccessToken, "diku"); !errors.Is(err, ErrTokenRevoked) {
+	if _, err := v.Verify(s2.AccessToken, "diku"); !errors.Is(err, tokencore.ErrTokenRevoked) {
 		t.Fatalf("after invalidate-all: %v", err)
 	}
 	if _, ferr := f.Refresh(ctx, "diku", "", s2.RefreshToken); ferr == nil {
@@ -236,11 +224,11 @@ func TestFolioInvalidateAndInvalidateAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	view := NewRevocationView()
+	view := tokencore.NewRevocationView()
 	view.Load(rs)
-	v2 := NewVerifier(e.Keys, nil, view, VerifierOptions{}, clk.now)
+	v2 := tokencore.NewVerifier(e.Keys, nil, view, tokencore.VerifierOptions{}, clk.now)
 	for _, tok := range []string{s1.AccessToken, s2.AccessToken} {
-		if _, err := v2.Verify(tok, "diku"); !errors.Is(err, ErrTokenRevoked) {
+		if _, err := v2.Verify(tok, "diku"); !errors.Is(err, tokencore.ErrTokenRevoked) {
 			t.Fatalf("reloaded view: %v", err)
 		}
 	}
@@ -249,20 +237,20 @@ func TestFolioInvalidateAndInvalidateAll(t *testing.T) {
 func TestFolioLegacyEndpoints(t *testing.T) {
 	e := newTestEngine(t, &clock{t: time.Now()})
 	ctx := context.Background()
-	off := NewFolio(e, FolioConfig{})
-	if _, ferr := off.Legacy(ctx, "diku", SignPayload{Subject: "a"}); ferr == nil || ferr.Status != 404 || ferr.Message != folioLegacyOff {
+	off := New(e, Config{})
+	if _, ferr := off.Legacy(ctx, "diku", SignPayload{Subject: "a"}); ferr == nil || ferr.Status != 404 || ferr.Message != legacyOffMessage {
 		t.Fatalf("legacy off: %v", ferr)
 	}
-	on := NewFolio(e, FolioConfig{LegacyTenants: []string{"diku"}})
+	on := New(e, Config{LegacyTenants: []string{"diku"}})
 	tok, ferr := on.Legacy(ctx, "diku", SignPayload{Subject: "a", UserID: uid})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}
-	if _, err := e.Verifier(VerifierOptions{}).Verify(tok, "diku"); !errors.Is(err, ErrTokenWrongType) {
+	if _, err := e.Verifier(tokencore.VerifierOptions{}).Verify(tok, "diku"); !errors.Is(err, tokencore.ErrTokenWrongType) {
 		t.Fatalf("legacy token accepted without accept_legacy: %v", err)
 	}
-	c, err := e.Verifier(VerifierOptions{AcceptLegacy: true}).Verify(tok, "diku")
-	if err != nil || c.ExpiresAt != 0 || c.Type != TypeLegacyAccess {
+	c, err := e.Verifier(tokencore.VerifierOptions{AcceptLegacy: true}).Verify(tok, "diku")
+	if err != nil || c.ExpiresAt != 0 || c.Type != tokencore.TypeLegacyAccess {
 		t.Fatalf("legacy token: %v %+v", err, c)
 	}
 	rt, ferr := on.LegacyRefresh(ctx, "diku", uid, "a")
@@ -323,13 +311,13 @@ func TestDecodeFolioRequests(t *testing.T) {
 
 func BenchmarkFolioRefreshBolt(b *testing.B) {
 	ks, _ := testKeys(b)
-	st, err := OpenBoltStore(filepath.Join(b.TempDir(), "tg.db"), BoltOptions{})
+	st, err := tokencore.OpenBoltStore(filepath.Join(b.TempDir(), "tg.db"), tokencore.BoltOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	e := &Engine{Keys: ks, Store: st, View: NewRevocationView()}
-	f := NewFolio(e, FolioConfig{})
+	e := &tokencore.Engine{Keys: ks, Store: st, View: tokencore.NewRevocationView()}
+	f := New(e, Config{})
 	ctx := context.Background()
 	b.SetParallelism(8) // 8 x GOMAXPROCS concurrent refresh chains, as from many clients
 	b.RunParallel(func(pb *testing.PB) {
@@ -337,7 +325,7 @@ func BenchmarkFolioRefreshBolt(b *testing.B) {
 		if ferr != nil {
 			b.Fatal(ferr)
 		}
-		rt := v.(FolioTokens).RefreshToken
+		rt := v.(Tokens).RefreshToken
 		for pb.Next() {
 			p, ferr := f.Refresh(ctx, "diku", "", rt)
 			if ferr != nil {
@@ -346,4 +334,72 @@ func BenchmarkFolioRefreshBolt(b *testing.B) {
 			rt = p.RefreshToken
 		}
 	})
+}
+
+// TestFolioRefreshRefusesOtherGrantsWithoutConsuming: a refresh token of
+// an OAuth grant (minted here directly, as the OAuth service does) at
+// FOLIO's refresh and invalidate is 401, is not a replay, and leaves the
+// grant exactly as it was.
+func TestFolioRefreshRefusesOtherGrantsWithoutConsuming(t *testing.T) {
+	clk := &clock{t: time.Unix(1_900_000_000, 0)}
+	e := newTestEngine(t, clk)
+	f := New(e, Config{})
+	ctx := context.Background()
+	now := clk.t
+	g := &tokencore.Grant{ID: tokencore.NewGrantID(), Kind: tokencore.GrantKindOAuth, Subject: "alice", ClientID: "web", Status: tokencore.GrantActive, CreatedAt: now}
+	tok, err := e.MintTokens(g, tokencore.MintSpec{AccessTTL: time.Hour, RefreshTTL: 24 * time.Hour, WithRefresh: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Apply(g, now, false)
+	if err := e.Store.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.Store.GetGrant(ctx, g.ID)
+	for _, tenant := range []string{"", "diku"} {
+		if _, ferr := f.Refresh(ctx, tenant, "", tok.RefreshToken); ferr == nil || ferr.Status != http.StatusUnauthorized ||
+			!errors.Is(ferr, tokencore.ErrWrongProtocol) || errors.Is(ferr, tokencore.ErrRefreshReused) {
+			t.Errorf("refresh with tenant %q: %v", tenant, ferr)
+		}
+		if ferr := f.Invalidate(ctx, tenant, tok.RefreshToken); ferr == nil || !errors.Is(ferr, tokencore.ErrWrongEndpoint) {
+			t.Errorf("invalidate with tenant %q: %v", tenant, ferr)
+		}
+	}
+	after, _ := e.Store.GetGrant(ctx, g.ID)
+	if after.Status != tokencore.GrantActive || after.RefreshID != before.RefreshID || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatalf("the refused attempts changed the grant: %+v", after)
+	}
+	if _, err := e.Verifier(tokencore.VerifierOptions{}).Verify(tok.AccessToken, ""); err != nil {
+		t.Fatalf("access token after the refused attempts: %v", err)
+	}
+	if rs, _ := e.Store.Revocations(ctx, now); len(rs) != 0 {
+		t.Fatalf("the refused attempts stored revocations: %+v", rs)
+	}
+}
+
+// TestInvalidateAllOutlivesEveryPath: the user revocation of
+// invalidate-all lasts the longest access lifetime of any path of the
+// engine, not only FOLIO's.
+func TestInvalidateAllOutlivesEveryPath(t *testing.T) {
+	now := time.Unix(1_900_000_000, 0)
+	// FOLIO invalidate-all: a tenant with 10 min tokens, but another path
+	// of the same engine issues 1 h tokens.
+	clk := &clock{t: now}
+	fe := newTestEngine(t, clk)
+	fe.DeclareAccessLifetime(time.Hour)
+	f := New(fe, Config{TTL: tokencore.TTLPolicy{Default: tokencore.TokenTTL{Access: 10 * time.Minute}}})
+	p := mustSign(t, f, "diku", "alice", uid)
+	if ferr := f.InvalidateAll(context.Background(), "diku", p.AccessToken); ferr != nil {
+		t.Fatal(ferr)
+	}
+	rs, _ := fe.Store.Revocations(context.Background(), now)
+	var user *tokencore.Revocation
+	for i := range rs {
+		if rs[i].Kind == tokencore.RevokeUser {
+			user = &rs[i]
+		}
+	}
+	if user == nil || !user.ExpiresAt.Equal(now.Add(time.Hour+tokencore.RevocationMargin)) {
+		t.Fatalf("user revocation %+v, want expiry %v", user, now.Add(time.Hour+tokencore.RevocationMargin))
+	}
 }

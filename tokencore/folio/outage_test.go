@@ -1,11 +1,10 @@
-package tokencore_test
+package folio
 
 import (
 	"errors"
 	"net/http"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/storetest"
@@ -15,7 +14,7 @@ import (
 // that can fail like an outage.
 type folioOutage struct {
 	e     *tokencore.Engine
-	f     *tokencore.Folio
+	f     *Service
 	flaky *storetest.Flaky
 	v     *tokencore.Verifier
 }
@@ -31,21 +30,21 @@ func newFolioOutage(t *testing.T) *folioOutage {
 	flaky := storetest.NewFlaky(openBolt(t, filepath.Join(t.TempDir(), "tg.db")))
 	t.Cleanup(func() { flaky.Close() })
 	e := &tokencore.Engine{Keys: ks, Store: flaky, View: tokencore.NewRevocationView()}
-	return &folioOutage{e: e, f: tokencore.NewFolio(e, tokencore.FolioConfig{}), flaky: flaky, v: e.Verifier(tokencore.VerifierOptions{})}
+	return &folioOutage{e: e, f: New(e, Config{}), flaky: flaky, v: e.Verifier(tokencore.VerifierOptions{})}
 }
 
-func (o *folioOutage) sign(t *testing.T) tokencore.FolioTokens {
+func (o *folioOutage) sign(t *testing.T) Tokens {
 	t.Helper()
-	v, ferr := o.f.Sign(t.Context(), "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"})
+	v, ferr := o.f.Sign(t.Context(), "diku", SignPayload{Subject: "alice", UserID: "u1"})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}
-	return v.(tokencore.FolioTokens)
+	return v.(Tokens)
 }
 
 // want503 checks the FOLIO answer to a store outage: 503, Retry-After, a
 // message saying what happened, the cause kept for the log.
-func want503(t *testing.T, op string, ferr *tokencore.FolioError) {
+func want503(t *testing.T, op string, ferr *Error) {
 	t.Helper()
 	if ferr == nil || ferr.Status != http.StatusServiceUnavailable || ferr.RetryAfter <= 0 ||
 		!errors.Is(ferr, tokencore.ErrStoreUnavailable) {
@@ -62,7 +61,7 @@ func TestFolioStoreOutage(t *testing.T) {
 	t.Run("sign", func(t *testing.T) {
 		o := newFolioOutage(t)
 		o.flaky.FailAll()
-		_, ferr := o.f.Sign(ctx, "diku", tokencore.SignPayload{Subject: "alice", UserID: "u1"})
+		_, ferr := o.f.Sign(ctx, "diku", SignPayload{Subject: "alice", UserID: "u1"})
 		want503(t, "sign", ferr)
 		o.flaky.Recover()
 		o.sign(t)
@@ -131,52 +130,4 @@ func TestFolioStoreOutage(t *testing.T) {
 			t.Fatalf("after the retried replay the current access token: %v, want revoked", err)
 		}
 	})
-}
-
-// TestStaleViewRefusesWith503: an instance whose view cannot be confirmed
-// (a shared store unreachable past max_staleness) refuses bearer tokens
-// with an error wrapping ErrStoreUnavailable, so the protocols answer 503,
-// and answers again once the store is back; with ServeStale it answers
-// from the view. Runs on Redis: the follower needs a shared store.
-func TestStaleViewRefusesWith503(t *testing.T) {
-	for _, serve := range []bool{false, true} {
-		t.Run(map[bool]string{false: "refuse", true: "serve"}[serve], func(t *testing.T) {
-			srv := startRedisServer(t)
-			s := openRedisAt(t, srv.addr(), newRedisPrefix(t))
-			view := tokencore.NewRevocationView()
-			f, err := tokencore.StartFollower(t.Context(), s, view, tokencore.FollowerConfig{
-				Poll: 10 * time.Millisecond, MaxStaleness: 50 * time.Millisecond, ServeStale: serve,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Stop()
-			claims := &tokencore.Claims{Subject: "alice", GrantID: "g", IssuedAt: time.Now().Unix()}
-			if err := view.Check(); err != nil || view.Revoked(claims) {
-				t.Fatalf("a fresh view: Check %v, Revoked %v", err, view.Revoked(claims))
-			}
-			srv.stop()
-			time.Sleep(150 * time.Millisecond) // past max_staleness
-			err = view.Check()
-			switch {
-			case serve && (err != nil || view.Revoked(claims)):
-				t.Fatalf("on_stale serve: Check %v, Revoked %v; want the view's answer", err, view.Revoked(claims))
-			case !serve && (!errors.Is(err, tokencore.ErrRevocationsStale) || !errors.Is(err, tokencore.ErrStoreUnavailable)):
-				t.Fatalf("stale view: Check = %v, want ErrRevocationsStale", err)
-			case !serve && !view.Revoked(claims):
-				t.Fatal("stale view with the store unreachable accepts a token (fail closed: refuse)")
-			}
-			srv.start()
-			deadline := time.Now().Add(10 * time.Second)
-			for view.Check() != nil {
-				if time.Now().After(deadline) {
-					t.Fatalf("the view did not recover after the store came back: %v", view.Check())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if view.Revoked(claims) {
-				t.Fatal("a recovered view refuses a token nobody revoked")
-			}
-		})
-	}
 }

@@ -1,4 +1,4 @@
-package tokencore
+package folio
 
 import (
 	"bytes"
@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
-// FolioError is a failure of a FOLIO token endpoint: the status and the
+// Error is a failure of a FOLIO token endpoint: the status and the
 // text/plain body mod-authtoken would send (its bodies are never JSON).
-type FolioError struct {
+type Error struct {
 	Status  int
 	Message string
 	Err     error // the cause, for logs; never sent to the client
@@ -22,32 +24,32 @@ type FolioError struct {
 	RetryAfter time.Duration
 }
 
-func (e *FolioError) Error() string {
+func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Err)
 	}
 	return fmt.Sprintf("%d %s", e.Status, e.Message)
 }
 
-func (e *FolioError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // FOLIO's fixed messages.
 const (
-	folioInvalidToken = "Invalid token"
-	folioLegacyOff    = "Error: Tenant not a legacy token tenant as specified in this module's environment or system property. Cannot issue non-expiring legacy token."
+	invalidTokenMessage = "Invalid token"
+	legacyOffMessage    = "Error: Tenant not a legacy token tenant as specified in this module's environment or system property. Cannot issue non-expiring legacy token."
 )
 
-func folioBadRequest(detail string) *FolioError {
-	return &FolioError{Status: http.StatusBadRequest, Message: "Bad Request: " + detail}
+func badRequest(detail string) *Error {
+	return &Error{Status: http.StatusBadRequest, Message: "Bad Request: " + detail}
 }
 
-func folioInvalid(status int, cause error) *FolioError {
-	return &FolioError{Status: status, Message: folioInvalidToken, Err: cause}
+func invalid(status int, cause error) *Error {
+	return &Error{Status: status, Message: invalidTokenMessage, Err: cause}
 }
 
-// FolioConfig is the behaviour of the FOLIO token API.
-type FolioConfig struct {
-	TTL TTLPolicy
+// Config is the behaviour of the FOLIO token API.
+type Config struct {
+	TTL tokencore.TTLPolicy
 	// LegacyTenants may use legacy POST /token; "*" allows every tenant.
 	// Empty (the default) allows none: mod-authtoken allows all when unset,
 	// but a token that never expires should be an explicit choice.
@@ -56,29 +58,41 @@ type FolioConfig struct {
 	// than this long ago be presented again and receive the same new pair,
 	// instead of counting as a replay. Off by default, like mod-authtoken.
 	RefreshGrace time.Duration
+	// DefaultTenant is the tenant of requests without X-Okapi-Tenant, for
+	// every endpoint alike (refresh included); empty means the header is
+	// required.
+	DefaultTenant string
 }
 
-// Folio implements mod-authtoken's token API on the engine.
-type Folio struct {
-	e   *Engine
-	cfg FolioConfig
-	v   *Verifier
+// Service implements mod-authtoken's token API on the engine.
+type Service struct {
+	e   *tokencore.Engine
+	cfg Config
+	v   *tokencore.Verifier
 }
 
-// NewFolio returns the FOLIO service. It declares to the engine the
+// New returns the FOLIO service. It declares to the engine the
 // longest access lifetime it issues, so user and subject revocations last
 // long enough (a legacy tenant's tokens never expire).
-func NewFolio(e *Engine, cfg FolioConfig) *Folio {
+func New(e *tokencore.Engine, cfg Config) *Service {
 	e.DeclareAccessLifetime(cfg.TTL.MaxAccess())
 	if len(cfg.LegacyTenants) > 0 {
-		e.DeclareAccessLifetime(persistentRevocationTTL)
+		e.DeclareAccessLifetime(tokencore.NonExpiringLifetime)
 	}
-	return &Folio{e: e, cfg: cfg, v: e.Verifier(VerifierOptions{})}
+	return &Service{e: e, cfg: cfg, v: e.Verifier(tokencore.VerifierOptions{})}
 }
 
-// FolioTokens is the 201 body of /token/sign and /token/refresh, keys in
+// now is the engine's clock.
+func (f *Service) now() time.Time {
+	if f.e.Now != nil {
+		return f.e.Now()
+	}
+	return time.Now()
+}
+
+// Tokens is the 201 body of /token/sign and /token/refresh, keys in
 // mod-authtoken's order; expirations are ISO-8601 instants in whole seconds.
-type FolioTokens struct {
+type Tokens struct {
 	AccessToken            string
 	RefreshToken           string
 	AccessTokenExpiration  time.Time
@@ -89,7 +103,7 @@ type FolioTokens struct {
 const isoInstant = "2006-01-02T15:04:05Z"
 
 // MarshalJSON writes the mod-authtoken response shape.
-func (t FolioTokens) MarshalJSON() ([]byte, error) {
+func (t Tokens) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		AccessToken            string `json:"accessToken"`
 		RefreshToken           string `json:"refreshToken"`
@@ -101,7 +115,7 @@ func (t FolioTokens) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads the shape MarshalJSON writes (for the grace window).
-func (t *FolioTokens) UnmarshalJSON(b []byte) error {
+func (t *Tokens) UnmarshalJSON(b []byte) error {
 	var v struct {
 		AccessToken, RefreshToken, AccessTokenExpiration, RefreshTokenExpiration string
 		TenantID                                                                 string `json:"tenantId"`
@@ -114,7 +128,7 @@ func (t *FolioTokens) UnmarshalJSON(b []byte) error {
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	*t = FolioTokens{v.AccessToken, v.RefreshToken, ae, re, v.TenantID}
+	*t = Tokens{v.AccessToken, v.RefreshToken, ae, re, v.TenantID}
 	return nil
 }
 
@@ -133,23 +147,23 @@ const maxIdentifierLen = 256
 // rules of signTokenPayload.json: only "payload" at the top level, payload
 // an object with a string sub; other payload properties are allowed and
 // ignored, except the ones the handler reads, which must have their types.
-func DecodeSignRequest(body []byte) (SignPayload, *FolioError) {
+func DecodeSignRequest(body []byte) (SignPayload, *Error) {
 	var top map[string]json.RawMessage
 	if err := decodeJSONObject(body, &top); err != nil {
-		return SignPayload{}, folioBadRequest(err.Error())
+		return SignPayload{}, badRequest(err.Error())
 	}
 	for k := range top {
 		if k != "payload" {
-			return SignPayload{}, folioBadRequest(fmt.Sprintf("unexpected property %q", k))
+			return SignPayload{}, badRequest(fmt.Sprintf("unexpected property %q", k))
 		}
 	}
 	raw, ok := top["payload"]
 	if !ok {
-		return SignPayload{}, folioBadRequest("missing property payload")
+		return SignPayload{}, badRequest("missing property payload")
 	}
 	var p map[string]json.RawMessage
 	if err := decodeJSONObject(raw, &p); err != nil {
-		return SignPayload{}, folioBadRequest("payload: " + err.Error())
+		return SignPayload{}, badRequest("payload: " + err.Error())
 	}
 	var out SignPayload
 	if err := stringField(p, "sub", &out.Subject, true); err != nil {
@@ -160,12 +174,12 @@ func DecodeSignRequest(body []byte) (SignPayload, *FolioError) {
 	}
 	if v, ok := p["dummy"]; ok && string(v) != "null" {
 		if err := json.Unmarshal(v, &out.Dummy); err != nil {
-			return out, folioBadRequest("payload.dummy must be a boolean")
+			return out, badRequest("payload.dummy must be a boolean")
 		}
 	}
 	if v, ok := p["extra_permissions"]; ok && string(v) != "null" {
 		if err := json.Unmarshal(v, &out.ExtraPermissions); err != nil || len(out.ExtraPermissions) > 1000 {
-			return out, folioBadRequest("payload.extra_permissions must be an array of at most 1000 strings")
+			return out, badRequest("payload.extra_permissions must be an array of at most 1000 strings")
 		}
 	}
 	return out, nil
@@ -173,14 +187,14 @@ func DecodeSignRequest(body []byte) (SignPayload, *FolioError) {
 
 // DecodeRefreshRequest reads {"refreshToken":"..."} (refreshToken.json:
 // required, no other property).
-func DecodeRefreshRequest(body []byte) (string, *FolioError) {
+func DecodeRefreshRequest(body []byte) (string, *Error) {
 	var top map[string]json.RawMessage
 	if err := decodeJSONObject(body, &top); err != nil {
-		return "", folioBadRequest(err.Error())
+		return "", badRequest(err.Error())
 	}
 	for k := range top {
 		if k != "refreshToken" {
-			return "", folioBadRequest(fmt.Sprintf("unexpected property %q", k))
+			return "", badRequest(fmt.Sprintf("unexpected property %q", k))
 		}
 	}
 	var token string
@@ -192,14 +206,14 @@ func DecodeRefreshRequest(body []byte) (string, *FolioError) {
 
 // DecodeLegacyRefreshRequest reads {"userId":"...","sub":"..."}
 // (signRefreshToken.json: both required, no other property).
-func DecodeLegacyRefreshRequest(body []byte) (userID, sub string, ferr *FolioError) {
+func DecodeLegacyRefreshRequest(body []byte) (userID, sub string, ferr *Error) {
 	var top map[string]json.RawMessage
 	if err := decodeJSONObject(body, &top); err != nil {
-		return "", "", folioBadRequest(err.Error())
+		return "", "", badRequest(err.Error())
 	}
 	for k := range top {
 		if k != "userId" && k != "sub" {
-			return "", "", folioBadRequest(fmt.Sprintf("unexpected property %q", k))
+			return "", "", badRequest(fmt.Sprintf("unexpected property %q", k))
 		}
 	}
 	if ferr = stringField(top, "userId", &userID, true); ferr != nil {
@@ -220,111 +234,111 @@ func decodeJSONObject(body []byte, v *map[string]json.RawMessage) error {
 	if dec.More() {
 		return errors.New("unexpected data after the JSON object")
 	}
-	if err := CheckStrictJSON(body); err != nil {
+	if err := tokencore.CheckStrictJSON(body); err != nil {
 		return err
 	}
 	return nil
 }
 
 // stringField reads a string property, non-empty and bounded when present.
-func stringField(m map[string]json.RawMessage, name string, dst *string, required bool) *FolioError {
+func stringField(m map[string]json.RawMessage, name string, dst *string, required bool) *Error {
 	limit := maxIdentifierLen
 	if name == "refreshToken" {
-		limit = MaxTokenBytes
+		limit = tokencore.MaxTokenBytes
 	}
 	raw, ok := m[name]
 	if !ok || string(raw) == "null" {
 		if required {
-			return folioBadRequest("missing property " + name)
+			return badRequest("missing property " + name)
 		}
 		return nil
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
-		return folioBadRequest(name + " must be a string")
+		return badRequest(name + " must be a string")
 	}
 	if required && *dst == "" {
-		return folioBadRequest(name + " must not be empty")
+		return badRequest(name + " must not be empty")
 	}
 	if len(*dst) > limit {
-		return folioBadRequest(fmt.Sprintf("%s is longer than %d bytes", name, limit))
+		return badRequest(fmt.Sprintf("%s is longer than %d bytes", name, limit))
 	}
 	return nil
 }
 
 // Sign is POST /token/sign: a new grant with an access and a refresh token,
 // or, for payload.dummy, an expiring dummy token ({"token":...}, nothing stored).
-func (f *Folio) Sign(ctx context.Context, tenant string, p SignPayload) (any, *FolioError) {
-	now := f.e.now()
+func (f *Service) Sign(ctx context.Context, tenant string, p SignPayload) (any, *Error) {
+	now := f.now()
 	ttl := f.cfg.TTL.For(tenant)
 	if p.Dummy {
-		tok, err := f.e.Keys.Sign(AccessClaims{
-			Type: TypeDummyExpiring, Tenant: tenant, Subject: p.Subject, Dummy: true,
+		tok, err := f.e.Keys.Sign(tokencore.AccessClaims{
+			Type: tokencore.TypeDummyExpiring, Tenant: tenant, Subject: p.Subject, Dummy: true,
 			ExtraPermissions: p.ExtraPermissions, Expiry: now.Add(ttl.Access).Unix(),
 		})
 		if err != nil {
-			return nil, &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+			return nil, &Error{Status: 500, Message: "Error: cannot sign token", Err: err}
 		}
 		return map[string]string{"token": tok}, nil
 	}
 	if p.UserID == "" {
 		// mod-authtoken fails with a 500 here; the caller's mistake is a 400.
-		return nil, folioBadRequest("missing property payload.user_id")
+		return nil, badRequest("missing property payload.user_id")
 	}
 	return f.newGrant(ctx, tenant, p.Subject, p.UserID, now)
 }
 
 // newGrant stores a new FOLIO grant and returns its first token pair.
-func (f *Folio) newGrant(ctx context.Context, tenant, sub, userID string, now time.Time) (FolioTokens, *FolioError) {
+func (f *Service) newGrant(ctx context.Context, tenant, sub, userID string, now time.Time) (Tokens, *Error) {
 	ttl := f.cfg.TTL.For(tenant)
-	g := &Grant{
-		ID: NewGrantID(), Kind: GrantKindFolio, Subject: sub, UserID: userID, Tenant: tenant,
-		Status: GrantActive, CreatedAt: now, AuthTime: now,
+	g := &tokencore.Grant{
+		ID: tokencore.NewGrantID(), Kind: tokencore.GrantKindFolio, Subject: sub, UserID: userID, Tenant: tenant,
+		Status: tokencore.GrantActive, CreatedAt: now, AuthTime: now,
 	}
-	t, err := f.e.MintTokens(g, MintSpec{AccessTTL: ttl.Access, RefreshTTL: ttl.Refresh, WithRefresh: true}, now)
+	t, err := f.e.MintTokens(g, tokencore.MintSpec{AccessTTL: ttl.Access, RefreshTTL: ttl.Refresh, WithRefresh: true}, now)
 	if err != nil {
-		return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+		return Tokens{}, &Error{Status: 500, Message: "Error: cannot sign token", Err: err}
 	}
 	t.Apply(g, now, false)
 	if err := f.e.Store.CreateGrant(ctx, g); err != nil {
-		return FolioTokens{}, storeFailure(err)
+		return Tokens{}, storeFailure(err)
 	}
-	return folioTokens(t, tenant), nil
+	return tokensOf(t, tenant), nil
 }
 
-func folioTokens(t *IssuedTokens, tenant string) FolioTokens {
-	return FolioTokens{t.AccessToken, t.RefreshToken, t.AccessExpiresAt, t.RefreshExpiresAt, tenant}
+func tokensOf(t *tokencore.IssuedTokens, tenant string) Tokens {
+	return Tokens{t.AccessToken, t.RefreshToken, t.AccessExpiresAt, t.RefreshExpiresAt, tenant}
 }
 
-// folioUnavailable is the text of the 503 answered while the store is
+// unavailableMessage is the text of the 503 answered while the store is
 // unavailable: mod-authtoken's plain-text style, saying what to do.
-const folioUnavailable = "Service Unavailable: the token store cannot be reached; nothing was changed, retry later"
+const unavailableMessage = "Service Unavailable: the token store cannot be reached; nothing was changed, retry later"
 
 // storeFailure is the answer to a failed store call, for every FOLIO
 // endpoint: the store being unavailable (an outage, a write its replicas
 // did not confirm, a revocation view that cannot be confirmed) is a 503
 // with Retry-After, after which the same request can be retried; anything
 // else (a damaged store) is mod-authtoken's 500.
-func storeFailure(err error) *FolioError {
-	if errors.Is(err, ErrStoreUnavailable) {
-		return &FolioError{Status: http.StatusServiceUnavailable, Message: folioUnavailable, Err: err, RetryAfter: StoreRetryAfter}
+func storeFailure(err error) *Error {
+	if errors.Is(err, tokencore.ErrStoreUnavailable) {
+		return &Error{Status: http.StatusServiceUnavailable, Message: unavailableMessage, Err: err, RetryAfter: tokencore.StoreRetryAfter}
 	}
-	return &FolioError{Status: 500, Message: "Unexpected exception during token validation", Err: err}
+	return &Error{Status: 500, Message: "Unexpected exception during token validation", Err: err}
 }
 
 // Legacy is legacy POST /token: a non-expiring legacy-access token, only
 // for tenants listed in LegacyTenants (404 with mod-authtoken's message
 // otherwise), or a dummy token.
-func (f *Folio) Legacy(ctx context.Context, tenant string, p SignPayload) (string, *FolioError) {
+func (f *Service) Legacy(ctx context.Context, tenant string, p SignPayload) (string, *Error) {
 	if !slices.Contains(f.cfg.LegacyTenants, "*") && !slices.Contains(f.cfg.LegacyTenants, tenant) {
-		return "", &FolioError{Status: http.StatusNotFound, Message: folioLegacyOff}
+		return "", &Error{Status: http.StatusNotFound, Message: legacyOffMessage}
 	}
-	c := AccessClaims{Type: TypeLegacyAccess, IssuedAt: f.e.now().Unix(), Tenant: tenant, Subject: p.Subject, UserID: p.UserID}
+	c := tokencore.AccessClaims{Type: tokencore.TypeLegacyAccess, IssuedAt: f.now().Unix(), Tenant: tenant, Subject: p.Subject, UserID: p.UserID}
 	if p.Dummy {
-		c = AccessClaims{Type: TypeDummy, Tenant: tenant, Subject: p.Subject, Dummy: true, ExtraPermissions: p.ExtraPermissions}
+		c = tokencore.AccessClaims{Type: tokencore.TypeDummy, Tenant: tenant, Subject: p.Subject, Dummy: true, ExtraPermissions: p.ExtraPermissions}
 	}
 	tok, err := f.e.Keys.Sign(c)
 	if err != nil {
-		return "", &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+		return "", &Error{Status: 500, Message: "Error: cannot sign token", Err: err}
 	}
 	return tok, nil
 }
@@ -333,8 +347,8 @@ func (f *Folio) Legacy(ctx context.Context, tenant string, p SignPayload) (strin
 // refresh token it never stores (so it can never be used); tokengate stores
 // a grant for it, so the token works at /token/refresh. The access token of
 // that grant is minted but not returned.
-func (f *Folio) LegacyRefresh(ctx context.Context, tenant, userID, sub string) (string, *FolioError) {
-	t, ferr := f.newGrant(ctx, tenant, sub, userID, f.e.now())
+func (f *Service) LegacyRefresh(ctx context.Context, tenant, userID, sub string) (string, *Error) {
+	t, ferr := f.newGrant(ctx, tenant, sub, userID, f.now())
 	if ferr != nil {
 		return "", ferr
 	}
@@ -350,64 +364,64 @@ var (
 
 // Refresh is POST /token/refresh: rotate a refresh token. Only refresh
 // tokens are accepted (mod-authtoken redeems any token type), and only
-// those of FOLIO grants of the request's tenant (Grant.RedeemableAt, on
+// those of FOLIO grants of the request's tenant (tokencore.Grant.RedeemableAt, on
 // the token's claims first, then on its stored grant): any other is
 // refused — 403 for another tenant's, 401 otherwise — before anything is
 // consumed, and is not a replay. A FOLIO token that was already used,
 // revoked, or is unknown to the store revokes every grant of its user in
 // its tenant (mod-authtoken's reuse rule), access tokens included, and
 // answers 401. A X-Okapi-User-Id header that differs from the token's user
-// is a 403, as in mod-authtoken. Without X-Okapi-Tenant, the token's own
-// tenant is the request's (Okapi routes such a request by the token).
-func (f *Folio) Refresh(ctx context.Context, tenantHeader, userIDHeader, token string) (FolioTokens, *FolioError) {
+// is a 403, as in mod-authtoken. An empty tenantHeader accepts the token's
+// own tenant; Handle never passes one (it applies Config.DefaultTenant).
+func (f *Service) Refresh(ctx context.Context, tenantHeader, userIDHeader, token string) (Tokens, *Error) {
 	rc, err := f.e.ParseRefreshToken(token)
 	if err != nil {
-		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, err)
+		return Tokens{}, invalid(http.StatusUnauthorized, err)
 	}
-	at := Endpoint{Protocol: ProtocolFolio, Tenant: tenantHeader}
+	at := tokencore.Endpoint{Protocol: tokencore.ProtocolFolio, Tenant: tenantHeader}
 	if err := rc.RedeemableAt(at); err != nil {
-		return FolioTokens{}, folioRefused(err)
+		return Tokens{}, refused(err)
 	}
 	tenant := rc.Tenant // not empty: the rule refuses a token without one
 	if userIDHeader != "" && userIDHeader != rc.UserID {
-		return FolioTokens{}, folioInvalid(http.StatusForbidden, fmt.Errorf("%w: X-Okapi-User-Id differs from the token", ErrTokenMalformed))
+		return Tokens{}, invalid(http.StatusForbidden, fmt.Errorf("%w: X-Okapi-User-Id differs from the token", tokencore.ErrTokenMalformed))
 	}
-	now := f.e.now()
+	now := f.now()
 	if now.Unix() >= rc.Expiry {
-		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, ErrTokenExpired)
+		return Tokens{}, invalid(http.StatusUnauthorized, tokencore.ErrTokenExpired)
 	}
 	if rc.GrantID == "" {
-		return FolioTokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: token has no grant", ErrRefreshReused))
+		return Tokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: token has no grant", tokencore.ErrRefreshReused))
 	}
 	g, err := f.e.Store.GetGrant(ctx, rc.GrantID)
-	if errors.Is(err, ErrNotFound) {
-		return FolioTokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: grant not found", ErrRefreshReused))
+	if errors.Is(err, tokencore.ErrNotFound) {
+		return Tokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: grant not found", tokencore.ErrRefreshReused))
 	} else if err != nil {
-		return FolioTokens{}, storeFailure(err)
+		return Tokens{}, storeFailure(err)
 	}
 	if err := g.RedeemableAt(at); err != nil {
-		return FolioTokens{}, folioRefused(err)
+		return Tokens{}, refused(err)
 	}
 	if g.Tenant != tenant || g.UserID != rc.UserID || g.Subject != rc.Subject {
-		return FolioTokens{}, folioInvalid(http.StatusUnauthorized, fmt.Errorf("%w: token does not match its grant", ErrTokenMalformed))
+		return Tokens{}, invalid(http.StatusUnauthorized, fmt.Errorf("%w: token does not match its grant", tokencore.ErrTokenMalformed))
 	}
 	ttl := f.cfg.TTL.For(tenant)
-	minted, err := f.e.MintTokens(g, MintSpec{AccessTTL: ttl.Access, RefreshTTL: ttl.Refresh, WithRefresh: true}, now)
+	minted, err := f.e.MintTokens(g, tokencore.MintSpec{AccessTTL: ttl.Access, RefreshTTL: ttl.Refresh, WithRefresh: true}, now)
 	if err != nil {
-		return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot sign token", Err: err}
+		return Tokens{}, &Error{Status: 500, Message: "Error: cannot sign token", Err: err}
 	}
-	out := folioTokens(minted, tenant)
+	out := tokensOf(minted, tenant)
 	var sealed []byte
 	if f.cfg.RefreshGrace > 0 {
 		b, _ := json.Marshal(out)
 		s, err := f.e.Keys.Seal(b)
 		if err != nil {
-			return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot seal grace response", Err: err}
+			return Tokens{}, &Error{Status: 500, Message: "Error: cannot seal grace response", Err: err}
 		}
 		sealed = []byte(s)
 	}
 	var graceResponse []byte
-	_, err = f.e.Store.UpdateGrant(ctx, g.ID, func(g *Grant) error {
+	_, err = f.e.Store.UpdateGrant(ctx, g.ID, func(g *tokencore.Grant) error {
 		if !g.Active(now) {
 			return errRotateInactive
 		}
@@ -429,45 +443,45 @@ func (f *Folio) Refresh(ctx context.Context, tenantHeader, userIDHeader, token s
 		return out, nil
 	case errors.Is(err, errRotateGrace):
 		return f.graceAnswer(graceResponse)
-	case errors.Is(err, errRotateReused), errors.Is(err, errRotateInactive), errors.Is(err, ErrNotFound):
-		return FolioTokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: %w", ErrRefreshReused, err))
+	case errors.Is(err, errRotateReused), errors.Is(err, errRotateInactive), errors.Is(err, tokencore.ErrNotFound):
+		return Tokens{}, f.reused(ctx, tenant, rc, fmt.Errorf("%w: %w", tokencore.ErrRefreshReused, err))
 	default:
-		return FolioTokens{}, storeFailure(err)
+		return Tokens{}, storeFailure(err)
 	}
 }
 
 // graceAnswer returns the pair given to the winner of a concurrent refresh.
-func (f *Folio) graceAnswer(sealed []byte) (FolioTokens, *FolioError) {
+func (f *Service) graceAnswer(sealed []byte) (Tokens, *Error) {
 	b, err := f.e.Keys.Open(string(sealed))
-	var out FolioTokens
+	var out Tokens
 	if err == nil {
 		err = json.Unmarshal(b, &out)
 	}
 	if err != nil {
-		return FolioTokens{}, &FolioError{Status: 500, Message: "Error: cannot open grace response", Err: err}
+		return Tokens{}, &Error{Status: 500, Message: "Error: cannot open grace response", Err: err}
 	}
 	return out, nil
 }
 
-// folioRefused is the answer to a token the redemption rule refuses: 403
+// refused is the answer to a token the redemption rule refuses: 403
 // for a FOLIO token of another tenant (mod-authtoken's answer), 401
 // "Invalid token" for a token that is not a FOLIO token at all. The cause
-// (a *RedeemError) is for the handler's warn log.
-func folioRefused(err error) *FolioError {
+// (a *tokencore.RedeemError) is for the handler's warn log.
+func refused(err error) *Error {
 	status := http.StatusUnauthorized
-	var re *RedeemError
-	if errors.As(err, &re) && errors.Is(re.Reason, ErrTokenWrongTenant) && re.Tenant != "" {
+	var re *tokencore.RedeemError
+	if errors.As(err, &re) && errors.Is(re.Reason, tokencore.ErrTokenWrongTenant) && re.Tenant != "" {
 		status = http.StatusForbidden
 	}
-	return folioInvalid(status, err)
+	return invalid(status, err)
 }
 
 // reused applies mod-authtoken's reuse rule: revoke every grant of the user
 // in the tenant (refresh and access tokens), then answer 401.
-func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, cause error) *FolioError {
-	replay := &ReplayError{Protocol: "folio", GrantID: rc.GrantID, Tenant: tenant, UserID: rc.UserID, Err: cause}
+func (f *Service) reused(ctx context.Context, tenant string, rc *tokencore.RefreshClaims, cause error) *Error {
+	replay := &tokencore.ReplayError{Protocol: "folio", GrantID: rc.GrantID, Tenant: tenant, UserID: rc.UserID, Err: cause}
 	if rc.UserID != "" {
-		n, err := f.e.RevokeGrants(ctx, GrantFilter{Tenant: tenant, UserID: rc.UserID})
+		n, err := f.e.RevokeGrants(ctx, tokencore.GrantFilter{Tenant: tenant, UserID: rc.UserID})
 		if err != nil {
 			return storeFailure(err)
 		}
@@ -477,11 +491,11 @@ func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, ca
 		// With a user, the grant was among the user's grants just revoked.
 		if _, err := f.e.RevokeGrant(ctx, rc.GrantID); err == nil {
 			replay.Revoked = 1
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, tokencore.ErrNotFound) {
 			return storeFailure(err)
 		}
 	}
-	return folioInvalid(http.StatusUnauthorized, replay)
+	return invalid(http.StatusUnauthorized, replay)
 }
 
 // Invalidate is POST /token/invalidate: log out the session (grant) of one
@@ -489,31 +503,31 @@ func (f *Folio) reused(ctx context.Context, tenant string, rc *RefreshClaims, ca
 // Unlike mod-authtoken, a token that cannot be read is a 401 (not a 500),
 // a token of another tenant is refused with 403, and a token that is not a
 // FOLIO token (an OAuth refresh token) with 401, revoking nothing.
-func (f *Folio) Invalidate(ctx context.Context, tenantHeader, token string) *FolioError {
+func (f *Service) Invalidate(ctx context.Context, tenantHeader, token string) *Error {
 	rc, err := f.e.ParseRefreshToken(token)
 	if err != nil {
-		return folioInvalid(http.StatusUnauthorized, err)
+		return invalid(http.StatusUnauthorized, err)
 	}
-	at := Endpoint{Protocol: ProtocolFolio, Tenant: tenantHeader}
+	at := tokencore.Endpoint{Protocol: tokencore.ProtocolFolio, Tenant: tenantHeader}
 	if err := rc.RedeemableAt(at); err != nil {
-		return folioRefused(err)
+		return refused(err)
 	}
 	if rc.GrantID == "" {
 		return nil // not ours: nothing stored to revoke, 204 like mod-authtoken
 	}
 	g, err := f.e.Store.GetGrant(ctx, rc.GrantID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tokencore.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return storeFailure(err)
 	}
 	if err := g.RedeemableAt(at); err != nil {
-		return folioRefused(err)
+		return refused(err)
 	}
 	if g.Tenant != rc.Tenant || g.UserID != rc.UserID {
-		return folioInvalid(http.StatusForbidden, ErrTokenWrongTenant)
+		return invalid(http.StatusForbidden, tokencore.ErrTokenWrongTenant)
 	}
-	if _, err := f.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, ErrNotFound) {
+	if _, err := f.e.RevokeGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
 		return storeFailure(err)
 	}
 	return nil
@@ -523,29 +537,29 @@ func (f *Folio) Invalidate(ctx context.Context, tenantHeader, token string) *Fol
 // out everywhere. Every grant of the user is revoked, and a user
 // revocation refuses every token issued to them until now, including
 // already-issued access tokens and tokens minted by mod-authtoken.
-func (f *Folio) InvalidateAll(ctx context.Context, tenantHeader, accessToken string) *FolioError {
+func (f *Service) InvalidateAll(ctx context.Context, tenantHeader, accessToken string) *Error {
 	c, err := f.v.Verify(accessToken, tenantHeader)
-	if errors.Is(err, ErrStoreUnavailable) {
+	if errors.Is(err, tokencore.ErrStoreUnavailable) {
 		return storeFailure(err) // the revocation view cannot be confirmed
 	}
 	if err != nil {
 		status := http.StatusUnauthorized
-		if errors.Is(err, ErrTokenWrongTenant) {
+		if errors.Is(err, tokencore.ErrTokenWrongTenant) {
 			status = http.StatusForbidden
 		}
-		return folioInvalid(status, err)
+		return invalid(status, err)
 	}
 	if c.UserID == "" {
-		return folioInvalid(http.StatusUnauthorized, fmt.Errorf("%w: access token without user_id", ErrTokenMalformed))
+		return invalid(http.StatusUnauthorized, fmt.Errorf("%w: access token without user_id", tokencore.ErrTokenMalformed))
 	}
-	now := f.e.now()
-	if _, err := f.e.RevokeGrants(ctx, GrantFilter{Tenant: c.Tenant, UserID: c.UserID}); err != nil {
+	now := f.now()
+	if _, err := f.e.RevokeGrants(ctx, tokencore.GrantFilter{Tenant: c.Tenant, UserID: c.UserID}); err != nil {
 		return storeFailure(err)
 	}
 	// The entry refuses every token of the user issued until now, through
 	// any path of the gateway: it lasts the longest access lifetime any of
 	// them can issue (legacy-access tokens never expire).
-	r := Revocation{Kind: RevokeUser, Key: UserKey(c.Tenant, c.UserID), NotBefore: now, ExpiresAt: f.e.PrincipalRevocationExpiry(now)}
+	r := tokencore.Revocation{Kind: tokencore.RevokeUser, Key: tokencore.UserKey(c.Tenant, c.UserID), NotBefore: now, ExpiresAt: f.e.PrincipalRevocationExpiry(now)}
 	if err := f.e.Revoke(ctx, r); err != nil {
 		return storeFailure(err)
 	}
