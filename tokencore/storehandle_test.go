@@ -65,12 +65,7 @@ func TestStoreHandle(t *testing.T) {
 // waits for the load, then answers from it; if the load is abandoned, the
 // token is refused.
 func TestPendingViewFailsClosed(t *testing.T) {
-	ks, _ := testKeys(t)
-	now := time.Now()
-	tok, err := ks.Sign(AccessClaims{Type: TypeAccess, Subject: "alice", Expiry: now.Add(time.Hour).Unix(), IssuedAt: now.Unix(), ID: "j1", GrantID: "g1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks, tok, now := aliceAccessToken(t)
 
 	view := NewPendingRevocationView()
 	v := NewVerifier(ks, nil, view, VerifierOptions{}, nil)
@@ -100,12 +95,7 @@ func TestPendingViewFailsClosed(t *testing.T) {
 // number); that first load must settle the pending view, or every
 // protected request waits for a load that already happened and fails.
 func TestPendingViewLoadedBySync(t *testing.T) {
-	ks, _ := testKeys(t)
-	now := time.Now()
-	tok, err := ks.Sign(AccessClaims{Type: TypeAccess, Subject: "alice", Expiry: now.Add(time.Hour).Unix(), IssuedAt: now.Unix(), ID: "j1", GrantID: "g1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks, tok, _ := aliceAccessToken(t)
 	view := NewPendingRevocationView()
 	e := &Engine{Keys: ks, Store: NewMemoryStore(), View: view}
 	if err := e.SyncRevocations(t.Context()); err != nil {
@@ -117,4 +107,17 @@ func TestPendingViewLoadedBySync(t *testing.T) {
 	if _, err := e.Verifier(VerifierOptions{}).Verify(tok, ""); err != nil {
 		t.Fatalf("after the first sync: %v", err)
 	}
+}
+
+// aliceAccessToken returns a key set and an hour-long access token of
+// alice (grant g1) it signed, and the time it was issued.
+func aliceAccessToken(t *testing.T) (*KeySet, string, time.Time) {
+	t.Helper()
+	ks, _ := testKeys(t)
+	now := time.Now()
+	tok, err := ks.Sign(AccessClaims{Type: TypeAccess, Subject: "alice", Expiry: now.Add(time.Hour).Unix(), IssuedAt: now.Unix(), ID: "j1", GrantID: "g1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks, tok, now
 }
