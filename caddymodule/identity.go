@@ -262,19 +262,12 @@ func rewriteCookies(h http.Header, keep func(name, value string) bool) {
 	}
 	var parts []string
 	dropped := false
-	for _, line := range lines {
-		for pair := range strings.SplitSeq(line, ";") {
-			pair = strings.TrimSpace(pair)
-			if pair == "" {
-				continue
-			}
-			name, value, _ := strings.Cut(pair, "=")
-			if !keep(strings.TrimSpace(name), strings.TrimSpace(value)) {
-				dropped = true
-				continue
-			}
-			parts = append(parts, pair)
+	for p := range edi.CookiePairs(lines) {
+		if !keep(p.Name, p.Value) {
+			dropped = true
+			continue
 		}
+		parts = append(parts, p.Raw)
 	}
 	if !dropped {
 		return
@@ -289,14 +282,9 @@ func rewriteCookies(h http.Header, keep func(name, value string) bool) {
 // cookiesDrop reports, without allocating, whether keep refuses a pair
 // of lines: most requests carry nothing to drop.
 func cookiesDrop(lines []string, keep func(name, value string) bool) bool {
-	for _, line := range lines {
-		for rest := line; rest != ""; {
-			var pair string
-			pair, rest, _ = strings.Cut(rest, ";")
-			name, value, _ := strings.Cut(strings.TrimSpace(pair), "=")
-			if name != "" && !keep(strings.TrimSpace(name), strings.TrimSpace(value)) {
-				return true
-			}
+	for p := range edi.CookiePairs(lines) {
+		if p.Name != "" && !keep(p.Name, p.Value) {
+			return true
 		}
 	}
 	return false

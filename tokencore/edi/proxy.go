@@ -73,9 +73,8 @@ func ExtractTokens(h http.Header) (RequestTokens, error) {
 		if size > maxCookieHeader {
 			return RequestTokens{}, fmt.Errorf("%w: Cookie headers larger than %d bytes", ErrCredentials, maxCookieHeader)
 		}
-		for pair := range strings.SplitSeq(line, ";") {
-			name, value, _ := strings.Cut(strings.TrimSpace(pair), "=")
-			name, value = strings.TrimSpace(name), unquote(strings.TrimSpace(value))
+		for p := range CookiePairs([]string{line}) {
+			name, value := p.Name, unquote(p.Value)
 			if value == "" {
 				continue // an emptied cookie (a logout) is no token
 			}
@@ -127,19 +126,11 @@ func unquote(v string) string {
 // header.
 func RebuildCookies(lines []string, ediToken, pastaInternal string) string {
 	var parts []string
-	for _, line := range lines {
-		for pair := range strings.SplitSeq(line, ";") {
-			pair = strings.TrimSpace(pair)
-			if pair == "" {
-				continue
-			}
-			name, _, _ := strings.Cut(pair, "=")
-			name = strings.TrimSpace(name)
-			if strings.EqualFold(name, CookieEDI) || strings.EqualFold(name, CookiePasta) {
-				continue
-			}
-			parts = append(parts, pair)
+	for p := range CookiePairs(lines) {
+		if strings.EqualFold(p.Name, CookieEDI) || strings.EqualFold(p.Name, CookiePasta) {
+			continue
 		}
+		parts = append(parts, p.Raw)
 	}
 	if ediToken != "" {
 		parts = append(parts, CookieEDI+"="+ediToken)
