@@ -197,14 +197,19 @@ func TestOAuthEndpointsMetadataPaths(t *testing.T) {
 	}
 }
 
-// testOAuthService is a service on a memory store with an ES256 key.
+// testOAuthService is a service on a memory store with an ES256 key that
+// signs and an RS256 key for the ID tokens of its openid client.
 func testOAuthService(t *testing.T, issuer string) *oauth.Service {
 	t.Helper()
 	key, _, err := tokencore.GenerateES256Key()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := tokencore.NewKeySet(key, nil, make([]byte, 32))
+	rs, _, err := tokencore.GenerateRS256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := tokencore.NewKeySet(key, []*tokencore.Key{rs}, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
