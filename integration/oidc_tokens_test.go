@@ -192,3 +192,36 @@ func jwtHeader(t *testing.T, token string) map[string]any {
 	}
 	return h
 }
+
+// TestOIDCAutoRS256KeySigns: `key auto rs256 sign` makes the RSA key the
+// signing key, so access tokens are RS256 at+jwt (the algorithm RFC 9068
+// §2.1 requires every resource server to support), while `key auto`
+// beside it keeps verifying and signs the ES256 client's ID tokens. PyJWT
+// checks both against the JWKS.
+func TestOIDCAutoRS256KeySigns(t *testing.T) {
+	cf := strings.Replace(oauthCaddyfile, "store bolt {{.Dir}}/state/tokengate.db",
+		"store bolt {{.Dir}}/state/tokengate.db\n\t\tkey auto rs256 sign\n\t\tkey auto", 1)
+	cf = strings.Replace(cf, "{{.Grace}}", oidcTokensExtra(), 1)
+	cf = strings.Replace(cf, "sha256:b6e2b1f2b3ba9a6f0e2e0f8b5d2b5f8d3c9a4e0f6a7b8c9d0e1f2a3b4c5d6e7f", sha256Hash(rsSecret), 1)
+	t.Setenv("TG_SHORT_SECRET", "sh0rt-secret")
+	g := startGateway(t, cf, "/.well-known/oauth-authorization-server")
+
+	cc := mustToken(t, g.form("/oauth2/token", "grant_type=client_credentials", "Authorization", basicAuth("svc", "s3c")))
+	esGrant := createToken(t, g, "rp-es", "bob", "openid api.read")
+	es := mustToken(t, g.form("/oauth2/token", "grant_type=refresh_token&refresh_token="+url.QueryEscape(esGrant.RefreshToken),
+		"Authorization", basicAuth("rp-es", "es-secret")))
+	verdicts, ok := verifyWithPyJWT(t, g, []tokenCase{
+		{Kind: "access_token", Token: cc.AccessToken, Audience: "https://api.example.org"},
+		{Kind: "id_token", Token: es.IDToken, Alg: "ES256", Audience: "rp-es"},
+	})
+	if !ok {
+		t.Fatalf("PyJWT refused a token: %+v", verdicts)
+	}
+	if h := verdicts[0].Header; h["alg"] != "RS256" || h["typ"] != "at+jwt" {
+		t.Errorf("access token header %v, want RS256 at+jwt", h)
+	}
+	if h := verdicts[1].Header; h["alg"] != "ES256" {
+		t.Errorf("ES256 client's ID token header %v", h)
+	}
+	upstreamHeaders(t, bearer(g, cc.AccessToken))
+}
