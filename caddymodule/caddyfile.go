@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -37,7 +38,7 @@ func init() {
 // parseGlobalOption sets up the tokengate app. Syntax:
 //
 //	tokengate {
-//	    key auto
+//	    key auto [es256|rs256] [sign]
 //	    key file <pem_path> [kid <kid>] [sign]
 //	    key folio_secret <placeholder> [sign]   ({env.X} or {file.X}; never the secret)
 //	    store bolt [<path>]
@@ -104,6 +105,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				switch d.Val() {
 				case "sign":
 					kc.Sign = true
+				case "es256", "rs256":
+					if kc.Source != "auto" || kc.Alg != "" {
+						return nil, d.Errf("key option %q: only one algorithm, for an auto key", d.Val())
+					}
+					kc.Alg = strings.ToUpper(d.Val())
 				case "kid":
 					if !d.NextArg() {
 						return nil, d.ArgErr()
