@@ -90,6 +90,12 @@ func (a *replicaAcks) confirm(ctx context.Context, tx *redis.Tx) error {
 		return nil
 	}
 	got, err := tx.Wait(ctx, n, a.timeout).Result()
+	return a.check(n, got, err)
+}
+
+// check turns the answer of a WAIT for n replicas into the write's
+// result: ErrNotReplicated when fewer confirmed within the timeout.
+func (a *replicaAcks) check(n int, got int64, err error) error {
 	if err != nil {
 		a.lagging.Store(true)
 		return fmt.Errorf("%w: waiting for %d replicas: %w", tokencore.ErrNotReplicated, n, err)

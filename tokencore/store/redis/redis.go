@@ -51,11 +51,13 @@ import (
 //	inst:<id>             a live instance: expires unless its heartbeat renews it
 //	instances             instance IDs scored by the last number each applied
 //
-// plus the EDI records (edi.go). Writes that must be atomic
-// across instances (UpdateGrant, the merge of PutRevocation, index
-// maintenance) use WATCH/MULTI/EXEC and retry on conflict. A revocation's
-// record, its number and its feed entry are written by one script inside
-// that MULTI, so they exist together or not at all.
+// plus the EDI records (edi.go). Every write of a grant or a revocation
+// with its indexes is one Lua script (scripts.go): atomic, one round trip;
+// writes that depend on the stored value (UpdateGrant, DeleteGrant, the
+// merge of PutRevocation) pass the value they read and the script writes
+// only if it is still there (compare-and-swap), else they retry. A
+// revocation's record, its number and its feed entry are written by one
+// script, so they exist together or not at all.
 //
 // With replicas, writes of grants, revocations and API keys return only
 // once enough replicas confirmed them (WAIT, see Options.ReplicaAcks).
@@ -296,67 +298,6 @@ func (s *Store) getGrant(ctx context.Context, c redis.Cmdable, id string) (*toke
 	return decodeGrant(b)
 }
 
-// checkHashOwners refuses hashes of g that are the current token of
-// another grant (see the memory store's checkHashes).
-func (s *Store) checkHashOwners(ctx context.Context, tx *redis.Tx, g *tokencore.Grant) error {
-	for _, h := range tokencore.GrantHashes(g) {
-		owner, err := tx.Get(ctx, s.hashKey(h)).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return s.wrap(err)
-		}
-		if owner != g.ID {
-			return fmt.Errorf("grant %q: token hash already belongs to another grant: %w", g.ID, tokencore.ErrConflict)
-		}
-	}
-	return nil
-}
-
-// writeGrant queues the record, its indexes and its expiry entry for g,
-// removing those of old (nil for a new grant) that g no longer has.
-func (s *Store) writeGrant(ctx context.Context, p redis.Pipeliner, old, g *tokencore.Grant, b []byte) {
-	if old != nil {
-		newHashes := tokencore.GrantHashes(g)
-		for _, h := range tokencore.GrantHashes(old) {
-			if !slices.Contains(newHashes, h) {
-				p.Del(ctx, s.hashKey(h))
-			}
-		}
-		oldM := timeMember(old.CreatedAt, old.ID)
-		for _, ix := range s.grantIndexes(old) {
-			p.ZRem(ctx, ix, oldM)
-		}
-	}
-	p.Set(ctx, s.grantKey(g.ID), b, 0)
-	for _, h := range tokencore.GrantHashes(g) {
-		p.Set(ctx, s.hashKey(h), g.ID, 0)
-	}
-	m := timeMember(g.CreatedAt, g.ID)
-	for _, ix := range s.grantIndexes(g) {
-		p.ZAdd(ctx, ix, redis.Z{Score: 0, Member: m})
-	}
-	if g.ExpiresAt.IsZero() {
-		p.ZRem(ctx, s.expGrants(), g.ID)
-	} else {
-		p.ZAdd(ctx, s.expGrants(), redis.Z{Score: expiryScore(g.ExpiresAt), Member: g.ID})
-	}
-}
-
-// deleteGrant queues the removal of g with its index and expiry entries.
-func (s *Store) deleteGrant(ctx context.Context, p redis.Pipeliner, g *tokencore.Grant) {
-	p.Del(ctx, s.grantKey(g.ID))
-	for _, h := range tokencore.GrantHashes(g) {
-		p.Del(ctx, s.hashKey(h))
-	}
-	m := timeMember(g.CreatedAt, g.ID)
-	for _, ix := range s.grantIndexes(g) {
-		p.ZRem(ctx, ix, m)
-	}
-	p.ZRem(ctx, s.expGrants(), g.ID)
-}
-
 func (s *Store) hashKeys(g *tokencore.Grant) []string {
 	var ks []string
 	for _, h := range tokencore.GrantHashes(g) {
@@ -365,7 +306,8 @@ func (s *Store) hashKeys(g *tokencore.Grant) []string {
 	return ks
 }
 
-// CreateGrant stores g and its index entries in one transaction.
+// CreateGrant stores g with its index entries: one script, one round
+// trip (see scripts.go).
 func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
 	b, err := tokencore.EncodeGrant(g)
 	if err != nil {
@@ -377,28 +319,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
 	if err := s.acks.preflight(ctx, s); err != nil {
 		return err
 	}
-	keys := append([]string{s.grantKey(g.ID)}, s.hashKeys(g)...)
-	err = s.watch(ctx, func(tx *redis.Tx) error {
-		n, err := tx.Exists(ctx, s.grantKey(g.ID)).Result()
-		if err != nil {
-			return s.wrap(err)
-		}
-		if n > 0 {
-			return fmt.Errorf("creating grant %q: %w", g.ID, tokencore.ErrConflict)
-		}
-		if err := s.checkHashOwners(ctx, tx, g); err != nil {
-			return err
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			s.writeGrant(ctx, p, nil, g, b)
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
-		}
-		return s.acks.confirm(ctx, tx)
-	}, keys...)
-	return s.wrap(err)
+	return s.createGrant(ctx, g, b)
 }
 
 // GetGrant returns the grant with this ID.
@@ -428,10 +349,11 @@ func (s *Store) GrantByTokenHash(ctx context.Context, hash string) (*tokencore.G
 	return g, err
 }
 
-// UpdateGrant reads the grant under WATCH, applies fn and writes the result
-// with MULTI/EXEC; if another instance wrote the grant in between, EXEC
-// fails and the whole step (fn included) runs again on the new value. Of
-// concurrent rotations of one refresh token exactly one therefore commits.
+// UpdateGrant reads the grant, applies fn and writes the result with a
+// script that first checks the record is still the one read; if another
+// instance wrote the grant in between, the whole step (fn included) runs
+// again on the new value. Of concurrent rotations of one refresh token
+// exactly one therefore commits.
 //
 // With replica acknowledgement on, an update the replicas did not confirm
 // returns ErrNotReplicated although the primary has it: a rotation is then
@@ -452,8 +374,8 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 		return nil, err
 	}
 	var out *tokencore.Grant
-	err := s.watch(ctx, func(tx *redis.Tx) error {
-		old, err := s.getGrant(ctx, tx, id)
+	err := s.casLoop(ctx, func() error {
+		old, oldB, err := s.readGrant(ctx, id)
 		if errors.Is(err, tokencore.ErrNotFound) {
 			return fmt.Errorf("updating grant %q: %w", id, tokencore.ErrNotFound)
 		}
@@ -471,29 +393,12 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 		if err != nil {
 			return err
 		}
-		// New token hashes: watch them too, so a concurrent create that
-		// takes one of them aborts this transaction.
-		if hk := s.hashKeys(g); len(hk) > 0 {
-			if err := tx.Watch(ctx, hk...).Err(); err != nil {
-				return s.wrap(err)
-			}
-		}
-		if err := s.checkHashOwners(ctx, tx, g); err != nil {
-			return fmt.Errorf("updating grant %q: %w", id, err)
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			s.writeGrant(ctx, p, old, g, b)
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
-		}
-		if err := s.acks.confirm(ctx, tx); err != nil {
+		if err := s.replaceGrant(ctx, old, g, oldB, b); err != nil {
 			return err
 		}
 		out = g
 		return nil
-	}, s.grantKey(id))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -508,23 +413,16 @@ func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	if err := s.acks.preflight(ctx, s); err != nil {
 		return err
 	}
-	return s.watch(ctx, func(tx *redis.Tx) error {
-		g, err := s.getGrant(ctx, tx, id)
+	return s.casLoop(ctx, func() error {
+		g, b, err := s.readGrant(ctx, id)
 		if errors.Is(err, tokencore.ErrNotFound) {
 			return fmt.Errorf("deleting grant %q: %w", id, tokencore.ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			s.deleteGrant(ctx, p, g)
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
-		}
-		return s.acks.confirm(ctx, tx)
-	}, s.grantKey(id))
+		return s.removeGrant(ctx, g, b)
+	})
 }
 
 // ListGrants reads the members of the narrowest index (already in CreatedAt,
@@ -580,18 +478,20 @@ func (s *Store) ListGrants(ctx context.Context, f tokencore.GrantFilter) ([]*tok
 const redisFeedLength = 100_000
 
 // putRevocationScript writes a merged revocation, takes its number and
-// appends it to the feed, as one step (it runs inside the MULTI of
-// PutRevocation, under the WATCH of the revocation's key).
+// appends it to the feed, as one step, if the stored revocation of that
+// kind and key is still the value the merge started from.
 //
 //	KEYS: 1 r:<name>, 2 exp:r, 3 rev:seq, 4 rev:epoch, 5 rev:stream
 //	ARGV: 1 merged JSON, 2 expiry score, 3 name, 4 epoch if none yet,
-//	      5 feed length
+//	      5 feed length, 6 the stored JSON the merge read ("": none)
 //
+// It returns the number, or -2 (scriptChanged) with nothing written.
 // Stream IDs must grow; if the counter is behind the stream (the counter
 // key alone was lost: an eviction policy that should not be set on this
 // database), the number moves past the stream instead of failing after
 // the record was written.
-const putRevocationScript = `
+var putRevocationScript = redis.NewScript(`
+if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[6] then return -2 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 local seq = redis.call('INCR', KEYS[3])
@@ -612,7 +512,7 @@ if type(ok) == 'table' and ok.err then
 	redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1], 'e', epoch)
 end
 return seq
-`
+`)
 
 // revName is the identity of a revocation in keys and in exp:r.
 func revName(kind tokencore.RevocationKind, key string) string { return lenStr(string(kind)) + key }
@@ -625,9 +525,11 @@ func scoreArg(t time.Time) string {
 	return strconv.FormatFloat(expiryScore(t), 'f', -1, 64)
 }
 
-// PutRevocation merges r into the stored revocation of the same kind and
-// key under WATCH and, in the same transaction, numbers it and appends the
-// merged value to the feed, from which every instance applies it.
+// PutRevocation reads the stored revocation of the same kind and key,
+// merges r into it and, with one script that checks the stored value is
+// still the one read, writes the merged value, numbers it and appends it
+// to the feed, from which every instance applies it. A concurrent put of
+// the same revocation makes it read and merge again.
 //
 // With replica acknowledgement on, a revocation the replicas did not
 // confirm returns ErrNotReplicated: it is stored on the primary and
@@ -648,16 +550,17 @@ func (s *Store) PutRevocation(ctx context.Context, r tokencore.Revocation) (uint
 	key := s.revKey(name)
 	epoch := tokencore.NewGrantID() // kept only if this is the first revocation of the history
 	var seq uint64
-	err := s.watch(ctx, func(tx *redis.Tx) error {
+	err := s.casLoop(ctx, func() error {
 		merged := r
-		b, err := tx.HGet(ctx, key, "v").Bytes()
+		stored, err := s.rdb.HGet(ctx, key, "v").Result()
 		switch {
 		case errors.Is(err, redis.Nil):
+			stored = ""
 		case err != nil:
 			return s.wrap(err)
 		default:
 			var old tokencore.Revocation
-			if err := json.Unmarshal(b, &old); err != nil {
+			if err := json.Unmarshal([]byte(stored), &old); err != nil {
 				return fmt.Errorf("redis store: decoding revocation: %w", err)
 			}
 			merged = tokencore.MergeRevocation(old, r)
@@ -666,23 +569,20 @@ func (s *Store) PutRevocation(ctx context.Context, r tokencore.Revocation) (uint
 		if err != nil {
 			return err
 		}
-		var put *redis.Cmd
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			put = p.Eval(ctx, putRevocationScript,
-				[]string{key, s.expRevs(), s.revSeqKey(), s.revEpochKey(), s.revStream()},
-				enc, scoreArg(merged.ExpiresAt), name, epoch, redisFeedLength)
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
-		}
-		n, err := put.Int64()
-		if err != nil || n <= 0 {
-			return fmt.Errorf("redis store: numbering revocation: %d, %w", n, err)
+		n, err := s.runWrite(ctx, putRevocationScript,
+			[]string{key, s.expRevs(), s.revSeqKey(), s.revEpochKey(), s.revStream()},
+			enc, scoreArg(merged.ExpiresAt), name, epoch, redisFeedLength, stored)
+		switch {
+		case n == scriptChanged:
+			return errChanged
+		case err != nil && n <= 0:
+			return err
+		case n <= 0:
+			return fmt.Errorf("redis store: numbering revocation: %d", n)
 		}
 		seq = uint64(n)
-		return s.acks.confirm(ctx, tx)
-	}, key)
+		return err // the revocation is numbered; err says whether replicas confirmed it
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -877,11 +777,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	for _, id := range ids {
 		removed := false
-		err := s.watch(ctx, func(tx *redis.Tx) error {
+		err := s.casLoop(ctx, func() error {
 			removed = false
-			g, err := s.getGrant(ctx, tx, id)
+			g, b, err := s.readGrant(ctx, id)
 			if errors.Is(err, tokencore.ErrNotFound) {
-				return s.wrap(tx.ZRem(ctx, s.expGrants(), id).Err())
+				return s.wrap(s.rdb.ZRem(ctx, s.expGrants(), id).Err())
 			}
 			if err != nil {
 				return err
@@ -889,13 +789,13 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 			if !tokencore.GrantExpired(g, now) {
 				return nil
 			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				s.deleteGrant(ctx, p, g)
-				return nil
-			})
+			err = s.removeGrant(ctx, g, b)
+			if errors.Is(err, tokencore.ErrNotFound) {
+				return nil // removed meanwhile by someone else
+			}
 			removed = err == nil
-			return s.wrap(err)
-		}, s.grantKey(id))
+			return err
+		})
 		if err != nil {
 			return n, err
 		}
