@@ -175,3 +175,41 @@ func BenchmarkRedisPutRevocation(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRedisRefresh is what a refresh asks of the store: the grant
+// of the presented refresh token, then its rotation.
+func BenchmarkRedisRefresh(b *testing.B) {
+	s, h := openBench(b)
+	ctx := context.Background()
+	refresh := make([]string, 256)
+	for i := range refresh {
+		g := benchGrant(tokencore.NewGrantID())
+		if err := s.CreateGrant(ctx, g); err != nil {
+			b.Fatal(err)
+		}
+		refresh[i] = g.RefreshHash
+	}
+	measure(b, s, h, func(i int) {
+		k := i % len(refresh)
+		g, err := s.GrantByTokenHash(ctx, refresh[k])
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = s.UpdateGrant(ctx, g.ID, func(g *tokencore.Grant) error {
+			if g.RefreshHash != refresh[k] {
+				return tokencore.ErrConflict
+			}
+			n := strconv.Itoa(i)
+			g.AccessID, g.AccessHash = "a"+n, tokencore.TokenHash("access-"+g.ID+n)
+			g.RefreshID, g.RefreshHash = "r"+n, tokencore.TokenHash("refresh-"+g.ID+n)
+			now := time.Now().UTC()
+			g.UpdatedAt, g.LastRefreshedAt = now, now
+			g.AccessExpiresAt, g.RefreshExpiresAt, g.ExpiresAt = now.Add(10*time.Minute), now.Add(time.Hour), now.Add(time.Hour)
+			refresh[k] = g.RefreshHash
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+}

@@ -169,6 +169,19 @@ redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 `)
 
+// grantByHashScript reads the grant a token hash names, or nil. The
+// grant's key is built in the script from ARGV[1], the prefix of grant
+// keys: it cannot be declared up front, which a single Redis server (the
+// only kind this store talks to) allows.
+//
+//	KEYS: 1 h:<hash>
+//	ARGV: 1 the prefix of g:<id>
+var grantByHashScript = redis.NewScript(`
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return redis.call('GET', ARGV[1] .. id)
+`)
+
 // expiryArg is the expiry score argument of the grant scripts: "" for no
 // expiry.
 func expiryArg(t time.Time) string {
