@@ -33,9 +33,13 @@ type RevocationFollower struct {
 	cfg   FollowerConfig
 	born  time.Time
 
-	syncMu   sync.Mutex // one sync (position check, catch-up, ack) at a time
-	acked    uint64     // guarded by syncMu: the number last registered
-	beatAt   time.Time  // guarded by syncMu: when it was registered
+	syncMu sync.Mutex // one sync (position check, catch-up, reload) at a time
+	// ackMu orders the registrations, so that the registry never goes back
+	// to a number below one already registered by a concurrent ack. It is
+	// taken after syncMu when both are held.
+	ackMu  sync.Mutex
+	acked  uint64    // guarded by ackMu: the number last registered
+	beatAt time.Time // guarded by ackMu: when it was registered
 	stale    atomic.Bool
 	failedAt atomic.Int64 // ns after born of the last failed synchronous catch-up
 
@@ -157,7 +161,7 @@ func StartFollower(ctx context.Context, store Store, view *RevocationView, cfg F
 	err := f.reloadLocked(ctx, nil)
 	if err == nil {
 		view.confirm(sent)
-		err = f.ackLocked(ctx, true)
+		err = f.ack(ctx, true)
 	}
 	f.syncMu.Unlock()
 	if err != nil {
@@ -220,7 +224,7 @@ func (f *RevocationFollower) Reload(ctx context.Context) error {
 		return err
 	}
 	f.view.confirm(sent)
-	return f.ackLocked(ctx, false)
+	return f.ack(ctx, false)
 }
 
 // run follows the store: one goroutine reads the feed (a blocking read,
@@ -284,18 +288,27 @@ func (f *RevocationFollower) syncTimeout() time.Duration {
 
 // applyBounded applies entries read from the feed and acknowledges them
 // at once: a revoker is waiting for exactly that.
+//
+// The entries go into the view without waiting for syncMu: the view
+// applies feed entries in order under its own lock (ApplyFeed skips what
+// it has and stops at a gap), so a position check or a catch-up in flight
+// cannot be disturbed by them, and a revocation must not wait behind that
+// check's round trip to Redis (on a loaded machine, the tail of the
+// fan-out). Only a gap, which needs a reload, takes syncMu; the
+// acknowledgement takes ackMu alone.
 func (f *RevocationFollower) applyBounded(ctx context.Context, rs []NumberedRevocation) {
 	ctx, cancel := context.WithTimeout(ctx, f.syncTimeout())
 	defer cancel()
-	f.syncMu.Lock()
-	defer f.syncMu.Unlock()
 	if !f.view.ApplyFeed(rs) {
-		if err := f.reloadLocked(ctx, fmt.Errorf("revocations after number %d are no longer in the feed", f.view.Position().Seq)); err != nil {
+		f.syncMu.Lock()
+		err := f.reloadLocked(ctx, fmt.Errorf("revocations after number %d are no longer in the feed", f.view.Position().Seq))
+		f.syncMu.Unlock()
+		if err != nil {
 			f.noteFailure(err)
 			return
 		}
 	}
-	if err := f.ackLocked(ctx, false); err != nil {
+	if err := f.ack(ctx, false); err != nil {
 		f.noteFailure(err)
 	}
 }
@@ -306,11 +319,15 @@ func (f *RevocationFollower) sync(ctx context.Context) error {
 	f.syncMu.Lock()
 	defer f.syncMu.Unlock()
 	sent := time.Now()
+	// The view's position is read first: the feed reader applies entries
+	// without syncMu, so one stored after the store's position was read
+	// could otherwise put the view ahead of it, which means a lost
+	// history.
+	cur := f.view.Position()
 	pos, err := f.feed.FeedPosition(ctx)
 	if err != nil {
 		return err
 	}
-	cur := f.view.Position()
 	switch {
 	case pos.Seq < cur.Seq || cur.Epoch != "" && pos.Epoch != cur.Epoch:
 		if err := f.reloadLocked(ctx, fmt.Errorf("the store's revocation history changed (number %d, epoch %q; this instance had %d, %q)",
@@ -329,7 +346,7 @@ func (f *RevocationFollower) sync(ctx context.Context) error {
 	if f.stale.CompareAndSwap(true, false) {
 		f.event(FollowerEvent{Kind: EventFresh, Seq: f.view.Position().Seq})
 	}
-	return f.ackLocked(ctx, false)
+	return f.ack(ctx, false)
 }
 
 // catchUpLocked reads the feed until the view has applied target; a gap
@@ -366,9 +383,11 @@ func (f *RevocationFollower) reloadLocked(ctx context.Context, reason error) err
 	return nil
 }
 
-// ackLocked records the applied number in the registry when it moved, and
+// ack records the applied number in the registry when it moved, and
 // renews the registration every Heartbeat.
-func (f *RevocationFollower) ackLocked(ctx context.Context, force bool) error {
+func (f *RevocationFollower) ack(ctx context.Context, force bool) error {
+	f.ackMu.Lock()
+	defer f.ackMu.Unlock()
 	applied := f.view.Position().Seq
 	if !force && applied == f.acked && time.Since(f.beatAt) < f.cfg.Heartbeat {
 		return nil

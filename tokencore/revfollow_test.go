@@ -1,10 +1,12 @@
 package tokencore_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,4 +283,61 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// slowPosition is the real Redis store whose FeedPosition, once armed,
+// does not answer until the caller's deadline: a position check stuck on
+// a slow round trip (a loaded machine, a congested link).
+type slowPosition struct {
+	*redisstore.Store
+	armed   atomic.Bool
+	entered chan struct{}
+}
+
+func (s *slowPosition) FeedPosition(ctx context.Context) (tokencore.FeedPosition, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.entered)
+		<-ctx.Done()
+		return tokencore.FeedPosition{}, ctx.Err()
+	}
+	return s.Store.FeedPosition(ctx)
+}
+
+// TestFollowerFeedDoesNotWaitForPositionCheck: while B's periodic position
+// check hangs, a revocation stored by A still reaches B's view through the
+// feed at once. Before, the feed reader applied entries under the lock the
+// check held, so every revocation that arrived during a slow check waited
+// for it: the tail of the fan-out lag on a loaded machine.
+func TestFollowerFeedDoesNotWaitForPositionCheck(t *testing.T) {
+	prefix := storetest.NewRedisPrefix(t)
+	a := startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{})
+	slow := &slowPosition{Store: openRedisAt(t, storetest.RedisAddr, prefix), entered: make(chan struct{})}
+	view := tokencore.NewRevocationView()
+	// A long Poll gives the stuck check a long deadline (two Polls).
+	f, err := tokencore.StartFollower(t.Context(), slow, view, tokencore.FollowerConfig{Poll: 2 * time.Second, MaxStaleness: 10 * time.Second, FanoutWait: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	slow.armed.Store(true)
+	select {
+	case <-slow.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the follower made no position check")
+	}
+	start := time.Now()
+	seq, err := a.store.PutRevocation(t.Context(), subjectRevocation("during-check", start))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for view.Position().Seq < seq {
+		if time.Since(start) > time.Second {
+			t.Fatalf("B applied nothing for %v while its position check hung (position %d, want %d)", time.Since(start), view.Position().Seq, seq)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if !view.Revoked(subjectClaims("during-check", start)) {
+		t.Fatal("B's view does not refuse the revoked subject")
+	}
+	t.Logf("applied %v after the put, with the position check still hanging", time.Since(start))
 }
