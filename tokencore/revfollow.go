@@ -37,9 +37,9 @@ type RevocationFollower struct {
 	// ackMu orders the registrations, so that the registry never goes back
 	// to a number below one already registered by a concurrent ack. It is
 	// taken after syncMu when both are held.
-	ackMu  sync.Mutex
-	acked  uint64    // guarded by ackMu: the number last registered
-	beatAt time.Time // guarded by ackMu: when it was registered
+	ackMu    sync.Mutex
+	acked    uint64    // guarded by ackMu: the number last registered
+	beatAt   time.Time // guarded by ackMu: when it was registered
 	stale    atomic.Bool
 	failedAt atomic.Int64 // ns after born of the last failed synchronous catch-up
 
