@@ -81,19 +81,8 @@ func connectedReplicas(info string) int {
 	return 0
 }
 
-// confirm waits, on the connection of the transaction that just
-// committed, until the required replicas have it. It fails with
-// ErrNotReplicated when fewer confirmed within the timeout.
-func (a *replicaAcks) confirm(ctx context.Context, tx *redis.Tx) error {
-	n := a.required(ctx, tx)
-	if n == 0 {
-		return nil
-	}
-	got, err := tx.Wait(ctx, n, a.timeout).Result()
-	return a.check(n, got, err)
-}
-
-// check turns the answer of a WAIT for n replicas into the write's
+// check turns the answer of a WAIT for n replicas, sent on the connection
+// that made the write right after it (Store.runWrite), into the write's
 // result: ErrNotReplicated when fewer confirmed within the timeout.
 func (a *replicaAcks) check(n int, got int64, err error) error {
 	if err != nil {

@@ -123,7 +123,8 @@ func (s *Store) mget(ctx context.Context, ids []string, key func(string) string)
 	return out, nil
 }
 
-// CreateAPIKey stores a new key record and indexes its secret hash.
+// CreateAPIKey stores a new key record and indexes its secret hash, in
+// one script.
 func (s *Store) CreateAPIKey(ctx context.Context, k *tokencore.EDIAPIKey) error {
 	b, err := tokencore.EncodeAPIKey(k)
 	if err != nil {
@@ -135,36 +136,62 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *tokencore.EDIAPIKey) error 
 	if err := s.acks.preflight(ctx, s); err != nil {
 		return err
 	}
-	key, hkey := s.apiKeyKey(k.ID), s.apiKeyHashKey(k.SecretHash)
-	return s.watch(ctx, func(tx *redis.Tx) error {
-		n, err := tx.Exists(ctx, key).Result()
-		if err != nil {
-			return s.wrap(err)
-		}
-		if n > 0 {
-			return fmt.Errorf("creating API key %q: %w", k.ID, tokencore.ErrConflict)
-		}
-		if n, err = tx.Exists(ctx, hkey).Result(); err != nil {
-			return s.wrap(err)
-		}
-		if n > 0 {
-			return fmt.Errorf("creating API key %q: its secret hash belongs to another key: %w", k.ID, tokencore.ErrConflict)
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, b, 0)
-			p.Set(ctx, hkey, k.ID, 0)
-			m := timeMember(k.CreatedAt, k.ID)
-			for _, ix := range s.apiKeyIndexes(k) {
-				p.ZAdd(ctx, ix, redis.Z{Score: 0, Member: m})
-			}
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
-		}
-		return s.acks.confirm(ctx, tx) // a key revocation must survive a failover
-	}, key, hkey)
+	keys := append([]string{s.apiKeyKey(k.ID), s.apiKeyHashKey(k.SecretHash)}, s.apiKeyIndexes(k)...)
+	// Replicas confirm it: a key revocation must survive a failover.
+	v, err := s.runWrite(ctx, createAPIKeyScript, keys, b, k.ID, timeMember(k.CreatedAt, k.ID))
+	switch {
+	case err != nil:
+		return err
+	case v == scriptNotFound:
+		return fmt.Errorf("creating API key %q: %w", k.ID, tokencore.ErrConflict)
+	case v == scriptHashTaken:
+		return fmt.Errorf("creating API key %q: its secret hash belongs to another key: %w", k.ID, tokencore.ErrConflict)
+	}
+	return nil
 }
+
+// createAPIKeyScript stores a new API key with its hash and indexes.
+//
+//	KEYS: 1 k:<id>, 2 kh:<hash>, 3.. its index sets
+//	ARGV: 1 record, 2 ID, 3 index member
+var createAPIKeyScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[3]) end
+return 1
+`)
+
+// updateAPIKeyScript replaces an API key that is still the value read;
+// a changed CreatedAt moves its index member.
+//
+//	KEYS: 1 k:<id>, 2.. the index sets whose member moves (none if it stays)
+//	ARGV: 1 record as read, 2 new record, 3 old member, 4 new member
+var updateAPIKeyScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if cur ~= ARGV[1] then return -2 end
+redis.call('SET', KEYS[1], ARGV[2])
+for i = 2, #KEYS do
+	redis.call('ZREM', KEYS[i], ARGV[3])
+	redis.call('ZADD', KEYS[i], 0, ARGV[4])
+end
+return 1
+`)
+
+// swapRecordsScript replaces records that are all still the values read
+// (the use counters of several keys, in one step).
+//
+//	KEYS: the records
+//	ARGV: for each, the value read then the new value
+var swapRecordsScript = redis.NewScript(`
+for i = 1, #KEYS do
+	if redis.call('GET', KEYS[i]) ~= ARGV[2 * i - 1] then return -2 end
+end
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[2 * i]) end
+return 1
+`)
 
 func (s *Store) getAPIKey(ctx context.Context, c redis.Cmdable, id string) (*tokencore.EDIAPIKey, error) {
 	b, err := c.Get(ctx, s.apiKeyKey(id)).Bytes()
@@ -242,8 +269,10 @@ func (s *Store) ListAPIKeys(ctx context.Context, owner string) ([]*tokencore.EDI
 	return out, nil
 }
 
-// UpdateAPIKey applies fn under WATCH, like UpdateGrant, and like it waits
-// for the replicas (a revoked key must stay revoked after a failover).
+// UpdateAPIKey reads the key, applies fn and writes the result with a
+// script that checks the record is still the one read (else all again),
+// like UpdateGrant, and like it waits for the replicas (a revoked key must
+// stay revoked after a failover).
 func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencore.EDIAPIKey) error) (*tokencore.EDIAPIKey, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -252,11 +281,15 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencor
 		return nil, err
 	}
 	var out *tokencore.EDIAPIKey
-	err := s.watch(ctx, func(tx *redis.Tx) error {
-		old, err := s.getAPIKey(ctx, tx, id)
-		if errors.Is(err, tokencore.ErrNotFound) {
+	err := s.casLoop(ctx, func() error {
+		oldB, err := s.rdb.Get(ctx, s.apiKeyKey(id)).Bytes()
+		if errors.Is(err, redis.Nil) {
 			return fmt.Errorf("updating API key %q: %w", id, tokencore.ErrNotFound)
 		}
+		if err != nil {
+			return s.wrap(err)
+		}
+		old, err := decodeAPIKey(oldB)
 		if err != nil {
 			return err
 		}
@@ -271,80 +304,98 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencor
 		if err != nil {
 			return err
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, s.apiKeyKey(id), b, 0)
-			if !k.CreatedAt.Equal(old.CreatedAt) {
-				oldM, m := timeMember(old.CreatedAt, id), timeMember(k.CreatedAt, id)
-				for _, ix := range s.apiKeyIndexes(k) {
-					p.ZRem(ctx, ix, oldM)
-					p.ZAdd(ctx, ix, redis.Z{Score: 0, Member: m})
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
+		keys := []string{s.apiKeyKey(id)}
+		if !k.CreatedAt.Equal(old.CreatedAt) {
+			keys = append(keys, s.apiKeyIndexes(k)...)
 		}
-		if err := s.acks.confirm(ctx, tx); err != nil {
+		v, err := s.runWrite(ctx, updateAPIKeyScript, keys, oldB, b, timeMember(old.CreatedAt, id), timeMember(k.CreatedAt, id))
+		switch {
+		case err != nil:
 			return err
+		case v == scriptNotFound:
+			return fmt.Errorf("updating API key %q: %w", id, tokencore.ErrNotFound)
+		case v == scriptChanged:
+			return errChanged
 		}
 		out = k
 		return nil
-	}, s.apiKeyKey(id))
+	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// RecordKeyUse applies every use in one transaction over the keys it names.
+// RecordKeyUse reads the keys the uses name, applies every use and writes
+// them back with one script that checks they are still the records read
+// (else all again). Usage counters are not waited for by replicas, as
+// before: losing a few uses in a failover is harmless.
 func (s *Store) RecordKeyUse(ctx context.Context, uses ...tokencore.EDIKeyUse) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	var keys []string
+	var ids []string
 	for _, u := range uses {
-		if k := s.apiKeyKey(u.ID); !slices.Contains(keys, k) {
-			keys = append(keys, k)
+		if !slices.Contains(ids, u.ID) {
+			ids = append(ids, u.ID)
 		}
 	}
-	if len(keys) == 0 {
+	if len(ids) == 0 {
 		return nil
 	}
-	return s.watch(ctx, func(tx *redis.Tx) error {
+	rkeys := make([]string, len(ids))
+	for i, id := range ids {
+		rkeys[i] = s.apiKeyKey(id)
+	}
+	return s.casLoop(ctx, func() error {
+		vals, err := s.rdb.MGet(ctx, rkeys...).Result()
+		if err != nil {
+			return s.wrap(err)
+		}
 		recs := map[string]*tokencore.EDIAPIKey{}
-		for _, u := range uses {
-			if _, seen := recs[u.ID]; seen {
-				continue
+		var keys []string
+		var args []any
+		for i, v := range vals {
+			str, ok := v.(string)
+			if !ok {
+				continue // no such key: its uses are dropped
 			}
-			k, err := s.getAPIKey(ctx, tx, u.ID)
-			if errors.Is(err, tokencore.ErrNotFound) {
-				recs[u.ID] = nil
-				continue
-			}
+			k, err := decodeAPIKey([]byte(str))
 			if err != nil {
 				return err
 			}
-			recs[u.ID] = k
+			recs[ids[i]] = k
+			keys = append(keys, rkeys[i])
+			args = append(args, str, nil) // the new value is set below
+		}
+		if len(keys) == 0 {
+			return nil
 		}
 		for _, u := range uses {
 			if k := recs[u.ID]; k != nil {
 				tokencore.ApplyKeyUse(k, u)
 			}
 		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			for id, k := range recs {
-				if k == nil {
-					continue
-				}
-				b, err := json.Marshal(k)
-				if err != nil {
-					return err
-				}
-				p.Set(ctx, s.apiKeyKey(id), b, 0)
+		j := 0
+		for _, id := range ids {
+			k := recs[id]
+			if k == nil {
+				continue
 			}
-			return nil
-		})
-		return s.wrap(err)
-	}, keys...)
+			b, err := json.Marshal(k)
+			if err != nil {
+				return err
+			}
+			args[2*j+1] = b
+			j++
+		}
+		v, err := swapRecordsScript.Run(ctx, s.rdb, keys, args...).Int64()
+		if err != nil {
+			return s.wrap(err)
+		}
+		if v == scriptChanged {
+			return errChanged
+		}
+		return nil
+	})
 }
