@@ -474,27 +474,47 @@ func (s *Store) ListGrants(ctx context.Context, f tokencore.GrantFilter) ([]*tok
 // while that many revocations were made) reloads the whole set instead.
 const redisFeedLength = 100_000
 
-// putRevocationScript writes a merged revocation, takes its number and
-// appends it to the feed, as one step, if the stored revocation of that
-// kind and key is still the value the merge started from.
+// putRevocationScript merges a revocation into the stored one of the
+// same kind and key, takes its number and appends the merged value to the
+// feed, as one step and one round trip (the revoking request waits for
+// it, and then for every instance to apply it).
+//
+// The record r:<name> is a hash: "v" the JSON of the revocation, and for
+// the merge its times as fixed-width digits that sort like the times
+// ("nb", "ex"), their JSON ("nbj", "exj") and the expiry score ("es").
+// The merged JSON is the head (kind and key) and the later of each time.
 //
 //	KEYS: 1 r:<name>, 2 exp:r, 3 rev:seq, 4 rev:epoch, 5 rev:stream
-//	ARGV: 1 merged JSON, 2 expiry score, 3 name, 4 epoch if none yet,
-//	      5 feed length, 6 the stored JSON the merge read ("": none)
+//	ARGV: 1 JSON head, 2 nb, 3 nbj, 4 ex, 5 exj, 6 es, 7 name,
+//	      8 epoch if none yet, 9 feed length,
+//	      10 "" to merge here, or the stored JSON that ARGV 1-6 were
+//	         merged with in Go (a record written before these fields:
+//	         then the record must still be that value)
 //
-// It returns the number, or -2 (scriptChanged) with nothing written.
+// It returns the number, -2 (scriptChanged) or -3 (scriptNoFields), with
+// nothing written.
+//
 // Stream IDs must grow; if the counter is behind the stream (the counter
 // key alone was lost: an eviction policy that should not be set on this
 // database), the number moves past the stream instead of failing after
 // the record was written.
 var putRevocationScript = redis.NewScript(`
-if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[6] then return -2 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+local old = redis.call('HMGET', KEYS[1], 'v', 'nb', 'nbj', 'ex', 'exj', 'es')
+local nb, nbj, ex, exj, es = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if ARGV[10] ~= '' then
+	if old[1] ~= ARGV[10] then return -2 end
+elseif old[1] then
+	if not old[2] then return -3 end
+	if old[2] > nb then nb, nbj = old[2], old[3] end
+	if old[4] > ex then ex, exj, es = old[4], old[5], old[6] end
+end
+local v = ARGV[1] .. '"not_before":' .. nbj .. ',"expires_at":' .. exj .. '}'
+redis.call('HSET', KEYS[1], 'v', v, 'nb', nb, 'nbj', nbj, 'ex', ex, 'exj', exj, 'es', es)
+redis.call('ZADD', KEYS[2], es, ARGV[7])
 local seq = redis.call('INCR', KEYS[3])
-redis.call('SET', KEYS[4], ARGV[4], 'NX')
+redis.call('SET', KEYS[4], ARGV[8], 'NX')
 local epoch = redis.call('GET', KEYS[4])
-local ok = redis.pcall('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1], 'e', epoch)
+local ok = redis.pcall('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], seq .. '-0', 'v', v, 'e', epoch)
 if type(ok) == 'table' and ok.err then
 	local info = redis.call('XINFO', 'STREAM', KEYS[5])
 	for i = 1, #info, 2 do
@@ -506,10 +526,41 @@ if type(ok) == 'table' and ok.err then
 			end
 		end
 	end
-	redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'v', ARGV[1], 'e', epoch)
+	redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], seq .. '-0', 'v', v, 'e', epoch)
 end
 return seq
 `)
+
+// scriptNoFields: the stored revocation was written without the merge
+// fields (by an earlier version); the merge is done in Go.
+const scriptNoFields = -3
+
+// sortableTime is t as fixed-width digits (seconds since year 1, then
+// nanoseconds) whose byte order is the order of the times.
+func sortableTime(t time.Time) string {
+	return fmt.Sprintf("%020d%09d", t.Unix()+62135596800, t.Nanosecond())
+}
+
+// revocationArgs are ARGV 1-6 of putRevocationScript for r.
+func revocationArgs(r tokencore.Revocation) ([]any, error) {
+	head, err := json.Marshal(struct {
+		Kind tokencore.RevocationKind `json:"kind"`
+		Key  string                   `json:"key"`
+	}{r.Kind, r.Key})
+	if err != nil {
+		return nil, err
+	}
+	head = append(head[:len(head)-1], ',')
+	nbj, err := json.Marshal(r.NotBefore)
+	if err != nil {
+		return nil, err
+	}
+	exj, err := json.Marshal(r.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	return []any{head, sortableTime(r.NotBefore), nbj, sortableTime(r.ExpiresAt), exj, scoreArg(r.ExpiresAt)}, nil
+}
 
 // revName is the identity of a revocation in keys and in exp:r.
 func revName(kind tokencore.RevocationKind, key string) string { return lenStr(string(kind)) + key }
@@ -522,11 +573,11 @@ func scoreArg(t time.Time) string {
 	return strconv.FormatFloat(expiryScore(t), 'f', -1, 64)
 }
 
-// PutRevocation reads the stored revocation of the same kind and key,
-// merges r into it and, with one script that checks the stored value is
-// still the one read, writes the merged value, numbers it and appends it
-// to the feed, from which every instance applies it. A concurrent put of
-// the same revocation makes it read and merge again.
+// PutRevocation merges r into the stored revocation of the same kind and
+// key, numbers the merged value and appends it to the feed, from which
+// every instance applies it: one script, one round trip. A record written
+// by an earlier version (without the merge fields) is read and merged in
+// Go, then written if it is still the value read.
 //
 // With replica acknowledgement on, a revocation the replicas did not
 // confirm returns ErrNotReplicated: it is stored on the primary and
@@ -545,32 +596,33 @@ func (s *Store) PutRevocation(ctx context.Context, r tokencore.Revocation) (uint
 	}
 	name := revName(r.Kind, r.Key)
 	key := s.revKey(name)
+	keys := []string{key, s.expRevs(), s.revSeqKey(), s.revEpochKey(), s.revStream()}
 	epoch := tokencore.NewGrantID() // kept only if this is the first revocation of the history
 	var seq uint64
+	stored := "" // set when the merge is done here
 	err := s.casLoop(ctx, func() error {
 		merged := r
-		stored, err := s.rdb.HGet(ctx, key, "v").Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			stored = ""
-		case err != nil:
-			return s.wrap(err)
-		default:
+		if stored != "" {
 			var old tokencore.Revocation
 			if err := json.Unmarshal([]byte(stored), &old); err != nil {
 				return fmt.Errorf("redis store: decoding revocation: %w", err)
 			}
 			merged = tokencore.MergeRevocation(old, r)
 		}
-		enc, err := json.Marshal(merged)
+		args, err := revocationArgs(merged)
 		if err != nil {
 			return err
 		}
-		n, err := s.runWrite(ctx, putRevocationScript,
-			[]string{key, s.expRevs(), s.revSeqKey(), s.revEpochKey(), s.revStream()},
-			enc, scoreArg(merged.ExpiresAt), name, epoch, redisFeedLength, stored)
+		args = append(args, name, epoch, redisFeedLength, stored)
+		n, err := s.runWrite(ctx, putRevocationScript, keys, args...)
 		switch {
-		case n == scriptChanged:
+		case n == scriptChanged || n == scriptNoFields:
+			stored, err = s.rdb.HGet(ctx, key, "v").Result()
+			if errors.Is(err, redis.Nil) {
+				stored = "" // removed meanwhile: merge in the script again
+			} else if err != nil {
+				return s.wrap(err)
+			}
 			return errChanged
 		case err != nil && n <= 0:
 			return err

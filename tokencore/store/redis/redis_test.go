@@ -2,8 +2,11 @@ package redis_test
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/tokencore"
 	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
@@ -113,5 +116,55 @@ func TestRedisStoreRotationAcrossStores(t *testing.T) {
 	// The old hash index entry is gone, the new one is there.
 	if _, err := stores[1].GrantByTokenHash(ctx, tokencore.TokenHash("r0")); err == nil {
 		t.Error("the rotated-away refresh hash still finds the grant")
+	}
+}
+
+// TestRedisRevocationWrittenByEarlierVersion: a revocation stored as the
+// store wrote it before the merge moved into the script (the hash with
+// only "v") is merged in Go and rewritten in the new form, and merged by
+// the script from then on; the feed carries each merged value.
+func TestRedisRevocationWrittenByEarlierVersion(t *testing.T) {
+	prefix := storetest.NewRedisPrefix(t)
+	s := openRedis(t, prefix)
+	rdb := goredis.NewClient(&goredis.Options{Addr: storetest.RedisAddr})
+	defer rdb.Close()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	legacy := tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0, ExpiresAt: t0.Add(time.Hour)}
+	b, _ := json.Marshal(legacy)
+	if err := rdb.HSet(t.Context(), prefix+"r:5:grantg1", "v", b).Err(); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		put      tokencore.Revocation
+		nb, exp  time.Time
+		describe string
+	}{
+		{tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0.Add(time.Minute), ExpiresAt: t0.Add(time.Minute)},
+			t0.Add(time.Minute), t0.Add(time.Hour), "merged with the earlier version's record"},
+		{tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0, ExpiresAt: t0.Add(2 * time.Hour)},
+			t0.Add(time.Minute), t0.Add(2 * time.Hour), "merged by the script"},
+		{tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0.Add(time.Second), ExpiresAt: t0},
+			t0.Add(time.Minute), t0.Add(2 * time.Hour), "an older put changes nothing"},
+	}
+	for _, st := range steps {
+		seq, err := s.PutRevocation(t.Context(), st.put)
+		if err != nil {
+			t.Fatalf("%s: %v", st.describe, err)
+		}
+		all, err := s.Revocations(t.Context(), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 || !all[0].NotBefore.Equal(st.nb) || !all[0].ExpiresAt.Equal(st.exp) || all[0].Key != "g1" || all[0].Kind != tokencore.RevokeGrant {
+			t.Fatalf("%s: stored %+v, want not before %v, expires %v", st.describe, all, st.nb, st.exp)
+		}
+		feed, err := s.ReadRevocations(t.Context(), seq-1, 0)
+		if err != nil || len(feed) != 1 || feed[0].Seq != seq || !feed[0].NotBefore.Equal(st.nb) || !feed[0].ExpiresAt.Equal(st.exp) {
+			t.Fatalf("%s: feed entry %d is %+v (%v), want the merged value", st.describe, seq, feed, err)
+		}
+		score, err := rdb.ZScore(t.Context(), prefix+"exp:r", "5:grantg1").Result()
+		if err != nil || int64(score) != st.exp.Unix() {
+			t.Fatalf("%s: expiry score %v (%v), want %d", st.describe, score, err, st.exp.Unix())
+		}
 	}
 }
