@@ -91,6 +91,7 @@ func chain(w http.ResponseWriter, r *http.Request, hs ...caddyhttp.MiddlewareHan
 func TestProtectAndRequireAnswers(t *testing.T) {
 	f := newPolicyFixture(t, &policy.Rules{Scopes: []string{"api.read"}})
 	req := f.require(t, policy.Rules{AnyScopes: [][]string{{"api.write", "api.admin"}}})
+	bare := f.require(t, policy.Rules{}) // only requires authentication
 	tests := []struct {
 		name     string
 		handlers []caddyhttp.MiddlewareHandler
@@ -109,6 +110,8 @@ func TestProtectAndRequireAnswers(t *testing.T) {
 		{"require after protect: admitted", []caddyhttp.MiddlewareHandler{f.protect, req}, f.token(t, "diku", "api.read api.admin"), nil, 0, ""},
 		{"require after protect: refused", []caddyhttp.MiddlewareHandler{f.protect, req}, f.token(t, "diku", "api.read"), nil, 403,
 			`Bearer realm="tokengate", error="insufficient_scope", error_description="the token grants none of the scopes api.write, api.admin", scope="api.write"`},
+		{"bare require after protect", []caddyhttp.MiddlewareHandler{f.protect, bare}, f.token(t, "diku", "api.read"), nil, 0, ""},
+		{"bare require alone fails closed", []caddyhttp.MiddlewareHandler{bare}, f.token(t, "diku", "api.read"), nil, 401, `Bearer realm="tokengate"`},
 		{"require alone fails closed", []caddyhttp.MiddlewareHandler{req}, f.token(t, "diku", "api.read api.admin"), nil, 401, `Bearer realm="tokengate"`},
 	}
 	for _, tc := range tests {
