@@ -67,6 +67,14 @@ type Client struct {
 	// IDTokenReissue lets a refresh return a new ID token when the grant
 	// still holds "openid" (Authlete's idTokenReissuable, OIDC Core §12.2).
 	IDTokenReissue bool
+	// RedirectURIs are the redirection endpoints registered for the
+	// authorization code flow; a redirect_uri is accepted only when it is
+	// one of them, byte for byte (RFC 9700 §4.1.3).
+	RedirectURIs []string
+	// PKCEOptional lets a confidential client send authorization requests
+	// without a PKCE code_challenge. PKCE is required by default and
+	// always for public clients (RFC 9700 §2.1.1).
+	PKCEOptional bool
 }
 
 // Validate reports every problem with the registration, joined; each wraps
@@ -110,6 +118,14 @@ func (c *Client) Validate() error {
 	if c.RefreshTTL < 0 {
 		bad("refresh_ttl %s must not be negative", c.RefreshTTL)
 	}
+	for _, u := range c.RedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			bad("redirect URI %q: %v", shorten(u), err)
+		}
+	}
+	if c.PKCEOptional && c.AuthMethod == AuthNone {
+		bad("a public client cannot opt out of PKCE")
+	}
 	return errors.Join(errs...)
 }
 
@@ -150,6 +166,7 @@ func (c *Client) Clone() *Client {
 	d := *c
 	d.GrantTypes = slices.Clone(c.GrantTypes)
 	d.Scopes = slices.Clone(c.Scopes)
+	d.RedirectURIs = slices.Clone(c.RedirectURIs)
 	return &d
 }
 

@@ -48,6 +48,13 @@ func (s *Service) idTokenAllowed(g *tokencore.Grant, c *Client, scopes []string)
 // (the reissue API) are added unless they collide with those above;
 // audString renders aud as a string instead of an array.
 func (s *Service) signIDToken(g *tokencore.Grant, accessExp, now time.Time, extra map[string]any, audString bool) (string, error) {
+	return s.signIDTokenNonce(g, accessExp, now, extra, audString, "")
+}
+
+// signIDTokenNonce is signIDToken with the nonce of the authorization
+// request, for the first ID token of an authorization code grant (OIDC
+// Core §3.1.3.6); "" leaves it out.
+func (s *Service) signIDTokenNonce(g *tokencore.Grant, accessExp, now time.Time, extra map[string]any, audString bool, nonce string) (string, error) {
 	if s.idKey == nil {
 		return "", tokencore.ErrNoAsymmetricKey
 	}
@@ -86,6 +93,9 @@ func (s *Service) signIDToken(g *tokencore.Grant, accessExp, now time.Time, extr
 	}
 	if g.ACR != "" {
 		claims["acr"] = g.ACR
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
 	}
 	return s.e.Keys.SignWith(s.idKey, claims)
 }

@@ -44,6 +44,10 @@ type Config struct {
 	RefreshGrace time.Duration
 	// MaxFormBytes bounds request bodies; zero means DefaultMaxFormBytes.
 	MaxFormBytes int
+	// LoginURL is the app's login page, where the authorization endpoint
+	// sends the browser with a ticket (a path on this server or an https
+	// URL). Empty turns the authorization endpoint off.
+	LoginURL string
 }
 
 // MaxRefreshGrace bounds Config.RefreshGrace: a longer window would let a
@@ -96,6 +100,11 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 	}
 	if cfg.MaxFormBytes <= 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
+	}
+	if cfg.LoginURL != "" {
+		if err := validateLoginURL(cfg.LoginURL); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrServiceConfig, err)
+		}
 	}
 	s := &Service{
 		e:        e,
