@@ -48,7 +48,13 @@ func (s *Service) Token(ctx context.Context, req Request) (*TokenResponse, *Erro
 	switch gt {
 	case "":
 		return nil, NewError(ErrInvalidRequest, descMissingGrantType)
-	case GrantTypeRefreshToken, GrantTypeClientCredentials, GrantTypeAuthorizationCode:
+	case GrantTypeRefreshToken, GrantTypeClientCredentials:
+	case GrantTypeAuthorizationCode:
+		// Codes exist only where the authorization endpoint is on; the
+		// metadata lists the grant type then, and only then.
+		if !s.AuthorizationEnabled() {
+			return nil, NewError(ErrUnsupportedGrantType, "")
+		}
 	default:
 		return nil, NewError(ErrUnsupportedGrantType, "")
 	}
