@@ -28,6 +28,12 @@ type OAuthConfig struct {
 	// presented again and receive the same answer, instead of counting as
 	// a replay that revokes the grant (default 0: off; at most 1m).
 	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
+	// LoginURL is the app's login page: the authorization endpoint
+	// (<prefix>/authorize of tokengate_oauth) sends the browser there with
+	// a ticket, and the page completes the request through the management
+	// API's authorization/issue or /fail. A path on this server or an
+	// https URL; unset turns the authorization endpoint off.
+	LoginURL string `json:"login_url,omitempty"`
 
 	service *oauth.Service
 }
@@ -57,6 +63,12 @@ type OAuthClient struct {
 	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
 	// IDTokenReissue lets a refresh of an openid grant return a new ID token.
 	IDTokenReissue bool `json:"id_token_reissue,omitempty"`
+	// RedirectURIs are the client's redirection endpoints for the
+	// authorization code flow, matched byte for byte.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// PKCEOptional lets a confidential client omit PKCE (default: PKCE
+	// S256 is required of every client; public clients cannot opt out).
+	PKCEOptional bool `json:"pkce_optional,omitempty"`
 }
 
 // OAuthResourceServer is an introspection credential.
@@ -98,6 +110,7 @@ func (a *App) provisionOAuth(caddy.Context) error {
 			GrantTypes: c.GrantTypes, Scopes: c.Scopes,
 			AccessTTL: time.Duration(c.AccessTTL), RefreshTTL: time.Duration(c.RefreshTTL),
 			IDTokenReissue: c.IDTokenReissue,
+			RedirectURIs:   c.RedirectURIs, PKCEOptional: c.PKCEOptional,
 		})
 	}
 	registry, err := oauth.NewClients(clients)
@@ -116,6 +129,7 @@ func (a *App) provisionOAuth(caddy.Context) error {
 		AccessTTL:       def.Access,
 		RefreshTTL:      def.Refresh,
 		RefreshGrace:    time.Duration(a.OAuth.RefreshGrace),
+		LoginURL:        a.OAuth.LoginURL,
 	})
 	if err != nil {
 		return err

@@ -17,9 +17,12 @@ import (
 //	        access_ttl <duration>
 //	        refresh_ttl <duration>
 //	        id_token_reissue
+//	        redirect_uris <uri...>
+//	        pkce_optional
 //	    }
 //	    resource_server <id> <sha256:hex|bcrypt>
 //	    refresh_grace <duration>
+//	    login_url <path|url>
 //	}
 //
 // The block may be given more than once; clients and resource servers
@@ -52,6 +55,10 @@ func parseOAuthGlobal(d *caddyfile.Dispenser, app *App) error {
 				return err
 			}
 			cfg.RefreshGrace = dur
+		case "login_url":
+			if !d.Args(&cfg.LoginURL) || d.NextArg() {
+				return d.ArgErr()
+			}
 		default:
 			return d.Errf("unknown oauth option %q", d.Val())
 		}
@@ -121,6 +128,17 @@ func parseOAuthClient(d *caddyfile.Dispenser, earlier []OAuthClient) (OAuthClien
 				return c, d.ArgErr()
 			}
 			c.IDTokenReissue = true
+		case "redirect_uris":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return c, d.ArgErr()
+			}
+			c.RedirectURIs = append(c.RedirectURIs, args...)
+		case "pkce_optional":
+			if d.NextArg() {
+				return c, d.ArgErr()
+			}
+			c.PKCEOptional = true
 		default:
 			return c, d.Errf("unknown oauth client option %q", d.Val())
 		}
