@@ -22,7 +22,6 @@ import (
 func init() {
 	caddy.RegisterModule(DemoLogin{})
 	httpcaddyfile.RegisterHandlerDirective("tokengate_demo_login", parseDemoLogin)
-	httpcaddyfile.RegisterDirectiveOrder("tokengate_demo_login", httpcaddyfile.Before, "tokengate_echo")
 }
 
 // DemoLogin is the login page of the demo app, the other half of the
