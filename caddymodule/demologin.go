@@ -225,6 +225,9 @@ func parseDemoLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 			if !h.Args(&d.OperatorKey) || h.NextArg() {
 				return nil, h.ArgErr()
 			}
+			if err := checkSecret("tokengate_demo_login: operator_key", d.OperatorKey); err != nil {
+				return nil, h.Err(err.Error())
+			}
 		default:
 			return nil, h.Errf("unknown tokengate_demo_login option %q", h.Val())
 		}
