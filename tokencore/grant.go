@@ -2,8 +2,8 @@ package tokencore
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"encoding/base64"
+	"encoding/json"
 	"slices"
 	"time"
 )

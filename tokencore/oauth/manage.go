@@ -27,7 +27,8 @@ import (
 //
 // This file holds the entry point (Manage), the answer helpers and the
 // shared enums; each API has its own file (manage_list.go, manage_create.go,
-// manage_update.go, manage_delete.go, manage_revoke.go, manage_reissue.go),
+// manage_update.go, manage_delete.go, manage_revoke.go, manage_reissue.go,
+// authorize_issue.go for authorization/issue and /fail),
 // beside operator authentication (manage_auth.go), identifier resolution
 // (manage_identify.go) and body decoding (manage_decode.go).
 
