@@ -614,3 +614,66 @@ func TestClientAuthorizationConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorizationCodeEveryStore runs the code's life on every backend:
+// the ticket's single use (CreateGrant conflicts on the ticket's ID), the
+// code part of the grant through the store's encoding and its
+// compare-and-swap, and the replay that revokes.
+func TestAuthorizationCodeEveryStore(t *testing.T) {
+	for name, open := range backends() {
+		t.Run(name, func(t *testing.T) {
+			clk := &testClock{t: time.Unix(1_900_000_000, 0)}
+			st := open(t)
+			t.Cleanup(func() { st.Close() })
+			f := newFixtureOn(t, newTestKeys(t), st, clk.now, withAuthorization(t))
+			f.clk = clk
+			ticket := ticketOf(t, f, webQuery(""))
+			code := issue(t, f, ticket, `,"claims":{"name":"Alice"}`).Query().Get("code")
+			if r := f.authz("/auth/authorization/issue", `{"ticket":"`+ticket+`","subject":"mallory"}`); r.Status != http.StatusBadRequest {
+				t.Fatalf("second issue of a ticket: %d %s", r.Status, r.Body)
+			}
+			resp, oerr := redeem(f, webRedeemBody(code), webAuth)
+			if oerr != nil {
+				t.Fatal(oerr)
+			}
+			ui := f.svc.UserInfo(f.ctx, Request{Method: http.MethodGet, Authorization: []string{"Bearer " + resp.AccessToken}})
+			if ui.Status != http.StatusOK || !strings.Contains(string(ui.Body), `"name":"Alice"`) {
+				t.Fatalf("userinfo %d %s", ui.Status, ui.Body)
+			}
+			if _, oerr := redeem(f, webRedeemBody(code), webAuth); !errors.Is(oerr, ErrInvalidGrant) || oerr.Replay() == nil {
+				t.Fatalf("replay: %v", oerr)
+			}
+			if err := f.proxyAccepts(resp.AccessToken); !errors.Is(err, tokencore.ErrTokenRevoked) {
+				t.Fatalf("access token after the replay: %v", err)
+			}
+		})
+	}
+}
+
+// FuzzAuthorize: whatever the query, the endpoint answers a redirect or an
+// error page, never panics, and redirects only to the login page or to a
+// registered redirect URI.
+func FuzzAuthorize(f *testing.F) {
+	f.Add(webQuery(""))
+	f.Add("client_id=web&redirect_uri=" + url.QueryEscape(webCB) + "&response_type=code&scope=%00")
+	f.Add("client_id=spa&response_type=code&state=%ZZ")
+	f.Add("client_id=web&client_id=web")
+	fx := newFixture(f, true, withAuthorization(f))
+	f.Fuzz(func(t *testing.T, query string) {
+		r := authorizeGet(fx, query)
+		switch r.Status {
+		case http.StatusFound:
+			loc := r.Location()
+			if !strings.HasPrefix(loc, loginURL+"&") && !strings.HasPrefix(loc, webCB+"?") && !strings.HasPrefix(loc, webCB2+"&") &&
+				!strings.HasPrefix(loc, spaCB+"?") && !strings.HasPrefix(loc, legacyCB+"?") && !strings.HasPrefix(loc, "https://svc.example.org/cb?") {
+				t.Fatalf("redirect to %q", loc)
+			}
+		case http.StatusBadRequest:
+			if r.Location() != "" {
+				t.Fatal("an error page with a Location")
+			}
+		default:
+			t.Fatalf("status %d", r.Status)
+		}
+	})
+}
