@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
 )
@@ -336,6 +335,3 @@ func validateLoginURL(raw string) error {
 	}
 	return nil
 }
-
-// authorizationTime bounds how far in the future an authTime may be.
-const authorizationTimeSkew = time.Minute

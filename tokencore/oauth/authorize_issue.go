@@ -43,6 +43,9 @@ type LocationResponse struct {
 	ResponseContent string `json:"responseContent,omitempty"`
 }
 
+// authorizationTimeSkew bounds how far in the future an authTime may be.
+const authorizationTimeSkew = time.Minute
+
 // Result codes of the two APIs (tokengate's, in Authlete's pattern).
 const (
 	codeIssue = "A040"

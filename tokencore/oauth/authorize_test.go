@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 const (
@@ -676,4 +677,40 @@ func FuzzAuthorize(f *testing.F) {
 			t.Fatalf("status %d", r.Status)
 		}
 	})
+}
+
+// TestAuthorizationCodeStoreOutage: issue, redemption and UserInfo answer
+// 503 with Retry-After during an outage, change nothing, and work after.
+func TestAuthorizationCodeStoreOutage(t *testing.T) {
+	f := newFixture(t, false, withAuthorization(t))
+	flaky := storetest.NewFlaky(f.e.Store)
+	f.e.Store = flaky
+
+	ticket := ticketOf(t, f, webQuery(""))
+	flaky.FailAll()
+	if r := f.authz("/auth/authorization/issue", `{"ticket":"`+ticket+`","subject":"alice"}`); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("issue during an outage: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	flaky.Recover()
+	code := issue(t, f, ticket, `,"claims":{"name":"Alice"}`).Query().Get("code") // the ticket was not used up
+	flaky.FailAll()
+	_, oerr := redeem(f, webRedeemBody(code), webAuth)
+	want503(t, "redeem", oerr)
+	flaky.Recover()
+	resp, oerr := redeem(f, webRedeemBody(code), webAuth) // the code was not consumed
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	flaky.FailAll()
+	ui := f.svc.UserInfo(f.ctx, Request{Method: http.MethodGet, Authorization: []string{"Bearer " + resp.AccessToken}})
+	if ui.Status != http.StatusServiceUnavailable || ui.Header.Get("Retry-After") == "" || ui.Cause == nil {
+		t.Fatalf("userinfo during an outage: %d %v %s", ui.Status, ui.Header, ui.Body)
+	}
+	flaky.Recover()
+	if ui := f.svc.UserInfo(f.ctx, Request{Method: http.MethodGet, Authorization: []string{"Bearer " + resp.AccessToken}}); ui.Status != http.StatusOK {
+		t.Fatalf("userinfo after recovery: %d %s", ui.Status, ui.Body)
+	}
+	if r := f.svc.UserInfo(f.ctx, Request{Method: http.MethodPut}); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" {
+		t.Fatalf("PUT: %d %v", r.Status, r.Header)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,19 +40,26 @@ type UserInfoResponse struct {
 }
 
 // userInfoError is a Bearer error (RFC 6750 §3): the challenge in
-// WWW-Authenticate and the same code in the JSON body.
+// WWW-Authenticate, and the code in the JSON body too. An empty code is
+// the answer to a request without a token, whose challenge carries no
+// error (§3.1).
 func userInfoError(status int, code, desc string) UserInfoResponse {
 	h := Headers()
 	challenge := `Bearer realm="userinfo"`
 	if code != "" {
 		challenge += `, error="` + code + `", error_description="` + sanitizeDescription(desc, '|') + `"`
+	} else {
+		code = "invalid_token"
 	}
 	h.Set("WWW-Authenticate", challenge)
-	body := (&Error{Code: code, Description: desc}).Body()
-	if code == "" {
-		body = []byte(`{"error":"invalid_token","error_description":"` + sanitizeDescription(desc, '\'') + `"}`)
-	}
-	return UserInfoResponse{Status: status, Header: h, Body: body}
+	return UserInfoResponse{Status: status, Header: h, Body: (&Error{Code: code, Description: desc}).Body()}
+}
+
+// userInfoFailure answers an OAuth error that is not about the token: a
+// wrong method, or an internal failure (serverError: 503 with Retry-After
+// for an unavailable store, else 500), whose cause is kept for the log.
+func userInfoFailure(oerr *Error) UserInfoResponse {
+	return UserInfoResponse{Status: oerr.HTTPStatus(), Header: oerr.Headers(), Body: oerr.Body(), Cause: oerr.Cause()}
 }
 
 // UserInfo is the UserInfo endpoint, GET or POST <prefix>/userinfo
@@ -67,8 +75,9 @@ func userInfoError(status int, code, desc string) UserInfoResponse {
 // insufficient_scope; an unreachable store 503.
 func (s *Service) UserInfo(ctx context.Context, req Request) UserInfoResponse {
 	if req.Method != http.MethodGet && req.Method != http.MethodPost {
-		r := userInfoError(http.StatusMethodNotAllowed, string(ErrInvalidRequest), "The endpoint accepts only GET and POST.")
-		r.Header.Del("WWW-Authenticate")
+		oerr := NewError(ErrInvalidRequest, "The endpoint accepts only GET and POST.")
+		oerr.Status = http.StatusMethodNotAllowed
+		r := userInfoFailure(oerr)
 		r.Header.Set("Allow", "GET, POST")
 		return r
 	}
@@ -79,47 +88,31 @@ func (s *Service) UserInfo(ctx context.Context, req Request) UserInfoResponse {
 	if token == "" {
 		return userInfoError(http.StatusUnauthorized, "", "No access token.")
 	}
-	const invalid = "invalid_token"
+	const descInvalidToken = "The access token is invalid, expired or revoked."
 	c, err := s.verifier.Verify(token, "")
 	if errors.Is(err, tokencore.ErrStoreUnavailable) {
-		r := userInfoError(http.StatusServiceUnavailable, string(ErrTemporarilyUnavailable), "The token store is unavailable; retry later.")
-		r.Header.Del("WWW-Authenticate")
-		r.Header.Set("Retry-After", retryAfterSeconds())
-		r.Cause = err
-		return r
+		return userInfoFailure(serverError(err))
 	}
 	if err != nil || c.RedeemableAt(operatorEndpoint()) != nil {
-		return userInfoError(http.StatusUnauthorized, invalid, "The access token is invalid, expired or revoked.")
+		return userInfoError(http.StatusUnauthorized, "invalid_token", descInvalidToken)
 	}
-	if !slices.Contains(strings.Fields(c.Scope), ScopeOpenID) {
+	scopes := strings.Fields(c.Scope)
+	if !slices.Contains(scopes, ScopeOpenID) {
 		return userInfoError(http.StatusForbidden, "insufficient_scope", "The access token does not hold the openid scope.")
 	}
 	g, err := s.lookupGrant(ctx, c.GrantID)
 	if err != nil {
-		r := userInfoError(http.StatusServiceUnavailable, string(ErrTemporarilyUnavailable), "The token store is unavailable; retry later.")
-		r.Header.Del("WWW-Authenticate")
-		r.Header.Set("Retry-After", retryAfterSeconds())
-		r.Cause = err
-		if !errors.Is(err, tokencore.ErrStoreUnavailable) {
-			r.Status = http.StatusInternalServerError
-			r.Header.Del("Retry-After")
-			r.Body = NewError(ErrServerError, "The server failed to process the request.").Body()
-		}
-		return r
+		return userInfoFailure(serverError(err))
 	}
 	if g == nil || g.Subject == "" || g.Subject != c.Subject || g.Status != tokencore.GrantActive {
-		return userInfoError(http.StatusUnauthorized, invalid, "The access token is invalid, expired or revoked.")
+		return userInfoError(http.StatusUnauthorized, "invalid_token", descInvalidToken)
 	}
 	out := map[string]json.RawMessage{}
 	if len(g.Claims) > 0 {
 		var all map[string]json.RawMessage
 		if err := json.Unmarshal(g.Claims, &all); err != nil {
-			r := userInfoError(http.StatusInternalServerError, string(ErrServerError), "The server failed to process the request.")
-			r.Header.Del("WWW-Authenticate")
-			r.Cause = err
-			return r
+			return userInfoFailure(serverError(fmt.Errorf("claims of grant %s: %w", g.ID, err)))
 		}
-		scopes := strings.Fields(c.Scope)
 		for k, v := range all {
 			if sc := claimScope(k); sc == "" || slices.Contains(scopes, sc) {
 				out[k] = v
@@ -130,10 +123,7 @@ func (s *Service) UserInfo(ctx context.Context, req Request) UserInfoResponse {
 	out["sub"] = sub
 	body, err := json.Marshal(out)
 	if err != nil {
-		r := userInfoError(http.StatusInternalServerError, string(ErrServerError), "The server failed to process the request.")
-		r.Header.Del("WWW-Authenticate")
-		r.Cause = err
-		return r
+		return userInfoFailure(serverError(err))
 	}
 	return UserInfoResponse{Status: http.StatusOK, Header: Headers(), Body: body}
 }
