@@ -36,6 +36,8 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_require", httpcaddyfile.Before, "basic_auth")
+	// The demo login page answers /login and /callback before the echo.
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_demo_login", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_echo", httpcaddyfile.Before, "respond")
 }
 
