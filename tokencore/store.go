@@ -91,16 +91,16 @@ type RevocationKind string
 
 // Revocation kinds.
 const (
-	// RevokeGrant: every token of the grant (family) with ID Key.
-	RevokeGrant RevocationKind = "grant"
-	// RevokeToken: the single token whose jti is Key.
-	RevokeToken RevocationKind = "token"
-	// RevokeUser: every token of user Key (UserKey(tenant, userID)) issued
+	// RevocationOfGrant: every token of the grant (family) with ID Key.
+	RevocationOfGrant RevocationKind = "grant"
+	// RevocationOfToken: the single token whose jti is Key.
+	RevocationOfToken RevocationKind = "token"
+	// RevocationOfUser: every token of user Key (UserKey(tenant, userID)) issued
 	// at or before NotBefore (FOLIO invalidate-all).
-	RevokeUser RevocationKind = "user"
-	// RevokeSubject: every token whose subject is Key issued at or before
+	RevocationOfUser RevocationKind = "user"
+	// RevocationOfSubject: every token whose subject is Key issued at or before
 	// NotBefore's second (EDI subject revocation, no jti needed).
-	RevokeSubject RevocationKind = "subject"
+	RevocationOfSubject RevocationKind = "subject"
 )
 
 // Revocation is one entry of the revocation view. Revocations are persisted

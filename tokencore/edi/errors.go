@@ -3,7 +3,7 @@ package edi
 import "errors"
 
 // Verification errors. Every error returned by PastaVerifier.Verify and
-// EDIVerifier.Verify wraps exactly one of ErrMalformed, ErrSignature,
+// Verifier.Verify wraps exactly one of ErrMalformed, ErrSignature,
 // ErrExpired, ErrNotYetValid and ErrClaims, so endpoint code can map them to
 // responses with errors.Is. The text after the sentinel's is diagnostic only.
 var (
@@ -26,7 +26,7 @@ var (
 	// ErrNotYetValid means the EDI token's nbf or iat is in the future.
 	ErrNotYetValid = errors.New("edi: token is not valid yet")
 	// ErrClaims means a correctly signed EDI token does not carry exactly
-	// the fifteen claims of EDIClaims with the right types (this covers aud,
+	// the fifteen claims of Claims with the right types (this covers aud,
 	// jti, the pre-2025 identityId and idpCname, and any unknown claim), or
 	// its iss or hd differs from the configured value.
 	ErrClaims = errors.New("edi: token claims are invalid")

@@ -384,7 +384,7 @@ func (m *Manager) RevokeSubject(ctx context.Context, ediID string) (tokencore.Re
 	}
 	now := m.cfg.Now()
 	r := tokencore.Revocation{
-		Kind: tokencore.RevokeSubject, Key: ediID, NotBefore: now,
+		Kind: tokencore.RevocationOfSubject, Key: ediID, NotBefore: now,
 		ExpiresAt: m.e.PrincipalRevocationExpiry(now),
 	}
 	if err := m.e.Revoke(ctx, r); err != nil {

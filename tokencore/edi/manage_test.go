@@ -327,7 +327,7 @@ func TestRevokeSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Kind != tokencore.RevokeSubject || r.Key != bobID || !r.NotBefore.Equal(testNow) || !r.ExpiresAt.Equal(testNow.Add(8*time.Hour+30*time.Second+tokencore.RevocationMargin)) {
+	if r.Kind != tokencore.RevocationOfSubject || r.Key != bobID || !r.NotBefore.Equal(testNow) || !r.ExpiresAt.Equal(testNow.Add(8*time.Hour+30*time.Second+tokencore.RevocationMargin)) {
 		t.Fatalf("revocation %+v", r)
 	}
 	if !f.e.View.SubjectRevoked(bobID, testNow.Unix()) || f.e.View.SubjectRevoked(bobID, testNow.Unix()+1) {
