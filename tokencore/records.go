@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,13 +13,6 @@ import (
 // validate, match, order and expire records identically (the storetest
 // suite checks they do). They are exported for the store packages
 // (tokencore/store/...), not for the protocols.
-
-// ErrInvalidRecord means a store refused a record: a grant without an ID,
-// with a key field that is too long, or too large as a whole; a revocation
-// without a kind or with a key that is too long. Records come from the
-// gateway itself, so this is a bug or an abuse attempt, never a condition
-// to retry.
-var ErrInvalidRecord = errors.New("tokencore: invalid record")
 
 // Record limits. Stores put grant IDs, token hashes and the indexed fields
 // into keys (bbolt keys are at most 32 KiB; Redis keys should be short),

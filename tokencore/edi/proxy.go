@@ -19,15 +19,6 @@ const (
 	maxCookieHeader = 64 << 10
 )
 
-// Errors of ExtractTokens; the gateway answers them with 401.
-var (
-	// ErrNoCredentials: the request carries neither token.
-	ErrNoCredentials = errors.New("edi: no edi-token")
-	// ErrCredentials: the request carries its tokens in a way the gateway
-	// refuses (see ExtractTokens).
-	ErrCredentials = errors.New("edi: unusable credentials")
-)
-
 // RequestTokens are the tokens a proxied request presents.
 type RequestTokens struct {
 	// EDIToken from the edi-token cookie or Authorization: Bearer.

@@ -258,18 +258,6 @@ func (s *Service) Close() { s.usage.flush() }
 // FlushUsage waits until every key use recorded so far is written.
 func (s *Service) FlushUsage() { s.usage.flush() }
 
-// Errors of the service beyond the codec sentinels; they wrap nothing else.
-var (
-	// ErrRevoked: the EDI token's subject was revoked after it was issued.
-	ErrRevoked = errors.New("edi: token subject is revoked")
-	// ErrUnbound: the PASTA token does not belong to the EDI token's
-	// subject (spec §5.3).
-	ErrUnbound = errors.New("edi: PASTA token is not bound to the EDI token")
-	// ErrPastaExpired: the PASTA token has expired (proxied traffic), or
-	// expired longer ago than pasta_max_expired_age (refresh).
-	ErrPastaExpired = errors.New("edi: PASTA token is expired")
-)
-
 // describe is the diagnostic text after a 401 message: fixed words per
 // cause, never token material.
 func describe(err error) string {
