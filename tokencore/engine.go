@@ -17,7 +17,7 @@ import (
 // enforced by every verifier at once.
 type Engine struct {
 	Keys  *KeySet
-	Store Store
+	Store TokenStore
 	View  *RevocationView
 	Cache *VerifyCache
 	// Now is the clock; nil means time.Now.

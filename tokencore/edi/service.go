@@ -168,19 +168,22 @@ type Service struct {
 	ediScope      string
 	pastaScope    string
 	usage         *usageRecorder
+	// recs is the engine's store as an EDIStore (see ediRecords).
+	recs tokencore.EDIStore
 }
 
 // NewService builds the service. At least one EDI and one PASTA key (signing
 // or verification) is required.
 func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
-	if e == nil || e.Store == nil || e.View == nil {
-		return nil, errors.New("edi: the engine needs a store and a revocation view")
-	}
-	cfg, err := cfg.withDefaults()
+	recs, err := ediRecords(e)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{e: e, cfg: cfg}
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{e: e, recs: recs, cfg: cfg}
 	var (
 		ediPubs   []*ecdsa.PublicKey
 		pastaPubs []*rsa.PublicKey
@@ -228,7 +231,7 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 	}
 	s.ediScope = s.ediVerifier.Scope()
 	s.pastaScope = s.pastaVerifier.Scope()
-	s.usage = newUsageRecorder(e.Store, cfg.OnUsageError)
+	s.usage = newUsageRecorder(recs, cfg.OnUsageError)
 	return s, nil
 }
 
@@ -378,7 +381,7 @@ func (s *Service) ExchangeSecret(ctx context.Context, secret string) *Response {
 		return invalid(errKeyLength)
 	}
 	hash := tokencore.APIKeyHash(secret)
-	rec, err := s.e.Store.GetAPIKeyByHash(ctx, hash)
+	rec, err := s.recs.GetAPIKeyByHash(ctx, hash)
 	if errors.Is(err, tokencore.ErrNotFound) {
 		return invalid(errKeyUnknown)
 	} else if err != nil {
@@ -454,7 +457,7 @@ func (s *Service) afterRevocation(ctx context.Context, sub string, now time.Time
 // subjectTokens builds the claims and the PASTA token (without times) of a
 // key's subject from the current records (spec §6.2 step 5).
 func (s *Service) subjectTokens(ctx context.Context, k *tokencore.EDIAPIKey) (Claims, PastaToken, error) {
-	owner, err := s.e.Store.GetSubject(ctx, k.Owner)
+	owner, err := s.recs.GetSubject(ctx, k.Owner)
 	if errors.Is(err, tokencore.ErrNotFound) {
 		return Claims{}, PastaToken{}, fmt.Errorf("%w: owner %s not found", errKeySubject, k.Owner)
 	} else if err != nil {
@@ -466,7 +469,7 @@ func (s *Service) subjectTokens(ctx context.Context, k *tokencore.EDIAPIKey) (Cl
 	if k.Group == "" {
 		return s.profileClaims(owner), PastaToken{UID: owner.PastaUID, AuthSystem: s.cfg.AuthSystem, Groups: owner.PastaGroups}, nil
 	}
-	group, err := s.e.Store.GetSubject(ctx, k.Group)
+	group, err := s.recs.GetSubject(ctx, k.Group)
 	if errors.Is(err, tokencore.ErrNotFound) {
 		return Claims{}, PastaToken{}, fmt.Errorf("%w: group %s not found", errKeySubject, k.Group)
 	} else if err != nil {
