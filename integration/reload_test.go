@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 // postLoad loads a Caddyfile through the admin API, as `caddy reload`
@@ -58,5 +60,28 @@ func TestReloadRefusesRestartOnlySettings(t *testing.T) {
 	// A restart applies them: the same store, the new values.
 	g.writeConfig(strings.Replace(folioCaddyfile, "sweep_interval 1s", "sweep_interval 5s\n\t\tcache_size 500", 1))
 	g.restart()
+	upstreamHeaders(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+pair.AccessToken))
+}
+
+// TestReloadRefusesRedisOptionChange: the same on a Redis store, whose
+// options (here max_staleness and on_stale) the kept follower was built
+// with.
+func TestReloadRefusesRedisOptionChange(t *testing.T) {
+	srv := storetest.StartRedisServer(t)
+	cf := onRedis(t, folioCaddyfile, srv.Addr(), "max_staleness 200ms")
+	g := startGateway(t, cf, "/admin/health")
+	pair := sign(t, g, "diku", "alice", userID)
+
+	status, body := postLoad(t, g, strings.Replace(cf, "max_staleness 200ms", "max_staleness 300ms\n\t\t\ton_stale serve", 1))
+	t.Logf("reload answer: %d %s", status, body)
+	for _, want := range []string{`store redis { max_staleness } from \"200ms\" to \"300ms\"`, `on_stale } from \"refuse\" to \"serve\"`, "restart Caddy"} {
+		if status == http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("reload changing Redis options: %d %s; want it refused, saying %s", status, body, want)
+		}
+	}
+	upstreamHeaders(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+pair.AccessToken))
+
+	// A reload with the running options is accepted.
+	g.reload(strings.Replace(cf, "public /public/*", "public /public/* /open/*", 1))
 	upstreamHeaders(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+pair.AccessToken))
 }
