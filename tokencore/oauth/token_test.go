@@ -181,7 +181,7 @@ func TestRefreshReplayRevokesGrant(t *testing.T) {
 		}
 		// The revocation is persisted, so other instances and restarts see it.
 		rs, _ := f.e.Store.Revocations(f.ctx, f.clk.now())
-		if len(rs) != 1 || rs[0].Kind != tokencore.RevokeGrant || rs[0].Key != g.ID {
+		if len(rs) != 1 || rs[0].Kind != tokencore.RevocationOfGrant || rs[0].Key != g.ID {
 			t.Errorf("stored revocations %+v", rs)
 		}
 	}
