@@ -684,7 +684,7 @@ func FuzzAuthorize(f *testing.F) {
 // 503 with Retry-After during an outage, change nothing, and work after.
 func TestAuthorizationCodeStoreOutage(t *testing.T) {
 	f := newFixture(t, false, withAuthorization(t))
-	flaky := storetest.NewFlaky(f.e.Store)
+	flaky := storetest.NewFlaky(f.e.Store.(tokencore.Store))
 	f.e.Store = flaky
 
 	ticket := ticketOf(t, f, webQuery(""))
