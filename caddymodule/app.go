@@ -463,16 +463,22 @@ func (a *App) openState() (*sharedState, string, error) {
 		cc = tokencore.CacheConfig{MaxEntries: a.Cache.MaxEntries, MaxTTL: time.Duration(a.Cache.MaxTTL)}
 	}
 	sweep, syncEvery := time.Duration(a.SweepInterval), time.Duration(a.RevocationSync)
+	settings := stateSettings{sweep: sweep, syncEvery: syncEvery, cache: cc, store: sc}
 	v, loaded, err := statePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newSharedState(sc, key, cc, sweep, syncEvery, a.logger)
+		return newSharedState(settings, key, a.logger)
 	})
 	if err != nil {
 		return nil, "", err
 	}
+	st := v.(*sharedState)
 	if loaded {
+		if err := reloadConflict(st.settings, settings); err != nil {
+			_, _ = statePool.Delete(key) // this config will not use the state
+			return nil, "", err
+		}
 		a.logger.Debug("reusing tokengate state across config reload", zap.String("store", key))
 	}
-	return v.(*sharedState), key, nil
+	return st, key, nil
 }
 
 // loadKeys builds the key set from the configuration.
@@ -649,6 +655,9 @@ type sharedState struct {
 	sweep     time.Duration
 	syncEvery time.Duration
 	logger    *zap.Logger
+	// settings is what the state was built with; a reload may not change
+	// it (reloadConflict).
+	settings stateSettings
 
 	store *tokencore.StoreHandle
 	view  *tokencore.RevocationView
@@ -666,8 +675,9 @@ type sharedState struct {
 }
 
 // newSharedState prepares the state of one store without opening it.
-func newSharedState(sc StoreConfig, key string, cc tokencore.CacheConfig, sweep, syncEvery time.Duration, logger *zap.Logger) (*sharedState, error) {
-	cache, err := tokencore.NewVerifyCache(cc)
+func newSharedState(settings stateSettings, key string, logger *zap.Logger) (*sharedState, error) {
+	sc := settings.store
+	cache, err := tokencore.NewVerifyCache(settings.cache)
 	if err != nil {
 		return nil, err
 	}
@@ -676,7 +686,7 @@ func newSharedState(sc StoreConfig, key string, cc tokencore.CacheConfig, sweep,
 		name = sc.Path
 	}
 	return &sharedState{
-		sc: sc, name: name, sweep: sweep, syncEvery: syncEvery, logger: logger,
+		sc: sc, name: name, sweep: settings.sweep, syncEvery: settings.syncEvery, logger: logger, settings: settings,
 		store: tokencore.NewStoreHandle(), view: tokencore.NewPendingRevocationView(), cache: cache,
 	}, nil
 }
@@ -783,10 +793,10 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 	s.opened, s.identified, s.cancel, s.follower = true, identified, cancel, follower
 	sweep, syncEvery := s.sweep, s.syncEvery
 	if sweep <= 0 {
-		sweep = time.Minute
+		sweep = defaultSweepInterval
 	}
 	if syncEvery <= 0 {
-		syncEvery = 15 * time.Minute
+		syncEvery = defaultRevocationSync
 	}
 	s.wg.Add(2)
 	go func() {

@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/tokengate/tokengate/tokencore/policy"
 )
 
 func init() {
@@ -18,6 +20,7 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("tokengate_jwks", parseJWKS)
 	httpcaddyfile.RegisterHandlerDirective("tokengate_protect", parseProtect)
 	httpcaddyfile.RegisterHandlerDirective("tokengate_echo", parseEcho)
+	httpcaddyfile.RegisterHandlerDirective("tokengate_require", parseRequire)
 
 	// The token endpoints answer their own paths and pass the rest on, so
 	// they go first; the protection comes after every endpoint (each
@@ -32,6 +35,9 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_manage", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_protect", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_require", httpcaddyfile.Before, "basic_auth")
+	// The demo login page answers /login and /callback before the echo.
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_demo_login", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_echo", httpcaddyfile.Before, "respond")
 }
 
@@ -287,6 +293,7 @@ func parseFolio(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    public <path_patterns...>
 //	    allow_preflight
 //	    realm <realm>
+//	    require <rule>                   (repeatable; a rule of tokengate_require)
 //	}
 func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(Protect)
@@ -330,6 +337,16 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		case "realm":
 			if !h.Args(&p.Realm) {
 				return nil, h.ArgErr()
+			}
+		case "require":
+			if !h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			if p.Require == nil {
+				p.Require = new(policy.Rules)
+			}
+			if err := parseRule(h.Dispenser, p.Require); err != nil {
+				return nil, err
 			}
 		default:
 			return nil, h.Errf("unknown tokengate_protect option %q", h.Val())

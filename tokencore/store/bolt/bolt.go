@@ -401,16 +401,9 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 		if err != nil {
 			return fmt.Errorf("updating grant: %w", err), nil
 		}
-		g := old.Clone()
-		if err := fn(g); err != nil {
-			return err, nil // unwrapped: the caller branches on its own errors
-		}
-		if g.ID != id {
-			return tokencore.CheckUpdatedGrant(id, g), nil
-		}
-		b, err := tokencore.EncodeGrant(g)
+		g, b, err := tokencore.UpdateRecord(old, fn)
 		if err != nil {
-			return err, nil
+			return err, nil // fn's error unwrapped: the caller branches on it
 		}
 		if err := checkHashOwners(tx, g); err != nil {
 			return fmt.Errorf("updating grant %q: %w", id, err), nil

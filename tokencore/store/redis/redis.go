@@ -379,16 +379,9 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 		if err != nil {
 			return err
 		}
-		g := old.Clone()
-		if err := fn(g); err != nil {
-			return err // unwrapped: the caller branches on its own errors
-		}
-		if err := tokencore.CheckUpdatedGrant(id, g); err != nil {
-			return err
-		}
-		b, err := tokencore.EncodeGrant(g)
+		g, b, err := tokencore.UpdateRecord(old, fn)
 		if err != nil {
-			return err
+			return err // fn's error unwrapped: the caller branches on it
 		}
 		if err := s.replaceGrant(ctx, old, g, oldB, b); err != nil {
 			return err
