@@ -169,7 +169,7 @@ func BenchmarkRedisPutRevocation(b *testing.B) {
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
 	measure(b, s, h, func(i int) {
-		r := tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: tokencore.NewGrantID(), NotBefore: time.Now(), ExpiresAt: exp}
+		r := tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: tokencore.NewGrantID(), NotBefore: time.Now(), ExpiresAt: exp}
 		if _, err := s.PutRevocation(ctx, r); err != nil {
 			b.Fatal(err)
 		}

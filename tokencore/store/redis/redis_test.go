@@ -129,7 +129,7 @@ func TestRedisRevocationWrittenByEarlierVersion(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: storetest.RedisAddr})
 	defer rdb.Close()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	legacy := tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0, ExpiresAt: t0.Add(time.Hour)}
+	legacy := tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: "g1", NotBefore: t0, ExpiresAt: t0.Add(time.Hour)}
 	b, _ := json.Marshal(legacy)
 	if err := rdb.HSet(t.Context(), prefix+"r:5:grantg1", "v", b).Err(); err != nil {
 		t.Fatal(err)
@@ -139,11 +139,11 @@ func TestRedisRevocationWrittenByEarlierVersion(t *testing.T) {
 		nb, exp  time.Time
 		describe string
 	}{
-		{tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0.Add(time.Minute), ExpiresAt: t0.Add(time.Minute)},
+		{tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: "g1", NotBefore: t0.Add(time.Minute), ExpiresAt: t0.Add(time.Minute)},
 			t0.Add(time.Minute), t0.Add(time.Hour), "merged with the earlier version's record"},
-		{tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0, ExpiresAt: t0.Add(2 * time.Hour)},
+		{tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: "g1", NotBefore: t0, ExpiresAt: t0.Add(2 * time.Hour)},
 			t0.Add(time.Minute), t0.Add(2 * time.Hour), "merged by the script"},
-		{tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g1", NotBefore: t0.Add(time.Second), ExpiresAt: t0},
+		{tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: "g1", NotBefore: t0.Add(time.Second), ExpiresAt: t0},
 			t0.Add(time.Minute), t0.Add(2 * time.Hour), "an older put changes nothing"},
 	}
 	for _, st := range steps {
@@ -155,7 +155,7 @@ func TestRedisRevocationWrittenByEarlierVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(all) != 1 || !all[0].NotBefore.Equal(st.nb) || !all[0].ExpiresAt.Equal(st.exp) || all[0].Key != "g1" || all[0].Kind != tokencore.RevokeGrant {
+		if len(all) != 1 || !all[0].NotBefore.Equal(st.nb) || !all[0].ExpiresAt.Equal(st.exp) || all[0].Key != "g1" || all[0].Kind != tokencore.RevocationOfGrant {
 			t.Fatalf("%s: stored %+v, want not before %v, expires %v", st.describe, all, st.nb, st.exp)
 		}
 		feed, err := s.ReadRevocations(t.Context(), seq-1, 0)
