@@ -81,8 +81,15 @@ type Claims struct {
 	TokenID  string // jti
 	GrantID  string // fid
 	ClientID string
-	Scope    string
-	Issuer   string
+	// Scope is space-separated (RFC 6749 §3.3); for external issuers it is
+	// normalized from "scope" or from "scp" (a string or an array).
+	Scope  string
+	Issuer string
+	// Audience is the aud claim of an external issuer's token (as a list).
+	Audience []string
+	// TrustedIssuer names the external issuer (as configured) that
+	// verified the token; empty for tokengate's own tokens.
+	TrustedIssuer string
 	// Unix seconds; zero when the claim is absent.
 	IssuedAt  int64
 	ExpiresAt int64
