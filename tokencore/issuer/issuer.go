@@ -69,6 +69,7 @@ func New(cfg Config, deps Deps) (*Issuer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trusted issuer %q: key file: %w", cfg.Name, err)
 		}
+		ks.cfg, ks.now = &iss.cfg, deps.Now
 		iss.keys = ks
 	case cfg.JWKSURL != "" || cfg.Discovery:
 		iss.keys = &keySource{cfg: &iss.cfg, f: f, now: deps.Now, ready: make(chan struct{}), url: iss.jwksURL}

@@ -86,6 +86,7 @@ type keySource struct {
 
 	mu           sync.Mutex // one fetch at a time
 	lastKIDFetch time.Time
+	lastAttempt  time.Time
 	// ready is closed when the first fetch has been tried.
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -232,6 +233,7 @@ func parseJWKS(data []byte) (*keySnapshot, error) {
 // refresh fetches the key set once. The caller holds s.mu.
 func (s *keySource) refresh(ctx context.Context) error {
 	defer s.readyOnce.Do(func() { close(s.ready) })
+	s.lastAttempt = s.now()
 	url, err := s.url(ctx)
 	if err != nil {
 		return err
@@ -286,18 +288,23 @@ func (s *keySource) retryInterval() time.Duration {
 	return min(max(s.cfg.KeysMinRefresh, time.Second), 15*time.Second)
 }
 
-// current returns the usable key set, waiting (bounded) for the first
-// fetch; errors wrap tokencore.ErrIssuerUnavailable.
+// current returns the usable key set, fetching the first one if need be;
+// errors wrap tokencore.ErrIssuerUnavailable.
 func (s *keySource) current(ctx context.Context) (*keySnapshot, error) {
 	snap := s.snap.Load()
+	if snap == nil && s.url != nil {
+		// No set yet (the first request may come before the background
+		// fetch, or it failed): fetch now, but at most once per retry
+		// interval, however many requests ask.
+		s.mu.Lock()
+		if snap = s.snap.Load(); snap == nil && (s.lastAttempt.IsZero() || s.now().Sub(s.lastAttempt) >= s.retryInterval()) {
+			_ = s.refresh(ctx)
+			snap = s.snap.Load()
+		}
+		s.mu.Unlock()
+	}
 	if snap == nil {
-		select {
-		case <-s.ready:
-		case <-ctx.Done():
-		}
-		if snap = s.snap.Load(); snap == nil {
-			return nil, fmt.Errorf("%w: no keys fetched yet", tokencore.ErrIssuerUnavailable)
-		}
+		return nil, fmt.Errorf("%w: no keys fetched yet", tokencore.ErrIssuerUnavailable)
 	}
 	if !snap.usable(s.now()) {
 		return nil, fmt.Errorf("%w: keys not refreshed within the stale window", tokencore.ErrIssuerUnavailable)
