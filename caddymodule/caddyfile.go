@@ -65,6 +65,7 @@ func init() {
 //	    operator_key_hash <sha256:hex|bcrypt>
 //	    oauth { ... }   (see oauth_caddyfile.go)
 //	    edi { ... }     (see edi_caddyfile.go)
+//	    trusted_issuer <name> { ... }  (see issuers_caddyfile.go)
 //	    sweep_interval <duration>
 //	    revocation_sync <duration>
 //	}
@@ -211,6 +212,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err := parseEDIGlobal(d, app); err != nil {
 				return nil, err
 			}
+		case "trusted_issuer":
+			if err := parseTrustedIssuer(d, app); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, d.Errf("unknown tokengate option %q", d.Val())
 		}
@@ -281,6 +286,7 @@ func parseFolio(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    public <path_patterns...>
 //	    allow_preflight
 //	    realm <realm>
+//	    issuers <self|trusted_issuer name...>
 //	}
 func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(Protect)
@@ -325,6 +331,12 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			if !h.Args(&p.Realm) {
 				return nil, h.ArgErr()
 			}
+		case "issuers":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			p.Issuers = append(p.Issuers, args...)
 		default:
 			return nil, h.Errf("unknown tokengate_protect option %q", h.Val())
 		}

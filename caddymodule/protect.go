@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/issuer"
 )
 
 func init() {
@@ -77,9 +78,13 @@ type Protect struct {
 	AllowPreflight bool `json:"allow_preflight,omitempty"`
 	// Realm of the WWW-Authenticate challenge (default "tokengate").
 	Realm string `json:"realm,omitempty"`
+	// Issuers the route accepts tokens of: `self` (tokengate's own) and
+	// names of the app's trusted_issuers. Default: self only.
+	Issuers []string `json:"issuers,omitempty"`
 
 	app       *App
 	verifier  *tokencore.Verifier
+	route     *issuer.Route // nil: tokengate's own tokens only
 	public    caddyhttp.MatchPath
 	creds     *gatewayCredentials
 	claimHdrs []claimHeader
@@ -103,6 +108,11 @@ func (p *Protect) Provision(ctx caddy.Context) error {
 	}
 	p.app = app
 	p.verifier = app.engine.Verifier(tokencore.VerifierOptions{Leeway: time.Duration(p.Leeway), AcceptLegacy: p.AcceptLegacy})
+	if len(p.Issuers) > 0 {
+		if p.route, err = app.externalRoute(p.Issuers); err != nil {
+			return err
+		}
+	}
 	if len(p.PublicPaths) > 0 {
 		p.public = caddyhttp.MatchPath(p.PublicPaths)
 		if err := p.public.Provision(ctx); err != nil {
@@ -187,7 +197,12 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if tenant == "" {
 		tenant = p.app.DefaultTenant
 	}
-	claims, err := p.verifier.Verify(token, tenant)
+	claims, err := p.verifyBearer(r.Context(), token, tenant)
+	if errors.Is(err, tokencore.ErrIssuerUnavailable) {
+		p.counters["unavailable"].Inc()
+		writeIssuerUnavailable(w)
+		return nil
+	}
 	if errors.Is(err, tokencore.ErrStoreUnavailable) {
 		p.counters["unavailable"].Inc()
 		writeStoreUnavailable(w)
@@ -209,6 +224,9 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	setOrDel(r.Header, HeaderClientID, claims.ClientID)
 	setOrDel(r.Header, HeaderScope, claims.Scope)
 	for _, ch := range p.claimHdrs {
+		setOrDel(r.Header, ch.header, claimString(claims.Raw[ch.claim]))
+	}
+	for _, ch := range p.app.issuerHeaders[claims.TrustedIssuer] {
 		setOrDel(r.Header, ch.header, claimString(claims.Raw[ch.claim]))
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
@@ -264,6 +282,12 @@ func describeTokenError(err error) (result, desc string) {
 		return "invalid", "the token is not an access token"
 	case errors.Is(err, tokencore.ErrTokenSignature):
 		return "invalid", "the token signature is invalid"
+	case errors.Is(err, tokencore.ErrTokenAudience):
+		return "invalid", "the token is meant for another audience"
+	case errors.Is(err, tokencore.ErrTokenIssuer):
+		return "invalid", "the token's issuer is not trusted here"
+	case errors.Is(err, tokencore.ErrTokenInactive):
+		return "invalid", "the token is not active"
 	default:
 		return "invalid", "the token is malformed"
 	}
