@@ -277,6 +277,12 @@ func (i *Issuer) claims(m map[string]any) (*tokencore.Claims, error) {
 			*dst = int64(f)
 		}
 	}
+	if _, bound := m["cnf"]; bound {
+		// A sender-constrained token (DPoP, mTLS: RFC 9449, RFC 8705) is
+		// only valid with a proof of its key, which a bearer gateway
+		// does not check: accepting it would make it a bearer token again.
+		return nil, fmt.Errorf("%w: sender-constrained (cnf) token", tokencore.ErrTokenWrongType)
+	}
 	var err error
 	if c.Scope, err = scopeOf(m); err != nil {
 		return nil, err

@@ -244,6 +244,9 @@ func TestVerifyJWT(t *testing.T) {
 		{"alg none", func() string {
 			return sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"typ": "at+jwt", "kid": "k1"}, f.claims())
 		}, tokencore.ErrTokenSignature},
+		{"sender-constrained (cnf)", func() string {
+			return f.token(t, func(_ map[string]any, c jwt.MapClaims) { c["cnf"] = map[string]any{"jkt": "x"} })
+		}, tokencore.ErrTokenWrongType},
 		{"scope of the wrong type", func() string {
 			return f.token(t, func(_ map[string]any, c jwt.MapClaims) { c["scope"] = 7 })
 		}, tokencore.ErrTokenMalformed},
