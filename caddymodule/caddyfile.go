@@ -29,6 +29,7 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_admin", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_oauth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_manage", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_issuer_admin", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_echo", httpcaddyfile.Before, "respond")

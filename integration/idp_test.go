@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -142,6 +143,7 @@ const idpCaddyfile = `{
 	tokengate {
 		store bolt {{.Dir}}/state/tokengate.db
 		issuer http://127.0.0.1:{{.GW}}
+		operator_key_hash sha256:4a7c449d22a99026fac16a47621ff68792ff589f72334ea3950ce186a5615e9a
 		trusted_issuer idp {
 			discovery http://127.0.0.1:OPPORT
 			audience urn:api
@@ -162,6 +164,7 @@ const idpCaddyfile = `{
 }
 http://127.0.0.1:{{.GW}} {
 	bind 127.0.0.1
+	tokengate_issuer_admin
 	route /api/* {
 		tokengate_protect {
 			issuers self idp
@@ -203,6 +206,51 @@ func TestExternalIssuerOIDCProvider(t *testing.T) {
 	g := startGateway(t, strings.ReplaceAll(idpCaddyfile, "OPPORT", fmt.Sprint(opPort)), "/own/")
 	parent := t // the provider restarted by a subtest outlives it
 
+	refused := func(t *testing.T, tok, path, desc string) {
+		t.Helper()
+		r := g.do(http.MethodGet, path, nil, idpBearer(tok)...)
+		expectStatus(t, r, http.StatusUnauthorized)
+		if got, _ := r.json(t)["error_description"].(string); !strings.Contains(got, desc) {
+			t.Fatalf("error_description %q, want %q", got, desc)
+		}
+		if !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Fatalf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
+		}
+	}
+	t.Run("operator revokes an external token by its jti", func(t *testing.T) {
+		tok, other := op.token("urn:api", "read"), op.token("urn:api", "read")
+		expectStatus(t, g.do(http.MethodGet, "/api/x", nil, idpBearer(tok)...), http.StatusOK)
+		admin := func(body any, key string) *response {
+			return g.do(http.MethodPost, "/tokengate/issuers/revoke", body, "Authorization", "Bearer "+key, "Content-Type", "application/json")
+		}
+		expectStatus(t, admin(map[string]string{"issuer": "idp", "token": tok}, "wrong-key"), http.StatusUnauthorized)
+		expectStatus(t, admin(map[string]string{"issuer": "nope", "token": tok}, operatorKey), http.StatusBadRequest)
+		expectStatus(t, admin(map[string]any{"jti": "x", "expires_at": time.Now().Add(365 * 24 * time.Hour).Unix()}, operatorKey), http.StatusBadRequest)
+		r := admin(map[string]string{"issuer": "idp", "token": tok}, operatorKey)
+		expectStatus(t, r, http.StatusOK)
+		if jti, _ := r.json(t)["jti"].(string); jti == "" {
+			t.Fatalf("answer %s", r.Body)
+		}
+		refused(t, tok, "/api/x", "revoked")
+		// The same subject's other token is untouched.
+		expectStatus(t, g.do(http.MethodGet, "/api/x", nil, idpBearer(other)...), http.StatusOK)
+		// By jti alone, with an expiry.
+		third := op.token("urn:api", "read")
+		claims := strings.Split(third, ".")[1]
+		raw, err := base64.RawURLEncoding.DecodeString(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			JTI string `json:"jti"`
+			Exp int64  `json:"exp"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		expectStatus(t, admin(map[string]any{"jti": c.JTI, "expires_at": c.Exp}, operatorKey), http.StatusOK)
+		refused(t, third, "/api/x", "revoked")
+	})
 	t.Run("valid JWT", func(t *testing.T) {
 		r := g.do(http.MethodGet, "/api/x", nil, idpBearer(op.token("urn:api", "read write"))...)
 		expectStatus(t, r, http.StatusOK)
@@ -231,17 +279,6 @@ func TestExternalIssuerOIDCProvider(t *testing.T) {
 			t.Fatalf("X-Idp-Client = %q", got)
 		}
 	})
-	refused := func(t *testing.T, tok, path, desc string) {
-		t.Helper()
-		r := g.do(http.MethodGet, path, nil, idpBearer(tok)...)
-		expectStatus(t, r, http.StatusUnauthorized)
-		if got, _ := r.json(t)["error_description"].(string); !strings.Contains(got, desc) {
-			t.Fatalf("error_description %q, want %q", got, desc)
-		}
-		if !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
-			t.Fatalf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
-		}
-	}
 	t.Run("wrong audience", func(t *testing.T) {
 		refused(t, op.token("urn:other", "read"), "/api/x", "another audience")
 	})
