@@ -35,7 +35,7 @@ func TestConfigurationReferenceListsEveryJSONName(t *testing.T) {
 		}
 	}
 
-	for _, m := range []caddy.Module{FolioAPI{}, Protect{}, JWKS{}, OAuthEndpoints{}, Manage{}, EDIAPI{}, EDIAdmin{}, EDIProtect{}, Echo{}} {
+	for _, m := range []caddy.Module{FolioAPI{}, Protect{}, JWKS{}, OAuthEndpoints{}, Manage{}, IssuerAdmin{}, EDIAPI{}, EDIAdmin{}, EDIProtect{}, Echo{}} {
 		id := string(m.CaddyModule().ID)
 		start := strings.Index(jsonNames, "`"+id+"`")
 		if start < 0 {
