@@ -37,7 +37,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // provider is a real HTTP server that plays an OpenID Provider: discovery,
 // a JWK Set (with the Cache-Control it is told), introspection.
 type provider struct {
-	t            *testing.T
+	t            testing.TB
 	srv          *httptest.Server
 	mu           sync.Mutex
 	keys         map[string]crypto.Signer // kid -> key
@@ -48,7 +48,7 @@ type provider struct {
 	introCalls   atomic.Int64
 }
 
-func newProvider(t *testing.T) *provider {
+func newProvider(t testing.TB) *provider {
 	p := &provider{t: t, keys: map[string]crypto.Signer{}, cacheControl: "max-age=300", active: map[string]map[string]any{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +109,7 @@ func (p *provider) set(f func(p *provider)) { p.mu.Lock(); f(p); p.mu.Unlock() }
 
 func (p *provider) addKey(kid string, k crypto.Signer) { p.set(func(p *provider) { p.keys[kid] = k }) }
 
-func ecKey(t *testing.T) *ecdsa.PrivateKey {
+func ecKey(t testing.TB) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func ecKey(t *testing.T) *ecdsa.PrivateKey {
 }
 
 // sign makes a JWT with header fields hdr over claims.
-func sign(t *testing.T, method jwt.SigningMethod, key any, hdr map[string]any, claims jwt.MapClaims) string {
+func sign(t testing.TB, method jwt.SigningMethod, key any, hdr map[string]any, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
 	for k, v := range hdr {
@@ -140,7 +140,7 @@ type fixture struct {
 	key   *ecdsa.PrivateKey
 }
 
-func newFixture(t *testing.T, mod func(c *Config)) *fixture {
+func newFixture(t testing.TB, mod func(c *Config)) *fixture {
 	p := newProvider(t)
 	f := &fixture{p: p, clk: &clock{t: time.Now()}, view: tokencore.NewRevocationView(), key: ecKey(t)}
 	p.addKey("k1", f.key)
@@ -173,7 +173,7 @@ func (f *fixture) claims() jwt.MapClaims {
 		"scope": "read  write", "iat": now, "exp": now + 300}
 }
 
-func (f *fixture) token(t *testing.T, mod func(h map[string]any, c jwt.MapClaims)) string {
+func (f *fixture) token(t testing.TB, mod func(h map[string]any, c jwt.MapClaims)) string {
 	h := map[string]any{"typ": "at+jwt", "kid": "k1"}
 	c := f.claims()
 	if mod != nil {
