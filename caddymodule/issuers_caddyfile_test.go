@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -114,5 +115,31 @@ func TestTrustedIssuerConfigErrors(t *testing.T) {
 		if _, err := tc.cfg.engineConfig(); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `"k"`) {
 			t.Errorf("%s: %v, want %q naming the issuer", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestExternalIssuersDocAdapts adapts every global-option Caddyfile of
+// docs/external-issuers.md and README.md, so the documented configurations
+// are ones Caddy accepts.
+func TestExternalIssuersDocAdapts(t *testing.T) {
+	n := 0
+	for _, page := range []string{"../docs/external-issuers.md", "../README.md"} {
+		raw, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, block := range strings.Split(string(raw), "```caddyfile\n")[1:] {
+			block, _, _ = strings.Cut(block, "```")
+			if !strings.Contains(block, "trusted_issuer") {
+				continue
+			}
+			n++
+			if _, err := adapt(t, block); err != nil {
+				t.Errorf("%s: %v\n%s", page, err, block)
+			}
+		}
+	}
+	if n < 3 {
+		t.Fatalf("found %d configurations with trusted_issuer, want the Keycloak, Auth0 and README ones", n)
 	}
 }
