@@ -320,6 +320,22 @@ func TestRevocationsApplyToExternalTokens(t *testing.T) {
 	if _, err := f.iss.Verify(ctx, f.token(t, nil)); err != nil {
 		t.Fatalf("another token: %v", err)
 	}
+
+	// With user_id_claim and tenant_claim, a revocation by user (FOLIO's
+	// logout-everywhere) applies to the user's external tokens too.
+	g := newFixture(t, func(c *Config) { c.UserIDClaim, c.TenantClaim = "uid", "tid" })
+	userTok := g.token(t, func(_ map[string]any, c jwt.MapClaims) { c["uid"], c["tid"] = "u1", "diku" })
+	c, err := g.iss.Verify(ctx, userTok)
+	if err != nil || c.UserID != "u1" || c.Tenant != "diku" {
+		t.Fatalf("user token: %+v, %v", c, err)
+	}
+	g.view.Apply(tokencore.Revocation{Kind: tokencore.RevokeUser, Key: tokencore.UserKey("diku", "u1"), NotBefore: g.clk.now(), ExpiresAt: exp})
+	if _, err := g.iss.Verify(ctx, userTok); !errors.Is(err, tokencore.ErrTokenRevoked) {
+		t.Fatalf("after the user's revocation: %v", err)
+	}
+	if _, err := g.iss.Verify(ctx, g.token(t, func(_ map[string]any, c jwt.MapClaims) { c["uid"], c["tid"] = "u1", 7 })); !errors.Is(err, tokencore.ErrTokenMalformed) {
+		t.Fatalf("tenant of the wrong type: %v", err)
+	}
 }
 
 func TestUnknownKIDRefetchIsRateLimited(t *testing.T) {
@@ -414,20 +430,25 @@ func TestCacheControlClamped(t *testing.T) {
 }
 
 func TestBackgroundFetchStopsWithContext(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(c *Config) { c.KeysMinRefresh, c.KeysMaxRefresh = time.Second, time.Second })
+	f.iss.deps.Now = time.Now // the loop's timers are real
+	f.iss.keys.now = time.Now
 	ctx, cancel := context.WithCancel(context.Background())
 	f.iss.Start(ctx)
 	<-f.iss.keys.ready
-	if f.iss.keys.snap.Load() == nil {
-		t.Fatal("no keys after the first background fetch")
+	deadline := time.Now().Add(5 * time.Second)
+	for f.p.jwksFetches.Load() < 2 { // refreshed in the background when due
+		if time.Now().After(deadline) {
+			t.Fatal("no background refresh within 5s (refresh every 1s)")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	cancel()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	n := f.p.jwksFetches.Load()
-	f.iss.keys.mu.Lock() // the loop holds no lock once stopped
-	f.iss.keys.mu.Unlock()
-	if f.p.jwksFetches.Load() != n {
-		t.Fatal("fetching after cancel")
+	time.Sleep(1500 * time.Millisecond)
+	if got := f.p.jwksFetches.Load(); got != n {
+		t.Fatalf("%d fetches after the context ended", got-n)
 	}
 }
 
