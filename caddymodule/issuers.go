@@ -197,7 +197,14 @@ func (p *Protect) verifyBearer(ctx context.Context, token, tenant string) (*toke
 			return nil, err
 		}
 		if iss != nil {
-			return iss.Verify(ctx, token)
+			c, err := iss.Verify(ctx, token)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.CheckTenant(tenant); err != nil { // with tenant_claim
+				return nil, err
+			}
+			return c, nil
 		}
 	}
 	return p.verifier.Verify(token, tenant)

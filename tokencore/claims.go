@@ -99,6 +99,16 @@ type Claims struct {
 	Raw map[string]any
 }
 
+// CheckTenant is the tenant rule of every bearer verification: a request
+// naming a tenant (X-Okapi-Tenant, or the default tenant) is refused with a
+// token of another tenant. A token without a tenant claim passes.
+func (c *Claims) CheckTenant(tenant string) error {
+	if tenant != "" && c.Tenant != "" && c.Tenant != tenant {
+		return ErrTokenWrongTenant
+	}
+	return nil
+}
+
 // claimsFromMap types the registered and tokengate claims of a payload.
 // A claim of the wrong JSON type makes the token malformed.
 func claimsFromMap(m map[string]any) (*Claims, error) {

@@ -74,8 +74,8 @@ func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
 	if err := v.checkTime(c); err != nil {
 		return nil, err
 	}
-	if tenant != "" && c.Tenant != "" && c.Tenant != tenant {
-		return nil, ErrTokenWrongTenant
+	if err := c.CheckTenant(tenant); err != nil {
+		return nil, err
 	}
 	if err := v.view.Admit(c); err != nil {
 		return nil, err

@@ -59,6 +59,7 @@ func New(cfg Config, deps Deps) (*Issuer, error) {
 		return nil, errors.New("issuer: a revocation view is required")
 	}
 	iss := &Issuer{cfg: cfg, deps: deps}
+	iss.scope = configScope(&iss.cfg)
 	f := newFetcher(&iss.cfg, deps.HTTPClient)
 	if cfg.Discovery {
 		iss.disc = &discovery{f: f, issuer: cfg.Issuer}
@@ -69,15 +70,16 @@ func New(cfg Config, deps Deps) (*Issuer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trusted issuer %q: key file: %w", cfg.Name, err)
 		}
-		ks.cfg, ks.now = &iss.cfg, deps.Now
+		ks.cfg, ks.now, ks.scope = &iss.cfg, deps.Now, iss.scope
+		snap := ks.snap.Load() // not shared yet
+		snap.cacheScope = iss.scope + "|" + snap.fingerprint
 		iss.keys = ks
 	case cfg.JWKSURL != "" || cfg.Discovery:
-		iss.keys = &keySource{cfg: &iss.cfg, f: f, now: deps.Now, ready: make(chan struct{}), url: iss.jwksURL}
+		iss.keys = &keySource{cfg: &iss.cfg, f: f, now: deps.Now, ready: make(chan struct{}), url: iss.jwksURL, scope: iss.scope}
 	}
 	if cfg.Introspection != nil {
 		iss.intro = &introspector{iss: iss, f: f, sem: make(chan struct{}, maxIntrospectionsInFlight)}
 	}
-	iss.scope = configScope(&iss.cfg)
 	return iss, nil
 }
 
@@ -164,7 +166,7 @@ func (i *Issuer) verifyJWT(ctx context.Context, token string) (*tokencore.Claims
 	cache := i.deps.Cache
 	var key string
 	if cache != nil {
-		key = cache.Key(i.scope+"|"+snap.fingerprint, token)
+		key = cache.Key(snap.cacheScope, token)
 		if v, ok := cache.Get(key); ok {
 			if c, ok := v.(*tokencore.Claims); ok {
 				return c, nil

@@ -594,3 +594,33 @@ func TestStaticKeyFileAndRoute(t *testing.T) {
 		t.Fatal("unknown issuer accepted")
 	}
 }
+
+func TestIssuerOfPayload(t *testing.T) {
+	a := &Issuer{cfg: Config{Name: "a", Issuer: "https://a.example"}}
+	b := &Issuer{cfg: Config{Name: "b", Issuer: `https://b.example/"q"`}}
+	r := &Route{byIss: map[string]*Issuer{a.cfg.Issuer: a, b.cfg.Issuer: b}}
+	enc := func(payload string) string {
+		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
+	}
+	for _, tc := range []struct {
+		payload string
+		want    *Issuer
+	}{
+		{`{"iss":"https://a.example","sub":"x"}`, a},
+		{`{"sub":"x", "iss" : "https://a.example"}`, a},
+		{`{"iss":"https:\/\/a.example"}`, a},                                 // escaped: decoded in full
+		{`{"act":{"iss":"https://b.example"},"iss":"https://a.example"}`, a}, // twice: decoded in full
+		{`{"iss":"https://b.example/\"q\""}`, b},
+		{`{"typ":"iss","iss":"https://c.example"}`, nil},
+		{`{"iss":42}`, nil},
+		{`not json`, nil},
+		{`{"iss":"https://a.example","pad":"` + strings.Repeat("x", 3000) + `"}`, a}, // over 2 KiB
+	} {
+		if got := r.issuerOf(enc(tc.payload)); got != tc.want {
+			t.Errorf("issuerOf(%.60s) = %v, want %v", tc.payload, got, tc.want)
+		}
+	}
+	if got := r.issuerOf("e30.!!!.c2ln"); got != nil {
+		t.Errorf("bad base64: %v", got)
+	}
+}

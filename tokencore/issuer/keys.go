@@ -58,6 +58,9 @@ type keySnapshot struct {
 	// fingerprint identifies the set (RFC 7638 thumbprints); it is part
 	// of the cache scope, so a key set change never reuses a verdict.
 	fingerprint string
+	// cacheScope is the issuer's configuration scope and fingerprint,
+	// computed once per set rather than on every request.
+	cacheScope string
 	// usableUntil is when, without a successful refetch, the set stops
 	// being used (the refresh time plus the stale window); zero for keys
 	// from a file.
@@ -78,11 +81,13 @@ func (s *keySnapshot) usable(now time.Time) bool {
 // keySource holds an issuer's current key set, fetches it in the
 // background and on unknown kids (rate-limited).
 type keySource struct {
-	cfg  *Config
-	f    *fetcher
-	now  func() time.Time
-	url  func(ctx context.Context) (string, error) // the JWK Set URL (may discover it)
-	snap atomic.Pointer[keySnapshot]
+	cfg *Config
+	f   *fetcher
+	now func() time.Time
+	url func(ctx context.Context) (string, error) // the JWK Set URL (may discover it)
+	// scope is the issuer's configuration scope (Issuer.scope).
+	scope string
+	snap  atomic.Pointer[keySnapshot]
 
 	mu           sync.Mutex // one fetch at a time
 	lastKIDFetch time.Time
@@ -246,6 +251,7 @@ func (s *keySource) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", url, err)
 	}
+	snap.cacheScope = s.scope + "|" + snap.fingerprint
 	if age < 0 {
 		age = DefaultKeysRefresh
 	}

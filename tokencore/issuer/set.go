@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -85,7 +86,7 @@ func (s *Set) Route(names []string, self bool) (*Route, error) {
 // refused (ErrTokenIssuer) when the route does not accept tokengate's own.
 func (r *Route) Select(token string) (*Issuer, error) {
 	if strings.Count(token, ".") == 2 {
-		if iss, ok := r.byIss[peekIssuer(token)]; ok {
+		if iss := r.issuerOf(token); iss != nil {
 			return iss, nil
 		}
 	} else if r.opaque != nil {
@@ -97,11 +98,30 @@ func (r *Route) Select(token string) (*Issuer, error) {
 	return nil, tokencore.ErrTokenIssuer
 }
 
-// peekIssuer reads iss from a JWT's payload without verifying anything;
-// only used to pick the verifier.
-func peekIssuer(token string) string {
+// issuerOf returns the route's issuer that the (unverified) iss of a JWT
+// names, or nil. It only picks the verifier, which then checks iss
+// exactly, so a wrong pick can only refuse a token. It runs on every
+// request of a route with trusted issuers, so the common payload (under
+// 2 KiB, one "iss" member whose value has no escapes) is read in place on
+// the stack without allocating; any other payload is decoded in full.
+func (r *Route) issuerOf(token string) *Issuer {
 	_, rest, _ := strings.Cut(token, ".")
 	p, _, _ := strings.Cut(rest, ".")
+	if base64.RawURLEncoding.DecodedLen(len(p)) <= 2048 {
+		var buf [2048]byte
+		n, err := base64.RawURLEncoding.Decode(buf[:], []byte(p))
+		if err != nil {
+			return nil
+		}
+		if iss, ok := scanIssuer(buf[:n]); ok {
+			return r.byIss[string(iss)]
+		}
+	}
+	return r.byIss[peekIssuer(p)]
+}
+
+// peekIssuer decodes a JWT payload segment p and returns its iss.
+func peekIssuer(p string) string {
 	if len(p) > base64.RawURLEncoding.EncodedLen(tokencore.MaxTokenBytes) {
 		return ""
 	}
@@ -116,4 +136,27 @@ func peekIssuer(token string) string {
 		return ""
 	}
 	return c.Iss
+}
+
+// scanIssuer finds the value of "iss" in payload when the name occurs
+// exactly once and its value is a plain string; ok is false otherwise.
+func scanIssuer(payload []byte) ([]byte, bool) {
+	name := []byte(`"iss"`)
+	i := bytes.Index(payload, name)
+	if i < 0 || bytes.Contains(payload[i+len(name):], name) {
+		return nil, false
+	}
+	rest := bytes.TrimLeft(payload[i+len(name):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' {
+		return nil, false
+	}
+	end := bytes.IndexByte(rest[1:], '"')
+	if end < 0 || bytes.IndexByte(rest[1:1+end], '\\') >= 0 {
+		return nil, false
+	}
+	return rest[1 : 1+end], true
 }
