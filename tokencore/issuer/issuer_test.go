@@ -624,3 +624,31 @@ func TestIssuerOfPayload(t *testing.T) {
 		t.Errorf("bad base64: %v", got)
 	}
 }
+
+// TestIntrospectionCacheKeyedByEndpoint is Oathkeeper's GHSA-qvp4-rpmr-xwrr
+// case: two configurations identical but for the introspection endpoint,
+// one cache. A token active at the first endpoint is not active at the
+// second just because the first answer is cached.
+func TestIntrospectionCacheKeyedByEndpoint(t *testing.T) {
+	f := newFixture(t, nil)
+	other := newProvider(t)
+	exp := f.clk.now().Add(time.Hour).Unix()
+	f.p.set(func(p *provider) { p.active["shared"] = map[string]any{"active": true, "sub": "s", "aud": "api", "exp": exp} })
+	g, err := New(Config{Name: "idp", Issuer: f.p.srv.URL, Audiences: []string{"api"}, AllowHTTPLoopback: true, Typ: "at+jwt",
+		Introspection: &IntrospectionConfig{Endpoint: other.srv.URL + "/introspect", ClientID: "gw", ClientSecret: "s3cret"}},
+		Deps{Cache: f.cache, View: f.view, Now: f.clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := f.iss.Verify(ctx, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	f.cache.Wait()
+	if _, err := g.Verify(ctx, "shared"); !errors.Is(err, tokencore.ErrTokenInactive) {
+		t.Fatalf("second endpoint: %v, want inactive", err)
+	}
+	if other.introCalls.Load() != 1 {
+		t.Fatalf("the second endpoint was asked %d times", other.introCalls.Load())
+	}
+}
