@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -68,9 +69,15 @@ func newExternalProtect(tb testing.TB, issuers ...string) (*Protect, string, fun
 
 func TestProtectExternalIssuer(t *testing.T) {
 	p, own, sign := newExternalProtect(t, "self", "ext")
+	var placeholders string
 	serve := func(p *Protect, tok string, headers ...string) (*httptest.ResponseRecorder, http.Header) {
 		var seen http.Header
-		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { seen = r.Header.Clone(); return nil })
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			seen = r.Header.Clone()
+			repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+			placeholders = repl.ReplaceAll("{http.auth.user.id} {http.auth.user.email} {tokengate.claims.scope} {http.auth.user.tid}", "-")
+			return nil
+		})
 		r := protectedRequest(tok)
 		r.Header.Set("X-User-Email", "forged@example.com")
 		for i := 0; i+1 < len(headers); i += 2 {
@@ -94,6 +101,9 @@ func TestProtectExternalIssuer(t *testing.T) {
 		if got := seen.Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
+	}
+	if want := "erin erin@example.com read diku"; placeholders != want {
+		t.Errorf("placeholders %q, want %q", placeholders, want)
 	}
 	if _, seen := serve(p, own); seen == nil || seen.Get("X-User-Email") != "" {
 		t.Fatalf("own token: %v (the issuer's claim header must not be set for it)", seen)

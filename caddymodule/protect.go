@@ -54,8 +54,8 @@ const (
 // verify, never this handler's upstream's) and the FOLIO signer secrets.
 // The token itself reaches the upstream only as the client
 // sent it (Authorization, X-Okapi-Token or cookie): it was verified, and any
-// other token in those places was refused as a conflict. The placeholders {tokengate.claims.<name>} hold the claims
-// and {http.auth.user.id} the subject. On failure the answer is 401 with
+// other token in those places was refused as a conflict. The placeholders {tokengate.claims.<name>} and
+// {http.auth.user.<name>} hold the claims, {http.auth.user.id} the subject. On failure the answer is 401 with
 // `WWW-Authenticate: Bearer` and an RFC 6750 error code; the request never
 // reaches the next handler.
 type Protect struct {
@@ -234,7 +234,11 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Map(func(key string) (any, bool) {
 			name, ok := strings.CutPrefix(key, "tokengate.claims.")
 			if !ok {
-				return nil, false
+				// {http.auth.user.<claim>}, as Caddy's authentication
+				// handler names its user's metadata (id is set above).
+				if name, ok = strings.CutPrefix(key, "http.auth.user."); !ok || name == "id" {
+					return nil, false
+				}
 			}
 			v, ok := claims.Raw[name]
 			if !ok {
