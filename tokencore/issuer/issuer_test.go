@@ -7,8 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -553,7 +555,11 @@ func TestStaticKeyFileAndRoute(t *testing.T) {
 	k := ecKey(t)
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k.Public(), KeyID: "s1"}}})
 	view := tokencore.NewRevocationView()
-	set, err := NewSet([]Config{{Name: "file", Issuer: "https://file.example", StaticJWKS: jwks, Audiences: []string{"api"}}}, Deps{View: view})
+	set, err := NewSet([]Config{
+		{Name: "file", Issuer: "https://file.example", StaticJWKS: jwks, Audiences: []string{"api"}},
+		{Name: "intro", Issuer: "https://intro.example", Audiences: []string{"api"},
+			Introspection: &IntrospectionConfig{Endpoint: "https://intro.example/introspect", ClientID: "c", ClientSecret: "s"}},
+	}, Deps{View: view})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,6 +575,9 @@ func TestStaticKeyFileAndRoute(t *testing.T) {
 		{nil, true, tok, "self"},
 		{[]string{"file"}, false, "opaque", "error"},
 		{[]string{"file"}, true, "a.b.c", "self"},
+		{[]string{"intro"}, true, "opaque", "intro"},
+		{[]string{"intro"}, true, "h.k.iv.c.t", "self"}, // tokengate's refresh token: never introspected elsewhere
+		{[]string{"intro"}, false, "h.k.iv.c.t", "intro"},
 	} {
 		r, err := set.Route(tc.names, tc.self)
 		if err != nil {
@@ -592,6 +601,55 @@ func TestStaticKeyFileAndRoute(t *testing.T) {
 	}
 	if _, err := set.Route([]string{"nope"}, true); err == nil {
 		t.Fatal("unknown issuer accepted")
+	}
+	if _, err := NewSet([]Config{
+		{Name: "a", Issuer: "https://x.example", StaticJWKS: jwks, Audiences: []string{"api"}},
+		{Name: "b", Issuer: "https://x.example", StaticJWKS: jwks, Audiences: []string{"api"}},
+	}, Deps{View: view}); err == nil || !strings.Contains(err.Error(), "same iss") {
+		t.Fatalf("two issuers with one iss: %v", err)
+	}
+	two, err := NewSet([]Config{
+		{Name: "i1", Issuer: "https://i1.example", Audiences: []string{"api"}, Introspection: &IntrospectionConfig{Endpoint: "https://i1.example/i", ClientID: "c", ClientSecret: "s"}},
+		{Name: "i2", Issuer: "https://i2.example", Audiences: []string{"api"}, Introspection: &IntrospectionConfig{Endpoint: "https://i2.example/i", ClientID: "c", ClientSecret: "s"}},
+	}, Deps{View: view})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.Route([]string{"i1", "i2"}, false); err == nil {
+		t.Fatal("a route with two introspecting issuers accepted")
+	}
+}
+
+func TestStaticPEMKey(t *testing.T) {
+	k := ecKey(t)
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	iss, err := New(Config{Name: "pem", Issuer: "https://pem.example", StaticJWKS: pemKey, Audiences: []string{"api"}}, Deps{View: tokencore.NewRevocationView()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	claims := jwt.MapClaims{"iss": "https://pem.example", "aud": "api", "sub": "s", "exp": now + 60}
+	for _, kid := range []any{nil, "whatever"} { // a key file's one key verifies whatever kid
+		h := map[string]any{}
+		if kid != nil {
+			h["kid"] = kid
+		}
+		if _, err := iss.Verify(context.Background(), sign(t, jwt.SigningMethodES256, k, h, claims)); err != nil {
+			t.Fatalf("kid %v: %v", kid, err)
+		}
+	}
+	if _, err := iss.Verify(context.Background(), sign(t, jwt.SigningMethodES256, ecKey(t), nil, claims)); !errors.Is(err, tokencore.ErrTokenSignature) {
+		t.Fatalf("another key: %v", err)
+	}
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	der, _ = x509.MarshalPKIXPublicKey(weak.Public())
+	if _, err := New(Config{Name: "weak", Issuer: "https://weak.example", StaticJWKS: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), Audiences: []string{"api"}},
+		Deps{View: tokencore.NewRevocationView()}); err == nil {
+		t.Fatal("a 1024-bit RSA key file accepted")
 	}
 }
 
@@ -633,7 +691,9 @@ func TestIntrospectionCacheKeyedByEndpoint(t *testing.T) {
 	f := newFixture(t, nil)
 	other := newProvider(t)
 	exp := f.clk.now().Add(time.Hour).Unix()
-	f.p.set(func(p *provider) { p.active["shared"] = map[string]any{"active": true, "sub": "s", "aud": "api", "exp": exp} })
+	f.p.set(func(p *provider) {
+		p.active["shared"] = map[string]any{"active": true, "sub": "s", "aud": "api", "exp": exp}
+	})
 	g, err := New(Config{Name: "idp", Issuer: f.p.srv.URL, Audiences: []string{"api"}, AllowHTTPLoopback: true, Typ: "at+jwt",
 		Introspection: &IntrospectionConfig{Endpoint: other.srv.URL + "/introspect", ClientID: "gw", ClientSecret: "s3cret"}},
 		Deps{Cache: f.cache, View: f.view, Now: f.clk.now})

@@ -84,12 +84,19 @@ func (s *Set) Route(names []string, self bool) (*Route, error) {
 // names, which then checks everything, iss included; an opaque token to
 // the route's introspecting issuer. A token of no trusted issuer is
 // refused (ErrTokenIssuer) when the route does not accept tokengate's own.
+//
+// A compact JWE (four dots) goes to tokengate when the route accepts its
+// tokens: tokengate's refresh tokens are JWEs, and one presented as a
+// bearer token by mistake must be refused here, never sent to another
+// issuer's introspection endpoint.
 func (r *Route) Select(token string) (*Issuer, error) {
-	if strings.Count(token, ".") == 2 {
+	switch dots := strings.Count(token, "."); {
+	case dots == 2:
 		if iss := r.issuerOf(token); iss != nil {
 			return iss, nil
 		}
-	} else if r.opaque != nil {
+	case dots == 4 && r.self:
+	case r.opaque != nil:
 		return r.opaque, nil
 	}
 	if r.self {
