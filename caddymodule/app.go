@@ -23,6 +23,9 @@ import (
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
 	"github.com/tokengate/tokengate/tokencore/issuer"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
+	"github.com/tokengate/tokengate/tokencore/store/redis"
 )
 
 func init() {
@@ -129,6 +132,10 @@ type KeyConfig struct {
 	// or {file./run/secrets/jwt}, replaced at provisioning; a literal is
 	// refused (secrets.go). Never logged.
 	Secret string `json:"secret,omitempty"`
+	// Alg of an `auto` key: ES256 (default) or RS256. The RS256 key signs
+	// the ID tokens of clients registered with RS256 (OpenID Connect's
+	// default); it is stored in Caddy's storage like the ES256 key.
+	Alg string `json:"alg,omitempty"`
 	// KID overrides the key ID (default: RFC 7638 thumbprint).
 	KID string `json:"kid,omitempty"`
 	// Sign marks the key that signs new tokens.
@@ -454,7 +461,7 @@ func (a *App) openState() (*sharedState, string, error) {
 			}
 		}
 		if sc.Prefix == "" {
-			sc.Prefix = tokencore.DefaultRedisPrefix
+			sc.Prefix = redis.DefaultPrefix
 		}
 		if sc.DB < 0 {
 			return nil, "", fmt.Errorf("redis store: db %d is negative", sc.DB)
@@ -506,10 +513,20 @@ func (a *App) loadKeys(ctx caddy.Context) (*tokencore.KeySet, error) {
 		var k *tokencore.Key
 		switch kc.Source {
 		case "auto":
-			if err := loadAuto(); err != nil {
-				return nil, fmt.Errorf("key %d (auto): %w", i, err)
+			switch kc.Alg {
+			case "", tokencore.AlgES256:
+				if err := loadAuto(); err != nil {
+					return nil, fmt.Errorf("key %d (auto): %w", i, err)
+				}
+				k = autoKey
+			case tokencore.AlgRS256:
+				var err error
+				if k, err = tokencore.LoadOrCreateAutoRS256Key(ctx, ctx.Storage()); err != nil {
+					return nil, fmt.Errorf("key %d (auto RS256): %w", i, err)
+				}
+			default:
+				return nil, fmt.Errorf("key %d: auto key algorithm %q (want ES256 or RS256)", i, kc.Alg)
 			}
-			k = autoKey
 		case "file":
 			data, err := os.ReadFile(repl.ReplaceAll(kc.Path, ""))
 			if err != nil {
@@ -550,6 +567,16 @@ func (a *App) loadKeys(ctx caddy.Context) (*tokencore.KeySet, error) {
 	if signer == nil {
 		return nil, errors.New("no key can sign: add `key auto` or a private key")
 	}
+	if a.OAuth.usesOpenID() && !slices.ContainsFunc(keys, func(k *tokencore.Key) bool { return k.Alg == tokencore.AlgRS256 && k.CanSign() }) {
+		// OpenID Discovery makes RS256 mandatory for ID tokens, and it is
+		// the algorithm of clients that register none: an OpenID provider
+		// gets the `auto rs256` key unless an RSA private key is configured.
+		k, err := tokencore.LoadOrCreateAutoRS256Key(ctx, ctx.Storage())
+		if err != nil {
+			return nil, fmt.Errorf("ID-token key (auto RS256): %w", err)
+		}
+		keys = append(keys, k)
+	}
 	if refreshKey == nil {
 		// Refresh tokens are encrypted with the FOLIO secret when there is
 		// one (so mod-authtoken can read them), else with the auto key.
@@ -583,14 +610,14 @@ func (sc *StoreConfig) validateShared() error {
 }
 
 // replicaAcks maps min_replicas_acked onto the store option.
-func (sc *StoreConfig) replicaAcks() tokencore.ReplicaAcks {
+func (sc *StoreConfig) replicaAcks() redis.ReplicaAcks {
 	switch {
 	case sc.MinReplicasAcked == nil:
-		return tokencore.ReplicaAcksAuto
+		return redis.ReplicaAcksAuto
 	case *sc.MinReplicasAcked == 0:
-		return tokencore.ReplicaAcksOff
+		return redis.ReplicaAcksOff
 	}
-	return tokencore.ReplicaAcks(*sc.MinReplicasAcked)
+	return redis.ReplicaAcks(*sc.MinReplicasAcked)
 }
 
 // followerConfig maps the shared-store options onto the follower's, with
@@ -694,9 +721,9 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 	var store tokencore.Store
 	switch sc.Type {
 	case "memory":
-		store = tokencore.NewMemoryStore()
+		store = memory.New()
 	case "bolt":
-		st, err := tokencore.OpenBoltStore(sc.Path, tokencore.BoltOptions{Timeout: 2 * time.Second})
+		st, err := bolt.Open(sc.Path, bolt.Options{Timeout: 2 * time.Second})
 		if errors.Is(err, tokencore.ErrStoreLocked) {
 			return false, fmt.Errorf("store bolt: %w: is another Caddy running on this store? To change a running gateway's config, use `caddy reload`", err)
 		}
@@ -706,7 +733,7 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 		store = st
 	case "redis":
 		octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
-		st, err := tokencore.OpenRedisStore(octx, tokencore.RedisOptions{
+		st, err := redis.Open(octx, redis.Options{
 			Addr: sc.Address, Username: sc.Username, Password: sc.Password, DB: sc.DB,
 			KeyPrefix: sc.Prefix, DialTimeout: 5 * time.Second,
 			ReplicaAcks: sc.replicaAcks(), ReplicaAckTimeout: time.Duration(sc.ReplicaAckTimeout),

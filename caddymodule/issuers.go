@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -187,12 +188,34 @@ func (a *App) externalRoute(names []string) (*issuer.Route, error) {
 	return a.issuers.Route(ext, self)
 }
 
-// verifyBearer is tokengate_protect's one verification: the route's
-// external issuer that the token names, else tokengate's own verifier.
-// Either way the result is a *tokencore.Claims.
-func (p *Protect) verifyBearer(ctx context.Context, token, tenant string) (*tokencore.Claims, error) {
-	if p.route != nil {
-		iss, err := p.route.Select(token)
+// useIssuers sets up the trusted issuers a route accepts (names, `self`
+// among them; none: tokengate's own tokens only). Every trusted issuer's
+// claim_header claims become {http.auth.user.<claim>} placeholders too.
+func (b *bearerAuth) useIssuers(names []string) error {
+	if len(names) > 0 {
+		route, err := b.app.externalRoute(names)
+		if err != nil {
+			return err
+		}
+		b.route = route
+	}
+	for _, hs := range b.app.issuerHeaders {
+		for _, ch := range hs {
+			if !slices.Contains(b.userKeys, ch.claim) {
+				b.userKeys = append(b.userKeys, ch.claim)
+			}
+		}
+	}
+	return nil
+}
+
+// verifyToken is the one verification of tokengate_protect and the
+// authentication provider: the route's external issuer that the token
+// names, else tokengate's own verifier. Either way the result is a
+// *tokencore.Claims, and the tenant rule applies.
+func (b *bearerAuth) verifyToken(ctx context.Context, token, tenant string) (*tokencore.Claims, error) {
+	if b.route != nil {
+		iss, err := b.route.Select(token)
 		if err != nil {
 			return nil, err
 		}
@@ -207,15 +230,5 @@ func (p *Protect) verifyBearer(ctx context.Context, token, tenant string) (*toke
 			return c, nil
 		}
 	}
-	return p.verifier.Verify(token, tenant)
-}
-
-// writeIssuerUnavailable answers a request whose token's issuer could not
-// be reached past its stale window: 503, the client may retry.
-func writeIssuerUnavailable(w http.ResponseWriter) {
-	setRetryAfter(w, 5*time.Second)
-	writeJSON(w, http.StatusServiceUnavailable, map[string]string{
-		"error":             "temporarily_unavailable",
-		"error_description": "the token's issuer cannot be reached to confirm its keys; retry later",
-	})
+	return b.verifier.Verify(token, tenant)
 }

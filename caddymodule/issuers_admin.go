@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/issuer"
+	"github.com/tokengate/tokengate/tokencore/policy"
 )
 
 func init() {
@@ -154,7 +155,7 @@ func (a *IssuerAdmin) revocation(r *http.Request, body []byte) (tokencore.Revoca
 			return rev, http.StatusServiceUnavailable, "the issuer cannot be reached to verify the token"
 		}
 		if err != nil {
-			_, desc := describeTokenError(err)
+			desc := policy.ChallengeFor(err).Description
 			if errors.Is(err, issuer.ErrNoTokenID) {
 				desc = err.Error()
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 )
 
 func TestClaimStringDropsControlCharacters(t *testing.T) {
@@ -40,15 +41,15 @@ func newBenchProtect(tb testing.TB) (*Protect, string) {
 	}
 	cache, _ := tokencore.NewVerifyCache(tokencore.CacheConfig{})
 	tb.Cleanup(cache.Close)
-	engine := &tokencore.Engine{Keys: ks, Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView(), Cache: cache}
+	engine := &tokencore.Engine{Keys: ks, Store: memory.New(), View: tokencore.NewRevocationView(), Cache: cache}
 	app := &App{engine: engine, state: &sharedState{cache: cache, view: engine.View}}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	tb.Cleanup(cancel)
 	registerMetrics(ctx, app)
-	p := &Protect{app: app, Realm: "tokengate", counters: app.metrics.verifyCounters()}
-	p.verifier = engine.Verifier(tokencore.VerifierOptions{})
-	p.creds = app.credentials()
-	p.logger = ctx.Logger()
+	p := &Protect{BearerConfig: BearerConfig{Realm: "tokengate"}}
+	p.auth = bearerAuth{cfg: &p.BearerConfig, app: app, counters: app.metrics.verifyCounters(),
+		verifier: engine.Verifier(tokencore.VerifierOptions{}), creds: app.credentials(), logger: ctx.Logger(),
+		userKeys: identityClaims}
 	now := time.Now()
 	tok, err := ks.Sign(tokencore.AccessClaims{Type: tokencore.TypeAccess, IssuedAt: now.Unix(), Tenant: "diku",
 		Subject: "alice", UserID: "u1", Expiry: now.Add(time.Hour).Unix(), ID: tokencore.NewTokenID(), GrantID: tokencore.NewGrantID()})
@@ -96,7 +97,7 @@ func BenchmarkProtectCacheHit(b *testing.B) {
 	if err := p.ServeHTTP(w, protectedRequest(tok), next); err != nil {
 		b.Fatal(err)
 	}
-	p.app.state.cache.Wait()
+	p.auth.app.state.cache.Wait()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

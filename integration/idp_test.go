@@ -171,6 +171,13 @@ http://127.0.0.1:{{.GW}} {
 		}
 		reverse_proxy 127.0.0.1:{{.Up}}
 	}
+	route /write/* {
+		tokengate_protect {
+			issuers idp
+			require scope write
+		}
+		reverse_proxy 127.0.0.1:{{.Up}}
+	}
 	route /own/* {
 		tokengate_protect
 		reverse_proxy 127.0.0.1:{{.Up}}
@@ -262,14 +269,19 @@ func TestExternalIssuerOIDCProvider(t *testing.T) {
 			}
 		}
 	})
-	t.Run("missing scope is visible to the upstream", func(t *testing.T) {
-		// tokengate_require (403 insufficient_scope) is another change;
-		// here the scope the upstream is told is exactly the token's.
-		r := g.do(http.MethodGet, "/api/x", nil, idpBearer(op.token("urn:api", "read"))...)
+	t.Run("missing scope", func(t *testing.T) {
+		readOnly := op.token("urn:api", "read")
+		r := g.do(http.MethodGet, "/api/x", nil, idpBearer(readOnly)...)
 		expectStatus(t, r, http.StatusOK)
 		if got := echoHeader(t, r, "X-Tokengate-Scope"); got != "read" {
 			t.Fatalf("X-Tokengate-Scope = %q, want read", got)
 		}
+		r = g.do(http.MethodGet, "/write/x", nil, idpBearer(readOnly)...)
+		expectStatus(t, r, http.StatusForbidden)
+		if h := r.Header.Get("WWW-Authenticate"); !strings.Contains(h, `error="insufficient_scope"`) || !strings.Contains(h, `scope="write"`) {
+			t.Fatalf("WWW-Authenticate %q", h)
+		}
+		expectStatus(t, g.do(http.MethodGet, "/write/x", nil, idpBearer(op.token("urn:api", "read write"))...), http.StatusOK)
 	})
 	t.Run("client headers are not trusted", func(t *testing.T) {
 		h := append(idpBearer(op.token("urn:api", "read")), "X-Idp-Client", "forged")

@@ -327,11 +327,20 @@ func (ks *KeySet) Sign(claims jwt.Claims) (string, error) {
 
 // SignWith signs claims with a specific key of the set.
 func (ks *KeySet) SignWith(k *Key, claims jwt.Claims) (string, error) {
+	return ks.SignTyped(k, "", claims)
+}
+
+// SignTyped signs claims with k and, when typ is not empty, puts typ in
+// the header (RFC 7515 §4.1.9), as RFC 9068 access tokens need ("at+jwt").
+func (ks *KeySet) SignTyped(k *Key, typ string, claims jwt.Claims) (string, error) {
 	t := jwt.NewWithClaims(k.signingMethod(), claims)
 	if k.Alg == AlgHS256 {
 		t.Header = map[string]any{"alg": AlgHS256}
 	} else {
 		t.Header["kid"] = k.ID
+	}
+	if typ != "" {
+		t.Header["typ"] = typ
 	}
 	s, err := t.SignedString(k.signKey())
 	if err != nil {
