@@ -108,13 +108,15 @@ echo "external phase 1/3: plain reverse_proxy ($tool, ${SECONDS_PER_PHASE}s, $CO
 read -r plain_rps plain_p99 < <(measure_get "http://127.0.0.1:$PLAIN/x" "Authorization: Bearer $token")
 echo "external phase 2/3: tokengate_protect, external ES256 token (cache hit)" >&2
 read -r ext_rps ext_p99 < <(measure_get "http://127.0.0.1:$GATE/x" "Authorization: Bearer $token")
-echo "external phase 3/3: verification cost, hit vs miss (go test -bench)" >&2
+echo "external phase 3/3: verification cost, hit vs miss, own vs external (go test -bench)" >&2
 bench=$(go test -run '^$' -bench BenchmarkVerifyES256 -benchmem -benchtime 2s ./tokencore/issuer | grep '^BenchmarkVerifyES256')
+# The handler alone, tokengate's own ES256 token vs an external one (cache hits).
+handler=$(go test -run '^$' -bench 'BenchmarkProtect(External)?CacheHit' -benchmem -benchtime 2s ./caddymodule | grep '^BenchmarkProtect')
 
-python3 - "$plain_rps" "$plain_p99" "$ext_rps" "$ext_p99" "$tool" "$bench" <<'PY'
+python3 - "$plain_rps" "$plain_p99" "$ext_rps" "$ext_p99" "$tool" "$bench" "$handler" <<'PY'
 import sys
 plain_rps, plain_p99, ext_rps, ext_p99 = map(float, sys.argv[1:5])
-tool, bench = sys.argv[5], sys.argv[6]
+tool, bench, handler = sys.argv[5], sys.argv[6], sys.argv[7]
 print(f"tool: {tool}")
 print(f"{'route':48s} {'req/s':>10s} {'p99 ms':>8s} {'ratio to plain':>15s}")
 print(f"{'plain reverse_proxy':48s} {plain_rps:10.0f} {plain_p99:8.2f} {1:15.2f}")
@@ -123,4 +125,9 @@ print("verification alone (tokencore/issuer):")
 for line in bench.splitlines():
     f = line.split()
     print(f"  {f[0].split('/')[1]:12s} {f[2]:>10s} ns/op {f[4]:>6s} B/op {f[6]:>4s} allocs/op")
+print("tokengate_protect handler alone, cache hit (caddymodule):")
+for line in handler.splitlines():
+    f = line.split()
+    name = "external token" if "External" in f[0] else "own token"
+    print(f"  {name:14s} {f[2]:>10s} ns/op {f[4]:>6s} B/op {f[6]:>4s} allocs/op")
 PY
