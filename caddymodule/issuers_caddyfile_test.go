@@ -111,6 +111,8 @@ func TestTrustedIssuerConfigErrors(t *testing.T) {
 		{"http", TrustedIssuerConfig{Name: "k", Issuer: "http://idp.example", Discovery: true, Audiences: []string{"a"}}, "https"},
 		{"HS256", TrustedIssuerConfig{Name: "k", Issuer: "https://idp.example", Discovery: true, Audiences: []string{"a"}, Algorithms: []string{"HS256"}}, "not supported"},
 		{"missing key file", TrustedIssuerConfig{Name: "k", Issuer: "https://idp.example", KeyFile: "/nonexistent/k.pem", Audiences: []string{"a"}}, "key_file"},
+		{"literal secret in JSON", TrustedIssuerConfig{Name: "k", Issuer: "https://idp.example", Discovery: true, Audiences: []string{"a"},
+			Introspection: &IntrospectionConfig{ClientID: "c", ClientSecret: "hunter2"}}, "placeholder"},
 	} {
 		if _, err := tc.cfg.engineConfig(); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `"k"`) {
 			t.Errorf("%s: %v, want %q naming the issuer", tc.name, err, tc.want)
