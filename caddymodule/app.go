@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
+	"github.com/tokengate/tokengate/tokencore/issuer"
 	"github.com/tokengate/tokengate/tokencore/store/bolt"
 	"github.com/tokengate/tokengate/tokencore/store/memory"
 	"github.com/tokengate/tokengate/tokencore/store/redis"
@@ -95,12 +96,19 @@ type App struct {
 	// See docs/operations.md, Backups and recovery.
 	AcceptStore string `json:"accept_store,omitempty"`
 
+	// TrustedIssuers are external identity providers whose tokens routes
+	// may accept (docs/external-issuers.md).
+	TrustedIssuers []TrustedIssuerConfig `json:"trusted_issuers,omitempty"`
+
 	engine  *tokencore.Engine
-	ttl     tokencore.TTLPolicy
-	state   *sharedState
-	key     string
-	logger  *zap.Logger
-	metrics *appMetrics
+	issuers *issuer.Set
+	// issuerHeaders are the claim headers of each trusted issuer.
+	issuerHeaders map[string][]claimHeader
+	ttl           tokencore.TTLPolicy
+	state         *sharedState
+	key           string
+	logger        *zap.Logger
+	metrics       *appMetrics
 
 	// identity is the list of gateway credentials every handler strips
 	// (identity.go).
@@ -238,6 +246,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionEDI(ctx); err != nil {
 		return err
 	}
+	if err := a.provisionIssuers(); err != nil {
+		return err
+	}
 	if backend := a.state.store.Backend(); backend != nil {
 		// A reload: the store is open, so the seeded records are written
 		// now, before any handler of this config serves (as on a first
@@ -351,6 +362,7 @@ func (a *App) Start() error {
 	if a.state.identified != nil {
 		a.startBindingRefresh()
 	}
+	a.startIssuers(a.ctx)
 	a.logStartup()
 	return nil
 }

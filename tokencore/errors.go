@@ -122,4 +122,17 @@ var (
 	ErrRefreshReused = errors.New("refresh token was already used")
 	// ErrGrantInactive: the grant exists but was revoked or has expired.
 	ErrGrantInactive = errors.New("grant is not active")
+	// ErrTokenAudience: a token of an external issuer is not meant for
+	// this gateway (none of its aud values is an accepted audience).
+	ErrTokenAudience = errors.New("token is meant for another audience")
+	// ErrTokenIssuer: the token's issuer is not one the route trusts.
+	ErrTokenIssuer = errors.New("token issuer is not trusted")
+	// ErrTokenInactive: the issuer's introspection endpoint says the
+	// (opaque) token is not active: unknown, expired or revoked there.
+	ErrTokenInactive = errors.New("token is not active")
+	// ErrIssuerUnavailable: an external issuer's keys or introspection
+	// endpoint could not be reached, and what was known of them is older
+	// than the configured stale window (fail closed). The client may
+	// retry; the token itself may be fine.
+	ErrIssuerUnavailable = errors.New("token issuer cannot be reached")
 )
