@@ -3,6 +3,7 @@ package redis_test
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -166,5 +167,50 @@ func TestRedisRevocationWrittenByEarlierVersion(t *testing.T) {
 		if err != nil || int64(score) != st.exp.Unix() {
 			t.Fatalf("%s: expiry score %v (%v), want %d", st.describe, score, err, st.exp.Unix())
 		}
+	}
+}
+
+// TestRedisWritesAfterScriptFlush: the writes are scripts run by their
+// SHA; a server that forgot them (SCRIPT FLUSH, a restart, a failover to
+// a replica that never ran them) gets their source again, and every
+// write still succeeds.
+func TestRedisWritesAfterScriptFlush(t *testing.T) {
+	prefix := storetest.NewRedisPrefix(t)
+	s := openRedis(t, prefix)
+	rdb := goredis.NewClient(&goredis.Options{Addr: storetest.RedisAddr})
+	defer rdb.Close()
+	ctx := t.Context()
+	now := time.Now().UTC()
+	g := &tokencore.Grant{ID: "flush-1", Kind: tokencore.GrantKindOAuth, Subject: "alice", Status: tokencore.GrantActive,
+		CreatedAt: now, AccessHash: tokencore.TokenHash("a1"), RefreshHash: tokencore.TokenHash("r1"), ExpiresAt: now.Add(time.Hour)}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"create", func() error { return s.CreateGrant(ctx, g) }},
+		{"lookup", func() error { _, err := s.GrantByTokenHash(ctx, tokencore.TokenHash("r1")); return err }},
+		{"update", func() error {
+			_, err := s.UpdateGrant(ctx, g.ID, func(g *tokencore.Grant) error {
+				g.RefreshHash = tokencore.TokenHash("r2")
+				return nil
+			})
+			return err
+		}},
+		{"revoke", func() error {
+			_, err := s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: g.ID, NotBefore: now, ExpiresAt: now.Add(time.Hour)})
+			return err
+		}},
+		{"delete", func() error { return s.DeleteGrant(ctx, g.ID) }},
+	}
+	for _, st := range steps {
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.do(); err != nil {
+			t.Fatalf("%s after SCRIPT FLUSH: %v", st.name, err)
+		}
+	}
+	if _, err := s.GrantByTokenHash(ctx, tokencore.TokenHash("r2")); !errors.Is(err, tokencore.ErrNotFound) {
+		t.Fatalf("the deleted grant's token hash still finds something: %v", err)
 	}
 }
