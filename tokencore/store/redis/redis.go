@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -202,24 +201,6 @@ func redisUnavailable(err error) bool {
 		redis.HasErrorPrefix(err, "BUSY")
 }
 
-// watch runs fn in a WATCH of keys, retrying while another client changed
-// a watched key before EXEC.
-func (s *Store) watch(ctx context.Context, fn func(tx *redis.Tx) error, keys ...string) error {
-	for i := 0; i < redisMaxRetries; i++ {
-		err := s.rdb.Watch(ctx, fn, keys...)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return s.wrap(err)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if i > 2 {
-			time.Sleep(time.Duration(rand.IntN(1000*min(i, 20))) * time.Microsecond)
-		}
-	}
-	return fmt.Errorf("redis store: gave up after %d conflicting writes", redisMaxRetries)
-}
-
 func (s *Store) grantKey(id string) string { return s.prefix + "g:" + id }
 func (s *Store) hashKey(h string) string   { return s.prefix + "h:" + h }
 func (s *Store) expGrants() string         { return s.prefix + "exp:g" }
@@ -286,7 +267,7 @@ func decodeGrant(b []byte) (*tokencore.Grant, error) {
 	return &g, nil
 }
 
-// getGrant reads a grant through c (the client or a WATCH transaction).
+// getGrant reads a grant through c.
 func (s *Store) getGrant(ctx context.Context, c redis.Cmdable, id string) (*tokencore.Grant, error) {
 	b, err := c.Get(ctx, s.grantKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -853,30 +834,32 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	for _, name := range names {
 		key := s.revKey(name)
 		removed := false
-		err := s.watch(ctx, func(tx *redis.Tx) error {
+		err := s.casLoop(ctx, func() error {
 			removed = false
-			b, err := tx.HGet(ctx, key, "v").Bytes()
+			stored, err := s.rdb.HGet(ctx, key, "v").Result()
 			if errors.Is(err, redis.Nil) {
-				return s.wrap(tx.ZRem(ctx, s.expRevs(), name).Err())
+				return s.wrap(s.rdb.ZRem(ctx, s.expRevs(), name).Err())
 			}
 			if err != nil {
 				return s.wrap(err)
 			}
 			var r tokencore.Revocation
-			if err := json.Unmarshal(b, &r); err != nil {
+			if err := json.Unmarshal([]byte(stored), &r); err != nil {
 				return fmt.Errorf("redis store: decoding revocation: %w", err)
 			}
 			if !tokencore.RevocationExpired(r, now) {
 				return nil
 			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Del(ctx, key)
-				p.ZRem(ctx, s.expRevs(), name)
-				return nil
-			})
-			removed = err == nil
-			return s.wrap(err)
-		}, key)
+			v, err := deleteRevocationScript.Run(ctx, s.rdb, []string{key, s.expRevs()}, stored, name).Int64()
+			switch {
+			case err != nil:
+				return s.wrap(err)
+			case v == scriptChanged:
+				return errChanged // merged meanwhile: decide on the new value
+			}
+			removed = true
+			return nil
+		})
 		if err != nil {
 			return n, err
 		}

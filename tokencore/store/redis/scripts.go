@@ -182,6 +182,18 @@ if not id then return false end
 return redis.call('GET', ARGV[1] .. id)
 `)
 
+// deleteRevocationScript removes an expired revocation that is still the
+// value read (a put may have extended it meanwhile).
+//
+//	KEYS: 1 r:<name>, 2 exp:r
+//	ARGV: 1 the JSON read, 2 name
+var deleteRevocationScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return -2 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+`)
+
 // expiryArg is the expiry score argument of the grant scripts: "" for no
 // expiry.
 func expiryArg(t time.Time) string {
