@@ -65,6 +65,7 @@ type Store struct {
 	prefix string
 	closed atomic.Bool
 	acks   replicaAcks
+	recent recentReads
 }
 
 // ReplicaAcks is how many replicas must confirm a write before it counts
@@ -267,18 +268,6 @@ func decodeGrant(b []byte) (*tokencore.Grant, error) {
 	return &g, nil
 }
 
-// getGrant reads a grant through c.
-func (s *Store) getGrant(ctx context.Context, c redis.Cmdable, id string) (*tokencore.Grant, error) {
-	b, err := c.Get(ctx, s.grantKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("grant %q: %w", id, tokencore.ErrNotFound)
-	}
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	return decodeGrant(b)
-}
-
 func (s *Store) hashKeys(g *tokencore.Grant) []string {
 	var ks []string
 	for _, h := range tokencore.GrantHashes(g) {
@@ -308,7 +297,11 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*tokencore.Grant, erro
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	return s.getGrant(ctx, s.rdb, id)
+	g, b, err := s.readGrant(ctx, id)
+	if err == nil {
+		s.recent.put(id, b)
+	}
+	return g, err
 }
 
 // GrantByTokenHash looks the hash up in the h: index and reads the grant
@@ -324,7 +317,12 @@ func (s *Store) GrantByTokenHash(ctx context.Context, hash string) (*tokencore.G
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	return decodeGrant([]byte(v))
+	b := []byte(v)
+	g, err := decodeGrant(b)
+	if err == nil {
+		s.recent.put(g.ID, b)
+	}
+	return g, err
 }
 
 // UpdateGrant reads the grant, applies fn and writes the result with a
@@ -352,16 +350,34 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 		return nil, err
 	}
 	var out *tokencore.Grant
+	// The bytes of a read just made, if any (recentReads). They may be
+	// older than the record: a write with them fails and reads again, and
+	// so does an error of fn on them, which only a fresh read may answer.
+	remembered := s.recent.take(id)
 	err := s.casLoop(ctx, func() error {
-		old, oldB, err := s.readGrant(ctx, id)
+		var old *tokencore.Grant
+		oldB, err := remembered, error(nil)
+		fromMemory := oldB != nil
+		if fromMemory {
+			remembered = nil
+			old, err = decodeGrant(oldB)
+		} else {
+			old, oldB, err = s.readGrant(ctx, id)
+		}
 		if errors.Is(err, tokencore.ErrNotFound) {
 			return fmt.Errorf("updating grant %q: %w", id, tokencore.ErrNotFound)
 		}
 		if err != nil {
+			if fromMemory {
+				return errChanged
+			}
 			return err
 		}
 		g, b, err := tokencore.UpdateRecord(old, fn)
 		if err != nil {
+			if fromMemory {
+				return errChanged
+			}
 			return err // fn's error unwrapped: the caller branches on it
 		}
 		if err := s.replaceGrant(ctx, old, g, oldB, b); err != nil {

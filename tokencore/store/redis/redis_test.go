@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -212,5 +213,59 @@ func TestRedisWritesAfterScriptFlush(t *testing.T) {
 	}
 	if _, err := s.GrantByTokenHash(ctx, tokencore.TokenHash("r2")); !errors.Is(err, tokencore.ErrNotFound) {
 		t.Fatalf("the deleted grant's token hash still finds something: %v", err)
+	}
+}
+
+// TestRedisUpdateAfterStaleRead: UpdateGrant starts from the bytes of the
+// store's last read of the grant (a refresh reads, then updates: one round
+// trip fewer). When another instance changed the grant in between, that
+// start is stale: the write must not happen on it, and an error fn returns
+// on it must not be the answer; fn runs again on the record as it is.
+func TestRedisUpdateAfterStaleRead(t *testing.T) {
+	prefix := storetest.NewRedisPrefix(t)
+	a, b := openRedis(t, prefix), openRedis(t, prefix)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	g := &tokencore.Grant{ID: "stale-1", Kind: tokencore.GrantKindOAuth, Subject: "alice", Status: tokencore.GrantActive,
+		CreatedAt: now, Scopes: []string{"a"}, RefreshHash: tokencore.TokenHash("r1"), ExpiresAt: now.Add(time.Hour)}
+	if err := a.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	errStale := errors.New("fn saw the old refresh token")
+	for round, wantCalls := range []int{2, 1} {
+		if _, err := a.GetGrant(ctx, g.ID); err != nil { // A reads (and remembers) the grant
+			t.Fatal(err)
+		}
+		want := tokencore.TokenHash("r" + strconv.Itoa(round+2))
+		if round == 0 { // B rotates it meanwhile; in round 1 nobody does
+			if _, err := b.UpdateGrant(ctx, g.ID, func(g *tokencore.Grant) error { g.RefreshHash = want; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			cur, _ := a.GetGrant(ctx, g.ID)
+			want = cur.RefreshHash
+		}
+		var seen []string
+		out, err := a.UpdateGrant(ctx, g.ID, func(g *tokencore.Grant) error {
+			seen = append(seen, g.RefreshHash)
+			if g.RefreshHash != want {
+				return errStale
+			}
+			g.Scopes = append(g.Scopes, "x")
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("round %d: UpdateGrant answered %v on a stale start (fn saw %v)", round, err, seen)
+		}
+		if len(seen) != wantCalls {
+			t.Errorf("round %d: fn was called on %v, want %d calls", round, seen, wantCalls)
+		}
+		stored, err := b.GetGrant(ctx, g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.RefreshHash != want || len(stored.Scopes) != round+2 || out.RefreshHash != want {
+			t.Fatalf("round %d: stored %q %v, want the rotation of B kept and one scope added", round, stored.RefreshHash, stored.Scopes)
+		}
 	}
 }
