@@ -78,3 +78,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // defaultMaxBody bounds request bodies of the token endpoints.
 const defaultMaxBody = 64 << 10
+
+// writeAnswer writes a status, headers and body a service built: every
+// protocol package answers in these three parts, and the handlers copy
+// them as they are.
+func writeAnswer(w http.ResponseWriter, status int, header http.Header, body []byte) {
+	for k, v := range header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -194,11 +194,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 
 // write sends a successful answer with the service's headers.
 func (o *OAuthEndpoints) write(w http.ResponseWriter, status int, body []byte) {
-	for k, v := range oauth.Headers() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeAnswer(w, status, oauth.Headers(), body)
 }
 
 // writeError sends an OAuth error. Internal failures are logged with
