@@ -208,14 +208,7 @@ func (o *OAuthEndpoints) writeError(w http.ResponseWriter, endpoint string, oerr
 	} else if c := o.logger.Check(zapcore.DebugLevel, "OAuth request refused"); c != nil {
 		c.Write(zap.String("endpoint", endpoint), zap.String("error", oerr.Code), zap.Int("status", status))
 	}
-	for k, v := range oerr.Headers() {
-		w.Header()[k] = v
-	}
-	if status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", http.MethodPost)
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(oerr.Body())
+	writeAnswer(w, status, oerr.Headers(), oerr.Body())
 }
 
 // parseOAuthEndpoints sets up the OAuth endpoints. Syntax:
