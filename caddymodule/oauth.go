@@ -138,14 +138,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	switch r.URL.Path {
 	case o.wellKnownOA, o.wellKnownOID:
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
-			return nil
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		_, _ = w.Write(o.metadata)
+		writeDocument(w, r, "application/json", o.metadata)
 		return nil
 	}
 	endpoint, ok := strings.CutPrefix(r.URL.Path, o.Prefix)
