@@ -78,3 +78,28 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // defaultMaxBody bounds request bodies of the token endpoints.
 const defaultMaxBody = 64 << 10
+
+// writeAnswer writes a status, headers and body a service built: every
+// protocol package answers in these three parts, and the handlers copy
+// them as they are.
+func writeAnswer(w http.ResponseWriter, status int, header http.Header, body []byte) {
+	for k, v := range header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeDocument serves a public document rendered at provisioning (the
+// JWK Set, the discovery documents): GET and HEAD only, cacheable for
+// five minutes, which bounds how long a client keeps a rotated key set.
+func writeDocument(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(body)
+}

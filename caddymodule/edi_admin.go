@@ -105,11 +105,7 @@ func (a *EDIAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 func writeAdmin(w http.ResponseWriter, resp edi.AdminResponse) error {
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	writeAnswer(w, resp.Status, resp.Header, resp.Body)
 	return nil
 }
 

@@ -159,11 +159,7 @@ func (f *FolioAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	resp := f.folio.Handle(r.Context(), req)
 	f.logRefusal(r, path, resp)
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	writeAnswer(w, resp.Status, resp.Header, resp.Body)
 	return nil
 }
 

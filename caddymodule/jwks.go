@@ -49,14 +49,7 @@ func (j *JWKS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if r.URL.Path != j.Path {
 		return next.ServeHTTP(w, r)
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
-		return nil
-	}
-	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(j.body)
+	writeDocument(w, r, "application/jwk-set+json", j.body)
 	return nil
 }
 

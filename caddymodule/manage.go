@@ -138,14 +138,7 @@ func (m *Manage) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 }
 
 func (m *Manage) write(w http.ResponseWriter, resp oauth.ManageResponse) error {
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	if resp.Status == http.StatusNoContent {
-		w.Header().Del("Content-Type")
-	}
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	writeAnswer(w, resp.Status, resp.Header, resp.Body)
 	return nil
 }
 

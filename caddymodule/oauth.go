@@ -138,14 +138,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	switch r.URL.Path {
 	case o.wellKnownOA, o.wellKnownOID:
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
-			return nil
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		_, _ = w.Write(o.metadata)
+		writeDocument(w, r, "application/json", o.metadata)
 		return nil
 	}
 	endpoint, ok := strings.CutPrefix(r.URL.Path, o.Prefix)
@@ -194,11 +187,7 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 
 // write sends a successful answer with the service's headers.
 func (o *OAuthEndpoints) write(w http.ResponseWriter, status int, body []byte) {
-	for k, v := range oauth.Headers() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeAnswer(w, status, oauth.Headers(), body)
 }
 
 // writeError sends an OAuth error. Internal failures are logged with
@@ -212,14 +201,7 @@ func (o *OAuthEndpoints) writeError(w http.ResponseWriter, endpoint string, oerr
 	} else if c := o.logger.Check(zapcore.DebugLevel, "OAuth request refused"); c != nil {
 		c.Write(zap.String("endpoint", endpoint), zap.String("error", oerr.Code), zap.Int("status", status))
 	}
-	for k, v := range oerr.Headers() {
-		w.Header()[k] = v
-	}
-	if status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", http.MethodPost)
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(oerr.Body())
+	writeAnswer(w, status, oerr.Headers(), oerr.Body())
 }
 
 // parseOAuthEndpoints sets up the OAuth endpoints. Syntax:

@@ -44,12 +44,3 @@ func (o *OAuthEndpoints) userinfo(w http.ResponseWriter, r *http.Request) error 
 	writeAnswer(w, resp.Status, resp.Header, resp.Body)
 	return nil
 }
-
-// writeAnswer writes a status, headers and body a service built.
-func writeAnswer(w http.ResponseWriter, status int, header http.Header, body []byte) {
-	for k, v := range header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}

@@ -171,9 +171,24 @@ func TestAuthCodeFlowThroughCaddy(t *testing.T) {
 	if m := ui.json(t); m["sub"] != "alice" || m["name"] != "Alice Demo" || m["email"] != nil {
 		t.Fatalf("userinfo (no email scope) %v", m)
 	}
+	// OpenID Connect Core §5.3.1: POST as well as GET, the same answer.
+	uiPost := g.do("POST", "/oauth2/userinfo", nil, "Authorization", "Bearer "+tr.AccessToken)
+	expectStatus(t, uiPost, http.StatusOK)
+	if string(uiPost.Body) != string(ui.Body) || uiPost.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("userinfo by POST: %v %s, by GET %s", uiPost.Header, uiPost.Body, ui.Body)
+	}
 	r := g.do("GET", "/oauth2/userinfo", nil)
 	if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Fatalf("userinfo without token: %d %v", r.Status, r.Header)
+	}
+	// §5.3.3: a bad token is 401 with a Bearer invalid_token challenge; a
+	// method other than GET and POST is 405 with Allow.
+	r = g.do("GET", "/oauth2/userinfo", nil, "Authorization", "Bearer "+tr.AccessToken+"x")
+	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("userinfo with a bad token: %d %v", r.Status, r.Header)
+	}
+	if r = g.do("PUT", "/oauth2/userinfo", nil, "Authorization", "Bearer "+tr.AccessToken); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" {
+		t.Fatalf("userinfo by PUT: %d %v", r.Status, r.Header)
 	}
 	// The replayed code: refused, and the tokens it gave are revoked.
 	oauthError(t, redeem(q.Get("code"), verifier), 400, "invalid_grant")
@@ -194,6 +209,12 @@ func TestAuthCodeFlowThroughCaddy(t *testing.T) {
 		"redirect_uri": {g.callback()}, "client_id": {"legacy"}, "client_secret": {"p0st"}}.Encode()))
 	if lt.RefreshToken != "" || lt.IDToken != "" {
 		t.Fatalf("legacy got %+v", lt)
+	}
+	// A token without openid is valid but may not read UserInfo: 403
+	// insufficient_scope (RFC 6750 §3.1).
+	r = g.do("GET", "/oauth2/userinfo", nil, "Authorization", "Bearer "+lt.AccessToken)
+	if r.Status != http.StatusForbidden || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+		t.Fatalf("userinfo without openid: %d %v %s", r.Status, r.Header, r.Body)
 	}
 }
 

@@ -71,6 +71,9 @@ type Error struct {
 	// header to match the scheme the client tried; RFC 9110 §15.5.2 requires
 	// a challenge on every 401).
 	AuthScheme string
+	// Allow, set on a 405, lists the methods the endpoint accepts (RFC
+	// 9110 §15.5.6 requires the Allow header on every 405).
+	Allow string
 
 	// replay describes the refresh-token replay behind an invalid_grant
 	// (see Replay); it is never rendered.
@@ -181,6 +184,9 @@ func (e *Error) Headers() http.Header {
 	}
 	if e.HTTPStatus() == http.StatusServiceUnavailable {
 		h.Set("Retry-After", retryAfterSeconds())
+	}
+	if e.HTTPStatus() == http.StatusMethodNotAllowed && e.Allow != "" {
+		h.Set("Allow", e.Allow)
 	}
 	return h
 }

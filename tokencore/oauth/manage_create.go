@@ -126,83 +126,127 @@ func durationSeconds(sec int64, def time.Duration) (time.Duration, bool) {
 //     become auth_time and acr of later ID tokens; authTime defaults to now;
 //   - a refresh token is minted unless the grant type is IMPLICIT or
 //     CLIENT_CREDENTIALS, or the client is not registered for refresh_token.
+//
+// It runs in three steps, as update does: decodeCreate reads the body and
+// refuses what tokengate does not support, planCreate checks the input
+// against the client and decides the grant and its lifetimes without
+// changing anything, and applyCreate mints, stores and answers.
 func (s *Service) manageCreate(ctx context.Context, req ManageRequest) ManageResponse {
-	const code = "A109"
-	bad := func(format string, args ...any) ManageResponse {
-		return answer(result(code+"201", ActionBadRequest, format, args...), nil)
+	in, refused := decodeCreate(req)
+	if refused != nil {
+		return *refused
 	}
+	plan, refused := s.planCreate(in)
+	if refused != nil {
+		return *refused
+	}
+	return s.applyCreate(ctx, in, plan)
+}
+
+// createCode is the API number of create's result codes.
+const createCode = "A109"
+
+// createBad is create's BAD_REQUEST answer.
+func createBad(format string, args ...any) *ManageResponse {
+	r := answer(result(createCode+"201", ActionBadRequest, format, args...), nil)
+	return &r
+}
+
+// createForbidden is create's FORBIDDEN answer for a client of outcome.
+func createForbidden(outcome, format string, args ...any) *ManageResponse {
+	r := answer(result(createCode+outcome, ActionForbidden, format, args...), nil)
+	return &r
+}
+
+// decodeCreate decodes the body and refuses, before anything else, what
+// tokengate does not support and a request without a grant type.
+func decodeCreate(req ManageRequest) (createRequest, *ManageResponse) {
 	var in createRequest
 	if err := decodeManageBody(req.ContentType, req.Body, &in); err != nil {
-		return bad("%s", err.Error())
+		return in, createBad("%s", err.Error())
 	}
 	switch {
 	case in.AccessToken != "" || in.RefreshToken != "":
-		return bad("Caller-supplied token values are not supported.")
+		return in, createBad("Caller-supplied token values are not supported.")
 	case in.CertificateThumbprint != "" || in.DPoPKeyThumbprint != "":
-		return bad("Sender-constrained tokens are not supported.")
+		return in, createBad("Sender-constrained tokens are not supported.")
 	case len(in.AuthorizationDetails) > 0 && string(in.AuthorizationDetails) != "null", len(in.Resources) > 0, in.JWTAtClaims != "":
-		return bad("authorizationDetails, resources and jwtAtClaims are not supported.")
+		return in, createBad("authorizationDetails, resources and jwtAtClaims are not supported.")
 	case in.AccessTokenPersistent:
-		return bad(descNoPersistent)
+		return in, createBad(descNoPersistent)
+	case in.GrantType == "":
+		return in, createBad("'grantType' is required.")
 	}
-	if in.GrantType == "" {
-		return bad("'grantType' is required.")
-	}
+	return in, nil
+}
+
+// createPlan is what planCreate decided: the client, the new grant (not
+// yet stored, without tokens) and the lifetimes of its first tokens.
+type createPlan struct {
+	client                *Client
+	grant                 *tokencore.Grant
+	accessTTL, refreshTTL time.Duration
+	withRefresh           bool
+	now                   time.Time
+}
+
+// planCreate checks the input against the client registry and the limits
+// and builds the grant; it reads and writes nothing.
+func (s *Service) planCreate(in createRequest) (createPlan, *ManageResponse) {
 	gt := grantTypeValue(in.GrantType)
 	if gt == "" || gt == GrantTypeRefreshToken {
-		return bad("'grantType' must be one of Authlete's grant types other than REFRESH_TOKEN.")
+		return createPlan{}, createBad("'grantType' must be one of Authlete's grant types other than REFRESH_TOKEN.")
 	}
 	clientID := string(in.ClientID)
 	if in.ClientIdentifier != "" {
 		if clientID != "" && clientID != in.ClientIdentifier {
-			return bad("'clientId' and 'clientIdentifier' name different clients.")
+			return createPlan{}, createBad("'clientId' and 'clientIdentifier' name different clients.")
 		}
 		clientID = in.ClientIdentifier
 	}
 	if clientID == "" {
-		return bad("'clientId' or 'clientIdentifier' is required.")
+		return createPlan{}, createBad("'clientId' or 'clientIdentifier' is required.")
 	}
 	client := s.clients.lookup(clientID)
 	if client == nil {
-		return answer(result(code+"301", ActionForbidden, "The client does not exist in this service."), nil)
+		return createPlan{}, createForbidden("301", "The client does not exist in this service.")
 	}
 	if !client.AllowsGrant(gt) {
-		return answer(result(code+"302", ActionForbidden, "The client is not registered for the grant type %s.", in.GrantType), nil)
+		return createPlan{}, createForbidden("302", "The client is not registered for the grant type %s.", in.GrantType)
 	}
 	subject := in.Subject
 	if gt == GrantTypeClientCredentials {
 		subject = ""
 	} else if !validSubject(subject) {
-		return bad("'subject' is required: printable ASCII, at most %d characters.", MaxSubjectLength)
+		return createPlan{}, createBad("'subject' is required: printable ASCII, at most %d characters.", MaxSubjectLength)
 	}
 	scopes, ok := cleanScopes(in.Scopes)
 	if !ok {
-		return bad("'scopes' holds an invalid scope or too many scopes.")
+		return createPlan{}, createBad("'scopes' holds an invalid scope or too many scopes.")
 	}
 	if !client.AllowsScopes(scopes) {
-		return bad("'scopes' holds a scope the client is not registered for.")
+		return createPlan{}, createBad("'scopes' holds a scope the client is not registered for.")
 	}
 	defAccess, defRefresh := s.ttls(client)
 	accessTTL, ok1 := durationSeconds(in.AccessTokenDuration, defAccess)
 	refreshTTL, ok2 := durationSeconds(in.RefreshTokenDuration, defRefresh)
 	if !ok1 || !ok2 {
-		return bad("Durations must be between 0 and %d seconds.", int64(MaxManagedDuration/time.Second))
+		return createPlan{}, createBad("Durations must be between 0 and %d seconds.", int64(MaxManagedDuration/time.Second))
 	}
 	if err := validateProperties(in.Properties); err != nil {
-		return bad("'properties': %s.", err.Error())
+		return createPlan{}, createBad("'properties': %s.", err.Error())
 	}
 	if len(in.ACR) > MaxACRLength || !isVSChars(in.ACR) {
-		return bad("'acr' must be printable ASCII, at most %d characters.", MaxACRLength)
+		return createPlan{}, createBad("'acr' must be printable ASCII, at most %d characters.", MaxACRLength)
 	}
 	now := s.now()
 	authTime := now
 	if in.AuthTime != 0 {
 		authTime = time.Unix(in.AuthTime, 0)
 		if in.AuthTime < 0 || authTime.After(now.Add(time.Minute)) {
-			return bad("'authTime' must be a time in the past, in seconds since the epoch.")
+			return createPlan{}, createBad("'authTime' must be a time in the past, in seconds since the epoch.")
 		}
 	}
-	withRefresh := gt != "implicit" && gt != GrantTypeClientCredentials && client.AllowsGrant(GrantTypeRefreshToken)
 	g := &tokencore.Grant{
 		ID: tokencore.NewGrantID(), Kind: tokencore.GrantKindManage, Subject: subject, ClientID: client.ID,
 		GrantType: gt, Scopes: scopes, ACR: in.ACR, Properties: in.Properties,
@@ -211,35 +255,45 @@ func (s *Service) manageCreate(ctx context.Context, req ManageRequest) ManageRes
 	if subject != "" {
 		g.AuthTime = authTime
 	}
+	return createPlan{
+		client: client, grant: g, accessTTL: accessTTL, refreshTTL: refreshTTL, now: now,
+		withRefresh: gt != "implicit" && gt != GrantTypeClientCredentials && client.AllowsGrant(GrantTypeRefreshToken),
+	}, nil
+}
+
+// applyCreate mints the grant's first tokens, stores the grant and
+// answers with the tokens.
+func (s *Service) applyCreate(ctx context.Context, in createRequest, p createPlan) ManageResponse {
+	g, now := p.grant, p.now
 	minted, err := s.mint(g, tokencore.MintSpec{
-		AccessTTL: accessTTL, RefreshTTL: refreshTTL, WithRefresh: withRefresh,
-		AccessScopes: scopes, AccessPersistent: in.AccessTokenPersistent,
+		AccessTTL: p.accessTTL, RefreshTTL: p.refreshTTL, WithRefresh: p.withRefresh,
+		AccessScopes: g.Scopes, AccessPersistent: in.AccessTokenPersistent,
 	}, now)
 	if err != nil {
-		return manageServerError(code+"101", err)
+		return manageServerError(createCode+"101", err)
 	}
 	minted.Apply(g, now, in.AccessTokenPersistent)
 	if err := s.e.Store.CreateGrant(ctx, g); err != nil {
-		return manageServerError(code+"102", err)
+		return manageServerError(createCode+"102", err)
 	}
 	resp := CreateResponse{
-		Result:       result(code+"001", ActionOK, "An access token was created successfully: %s, client = %s", gt, client.ID),
+		Result:       result(createCode+"001", ActionOK, "An access token was created successfully: %s, client = %s", g.GrantType, p.client.ID),
 		AccessToken:  minted.AccessToken,
 		RefreshToken: minted.RefreshToken,
 		TokenType:    TokenTypeBearer,
 		ExpiresAt:    millis(minted.AccessExpiresAt),
 		GrantType:    in.GrantType,
-		ClientID:     client.ID, ClientIdentifier: client.ID,
-		Subject:    subject,
-		Scopes:     scopes,
+		ClientID:     p.client.ID, ClientIdentifier: p.client.ID,
+		Subject:    g.Subject,
+		Scopes:     g.Scopes,
 		Properties: nonNil(in.Properties),
 		TokenID:    minted.AccessID,
 	}
 	if !minted.AccessExpiresAt.IsZero() {
 		resp.ExpiresIn = minted.AccessExpiresAt.Unix() - now.Unix()
 	}
-	if withRefresh {
-		resp.RefreshTokenScopes = scopes
+	if p.withRefresh {
+		resp.RefreshTokenScopes = g.Scopes
 	}
 	return answer(resp.Result, resp)
 }

@@ -33,5 +33,8 @@ func (s *Service) manageDelete(ctx context.Context, id string) ManageResponse {
 	if err := s.e.Store.DeleteGrant(ctx, g.ID); err != nil && !errors.Is(err, tokencore.ErrNotFound) {
 		return manageServerError(code+"103", err)
 	}
-	return ManageResponse{Status: http.StatusNoContent, Header: Headers()}
+	// A 204 has no body, so it names no Content-Type (RFC 9110 §8.3).
+	h := Headers()
+	h.Del("Content-Type")
+	return ManageResponse{Status: http.StatusNoContent, Header: h}
 }

@@ -22,8 +22,8 @@ func (f *fixture) manage(t *testing.T, method, path, contentType, body string) (
 		t.Errorf("%s %s: Cache-Control %q", method, path, r.Header.Get("Cache-Control"))
 	}
 	if r.Status == http.StatusNoContent {
-		if len(r.Body) != 0 {
-			t.Errorf("204 with a body %s", r.Body)
+		if len(r.Body) != 0 || r.Header.Get("Content-Type") != "" {
+			t.Errorf("204 with a body %s or a Content-Type %q", r.Body, r.Header.Get("Content-Type"))
 		}
 		return r.Status, nil
 	}

@@ -261,7 +261,7 @@ type Request struct {
 func (s *Service) formRequest(req Request) (Form, string, *Error) {
 	if req.Method != http.MethodPost {
 		e := NewError(ErrInvalidRequest, "The endpoint accepts only POST.")
-		e.Status = http.StatusMethodNotAllowed
+		e.Status, e.Allow = http.StatusMethodNotAllowed, http.MethodPost
 		return Form{}, "", e
 	}
 	if req.ContentType != "" {

@@ -67,6 +67,9 @@ func TestTokenEndpointErrors(t *testing.T) {
 				t.Fatalf("unexpected success %+v", resp)
 			}
 			wantError(t, oerr, tt.code, tt.status)
+			if allow := oerr.Headers().Get("Allow"); (tt.status == http.StatusMethodNotAllowed) != (allow == http.MethodPost) {
+				t.Errorf("status %d with Allow %q", tt.status, allow)
+			}
 			switch {
 			case tt.desc == "-" && oerr.Description != "":
 				t.Errorf("description %q, want none", oerr.Description)

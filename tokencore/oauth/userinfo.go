@@ -76,10 +76,8 @@ func userInfoFailure(oerr *Error) UserInfoResponse {
 func (s *Service) UserInfo(ctx context.Context, req Request) UserInfoResponse {
 	if req.Method != http.MethodGet && req.Method != http.MethodPost {
 		oerr := NewError(ErrInvalidRequest, "The endpoint accepts only GET and POST.")
-		oerr.Status = http.StatusMethodNotAllowed
-		r := userInfoFailure(oerr)
-		r.Header.Set("Allow", "GET, POST")
-		return r
+		oerr.Status, oerr.Allow = http.StatusMethodNotAllowed, "GET, POST"
+		return userInfoFailure(oerr)
 	}
 	token, err := tokencore.BearerToken(req.Authorization)
 	if err != nil {
