@@ -293,6 +293,23 @@ func (g *gateway) reload(tmpl string) {
 	// server, which closes it only once it notices: start afresh so the next
 	// request is served by the new config.
 	g.client.CloseIdleConnections()
+	// A connection accepted while the old server shuts down may be reset:
+	// the reload is complete once the ready path answers on a new connection.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		probe := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := probe.Get(g.url(g.ready))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("gateway not ready after reload: %v\n%s", err, tail(g.logs.String(), 3000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (g *gateway) url(path string) string {
