@@ -22,9 +22,12 @@
 #
 # Bounded: BENCH_SECONDS per phase (default 5, at most 120; the whole run
 # takes about 3 minutes plus the build at 5), BENCH_CONNS connections for
-# GETs (default 32), BENCH_POST_CONNS for the token endpoints (default 16).
+# GETs (default 32), BENCH_ROUNDS pairs of plain and protected GET phases
+# (default 4, half a phase each), BENCH_POST_CONNS for the token endpoints (default 16).
 # Redis at BENCH_REDIS (default 127.0.0.1:6379) under a random key prefix
-# deleted at the end; BENCH_SKIP_REDIS=1 leaves it out. BENCH_PROFILE_DIR:
+# deleted at the end; BENCH_SKIP_REDIS=1 leaves it out. BENCH_STORES: the
+# stores to run (default "bolt memory redis"; bolt first, it measures the
+# limits the others are compared with). BENCH_PROFILE_DIR:
 # keep a CPU profile of Caddy for every phase there (with the binary, for
 # go tool pprof). Every target is 127.0.0.1.
 set -euo pipefail
@@ -35,6 +38,7 @@ CONNS=${BENCH_CONNS:-32}
 POST_CONNS=${BENCH_POST_CONNS:-16}
 REDIS=${BENCH_REDIS:-127.0.0.1:6379}
 REVOCATIONS=${BENCH_REVOCATIONS:-200}
+ROUNDS=${BENCH_ROUNDS:-4}
 PROFILE_DIR=${BENCH_PROFILE_DIR:-}
 [ "$SECS" -ge 1 ] && [ "$SECS" -le 120 ] || { echo "BENCH_SECONDS must be in [1, 120]"; exit 2; }
 case "$REDIS" in 127.0.0.1:* | localhost:*) ;; *) echo "BENCH_REDIS must be on loopback"; exit 2 ;; esac
@@ -81,11 +85,28 @@ measure_get() {
 		[ -z "$non2xx" ] || { echo "non-2xx responses on $url: $non2xx" >&2; exit 1; }
 		echo "$out" | awk '
 			function ms(v) { if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 } if (v ~ /ms$/) { sub(/ms/, "", v); return v } sub(/s/, "", v); return v * 1000 }
-			/Requests\/sec/ { rps = $2 } $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
-			END { printf "{\"rps\":%s,\"p50_ms\":%s,\"p99_ms\":%s}\n", rps, p50, p99 }'
+			/Requests\/sec/ { rps = $2 } $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } / requests in / { n = $1 }
+			END { printf "{\"rps\":%s,\"p50_ms\":%s,\"p99_ms\":%s,\"requests\":%s}\n", rps, p50, p99, n }'
 	else
 		"$work/loadgen" -mode get -url "$url" -H "$header" -c "$CONNS" -d "${secs}s" -expect 200
 	fi
+}
+
+# caddy_ticks: CPU time (user + system, clock ticks) of the running Caddy.
+caddy_ticks() { awk '{print $14 + $15}' "/proc/${pids[-1]}/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# measured KEY CMD...: run a phase (its output: a JSON line with rps and
+# seconds or a duration) and put it with the Caddy CPU time it cost per
+# request (cpu_us): a figure that the machine's other load changes far less
+# than req/s.
+measured() {
+	local key=$1 t0 t1 out
+	shift
+	t0=$(caddy_ticks)
+	out=$("$@")
+	t1=$(caddy_ticks)
+	put "$key" "$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); n=r.get("requests") or r["rps"]*float(sys.argv[3]); r["cpu_us"]=float(sys.argv[2])/max(n,1); print(json.dumps(r))' \
+		"$out" "$(((t1 - t0) * TICK_US))" "${PHASE_SECS:-$SECS}")"
 }
 
 # profile ADMIN NAME: a CPU profile of the Caddy at ADMIN during the next
@@ -197,9 +218,10 @@ put rsa_before "$("$work/loadgen" -mode sign -alg RS256 -c "$CORES" -d 3s)"
 
 # --- 2. every route on every store -------------------------------------------
 
-stores=(bolt memory)
-[ -n "${BENCH_SKIP_REDIS:-}" ] || stores+=(redis)
+read -r -a stores <<<"${BENCH_STORES:-bolt memory redis}"
+[ -z "${BENCH_SKIP_REDIS:-}" ] || stores=("${stores[@]/redis/}")
 for store in "${stores[@]}"; do
+	[ -n "$store" ] || continue
 	UP=$(free_port); PLAIN=$(free_port); GATE=$(free_port); EDI=$(free_port); ADMIN=$(free_port)
 	case $store in
 	bolt) store_line="store bolt $work/$store/state/tokengate.db" ;;
@@ -216,47 +238,52 @@ for store in "${stores[@]}"; do
 		-d '{"payload":{"sub":"bench","user_id":"00000000-0000-4000-8000-000000000001"}}' "$G/token/sign" | json_field accessToken)
 	curl -fsS -o /dev/null -H "Authorization: Bearer $token" "$G/x"
 
-	if [ "$store" = bolt ]; then
+	if [ "$store" = "${stores[0]}" ]; then
 		echo "[$store] Caddy respond (the upstream), $tool, ${SECS}s, $CONNS conns" >&2
-		put respond "$(measure_get "http://127.0.0.1:$UP/x" "Authorization: Bearer $token")"
+		measured respond measure_get "http://127.0.0.1:$UP/x" "Authorization: Bearer $token"
 	fi
 	# The protected route against plain reverse_proxy: the same request
 	# bytes (the bearer header included: plain Caddy proxies it as is), in
-	# two interleaved rounds of half a phase each, so that a change of the
-	# machine's load during the run falls on both sides alike.
+	# ROUNDS interleaved pairs of half a phase each, in ABBA order, so that
+	# a change of the machine's load during the run falls on both sides
+	# alike; the ratio is the median of the pairs' ratios.
 	half=$(((SECS + 1) / 2))
-	for round in 1 2; do
-		echo "[$store] plain reverse_proxy / protected GET, round $round (${half}s each)" >&2
-		put "plain_${store}_$round" "$(measure_get "http://127.0.0.1:$PLAIN/x" "Authorization: Bearer $token" "$half")"
+	for round in $(seq "$ROUNDS"); do
+		echo "[$store] plain reverse_proxy / protected GET, round $round of $ROUNDS (${half}s each)" >&2
 		[ "$round" = 1 ] && profile "$ADMIN" "protect-$store"
-		put "protect_${store}_$round" "$(measure_get "$G/x" "Authorization: Bearer $token" "$half")"
+		for side in plain protect; do
+			[ $((round % 2)) = 0 ] && side=$([ "$side" = plain ] && echo protect || echo plain)
+			url="$G/x"
+			[ "$side" = plain ] && url="http://127.0.0.1:$PLAIN/x"
+			measured "${side}_${store}_$round" measure_get "$url" "Authorization: Bearer $token" "$half"
+		done
 	done
 	profiled
 	echo "[$store] POST /token/sign ($POST_CONNS conns)" >&2
 	profile "$ADMIN" "sign-$store"
-	put "sign_$store" "$("$work/loadgen" -mode post -url "$G/token/sign" -H 'X-Okapi-Tenant: diku' \
+	measured "sign_$store" "$work/loadgen" -mode post -url "$G/token/sign" -H 'X-Okapi-Tenant: diku' \
 		-body '{"payload":{"sub":"bench","user_id":"00000000-0000-4000-8000-000000000002"}}' \
-		-c "$POST_CONNS" -d "${SECS}s" -expect 201)"
+		-c "$POST_CONNS" -d "${SECS}s" -expect 201
 	profiled
 	echo "[$store] POST /token/refresh" >&2
 	profile "$ADMIN" "refresh-$store"
-	put "refresh_$store" "$("$work/loadgen" -mode refresh -url "$G/token/refresh" -sign-url "$G/token/sign" \
-		-H 'X-Okapi-Tenant: diku' -c "$POST_CONNS" -d "${SECS}s" -expect 201)"
+	measured "refresh_$store" "$work/loadgen" -mode refresh -url "$G/token/refresh" -sign-url "$G/token/sign" \
+		-H 'X-Okapi-Tenant: diku' -c "$POST_CONNS" -d "${SECS}s" -expect 201
 	profiled
 	echo "[$store] POST /oauth2/token grant_type=refresh_token" >&2
 	profile "$ADMIN" "oauth-refresh-$store"
-	put "oauth_refresh_$store" "$("$work/loadgen" -mode oauth-refresh -url "$G/oauth2/token" \
+	measured "oauth_refresh_$store" "$work/loadgen" -mode oauth-refresh -url "$G/oauth2/token" \
 		-create-url "$G/api/bench/auth/token/create" -operator-key demo-operator-key \
-		-client web -secret w3b -c "$POST_CONNS" -d "${SECS}s")"
+		-client web -secret w3b -c "$POST_CONNS" -d "${SECS}s"
 	profiled
 	echo "[$store] POST /oauth2/introspect ($CONNS conns)" >&2
 	oauth_at=$(curl -fsS -X POST -H 'Authorization: Bearer demo-operator-key' -H 'Content-Type: application/json' \
 		-d '{"grantType":"AUTHORIZATION_CODE","clientId":"web","subject":"bench","scopes":["api.read"]}' \
 		"$G/api/bench/auth/token/create" | json_field accessToken)
 	profile "$ADMIN" "introspect-$store"
-	put "introspect_$store" "$("$work/loadgen" -mode post -url "$G/oauth2/introspect" \
+	measured "introspect_$store" "$work/loadgen" -mode post -url "$G/oauth2/introspect" \
 		-H 'Content-Type: application/x-www-form-urlencoded' -H "Authorization: Basic $(printf 'web:w3b' | base64)" \
-		-body "token=$oauth_at" -c "$CONNS" -d "${SECS}s" -expect 200)"
+		-body "token=$oauth_at" -c "$CONNS" -d "${SECS}s" -expect 200
 	profiled
 
 	if [ "$store" = bolt ]; then
@@ -267,8 +294,8 @@ for store in "${stores[@]}"; do
 		body=$(printf '%s' "$pair" | python3 -c 'import json,sys; p=json.load(sys.stdin); print(json.dumps({"pasta-token": p["pasta-token"], "edi-token": p["edi-token"]}))')
 		echo "[$store] POST /auth/v1/token/refresh (EDI, $CORES conns)" >&2
 		profile "$ADMIN" "edi-refresh-$store"
-		put edi_refresh "$("$work/loadgen" -mode post -url "$E/auth/v1/token/refresh" -body "$body" \
-			-c "$CORES" -d "${SECS}s" -expect 200)"
+		measured edi_refresh "$work/loadgen" -mode post -url "$E/auth/v1/token/refresh" -body "$body" \
+			-c "$CORES" -d "${SECS}s" -expect 200
 		profiled
 		put rsa_after "$("$work/loadgen" -mode sign -alg RS256 -c "$CORES" -d 3s)"
 		put store_bytes "{\"bytes\":$(stat -c %s "$work/$store/state/tokengate.db")}"
@@ -308,42 +335,48 @@ for line in open(sys.argv[1]):
 cores, tool, secs = sys.argv[2], sys.argv[3], sys.argv[4]
 
 def rps(k): return R[k]["rps"] if k in R else None
+import statistics
+def rounds(prefix, store):
+    return [R[k] for k in sorted((k for k in R if k.startswith(f"{prefix}_{store}_")), key=lambda k: int(k.rsplit("_", 1)[1]))]
 def pair(prefix, store):
-    a, b = [R[f"{prefix}_{store}_{i}"] for i in (1, 2)]
-    n = {"rps": (a["rps"] + b["rps"]) / 2, "p50_ms": (a["p50_ms"] + b["p50_ms"]) / 2, "p99_ms": (a["p99_ms"] + b["p99_ms"]) / 2}
-    return n, (a["rps"], b["rps"])
+    rs = rounds(prefix, store)
+    return {k: statistics.mean(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")}, [r["rps"] for r in rs]
 
 fsync = R["fsync"]["per_s"]
 es256 = R["es256"]["per_s"]
 rsa = (R["rsa_before"]["per_s"] + R["rsa_after"]["per_s"]) / 2 if "rsa_after" in R else R["rsa_before"]["per_s"]
-respond = rps("respond")
-plain, _ = pair("plain", "bolt")
+respond = rps("respond") or 1
+plain, _ = pair("plain", "bolt") if "plain_bolt_1" in R else pair("plain", [k for k in R if k.startswith("plain_")][0].split("_")[1])
 
 print(f"tokengate bench: {cores} cores shared by Caddy and the load generator; GETs: {tool}, token endpoints: loadgen; {secs}s phases")
+print("CPU us: Caddy's CPU time (user + system) per request, the upstream's share included on proxied routes")
 print()
-print(f"{'physical limit':52s} {'per s':>9s} {'p50 ms':>7s} {'p99 ms':>7s}")
+print(f"{'physical limit':52s} {'per s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'Caddy CPU us/req':>16s}")
 print(f"{'fdatasync of a 4 KiB page (one writer)':52s} {fsync:9.0f} {1000/fsync:7.3f}")
 print(f"{'ES256 signatures, ' + cores + ' goroutines':52s} {es256:9.0f}")
 print(f"{'RSA-2048 PKCS#1 v1.5 signatures, ' + cores + ' goroutines':52s} {rsa:9.0f}" +
       (f"   (before {R['rsa_before']['per_s']:.0f}, after {R['rsa_after']['per_s']:.0f})" if "rsa_after" in R else ""))
-print(f"{'Caddy respond (the upstream)':52s} {respond:9.0f} {R['respond']['p50_ms']:7.2f} {R['respond']['p99_ms']:7.2f}")
-print(f"{'plain reverse_proxy (bbolt run)':52s} {plain['rps']:9.0f} {plain['p50_ms']:7.2f} {plain['p99_ms']:7.2f}")
+print(f"{'Caddy respond (the upstream)':52s} {respond:9.0f} {R['respond']['p50_ms']:7.2f} {R['respond']['p99_ms']:7.2f} {R['respond']['cpu_us']:16.1f}")
+print(f"{'plain reverse_proxy (bbolt run)':52s} {plain['rps']:9.0f} {plain['p50_ms']:7.2f} {plain['p99_ms']:7.2f} {plain['cpu_us']:16.1f}")
 print()
-print(f"{'route':40s} {'store':7s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'ratio':>6s}  to")
+print(f"{'route':40s} {'store':7s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'CPU us':>7s} {'ratio':>6s}  to")
 rows = []
 def row(name, store, r, limit, limit_name, extra=""):
     if r is None: return
     bad = {k: v for k, v in r.get("statuses", {}).items() if not k.startswith("2")}
-    print(f"{name:40s} {store:7s} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['rps']/limit:6.2f}  {limit_name}{extra}" +
+    print(f"{name:40s} {store:7s} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r.get('cpu_us', 0):7.1f} {r['rps']/limit:6.2f}  {limit_name}{extra}" +
           (f"  ERRORS {bad}" if bad else ""))
 stores = [s for s in ("bolt", "memory", "redis") if f"sign_{s}" in R]
 prot = {}
 for s in stores:
     pl, plr = pair("plain", s)
     pr, prr = pair("protect", s)
-    prot[s] = (pr, pl, [b / a for a, b in zip(plr, prr)])
+    ratios = [b / a for a, b in zip(plr, prr)]
+    p99_added = [b["p99_ms"] - a["p99_ms"] for a, b in zip(rounds("plain", s), rounds("protect", s))]
+    prot[s] = (pr, pl, ratios, statistics.median(ratios), statistics.median(p99_added))
     row("plain reverse_proxy", s, pl, pl["rps"], "plain")
-    row("protected GET (ES256, cache hit)", s, pr, pl["rps"], "plain", f"  (rounds {' '.join(f'{x:.3f}' for x in prot[s][2])})")
+    row("protected GET (ES256, cache hit)", s, pr, pl["rps"], "plain",
+        f"  (median of rounds {prot[s][3]:.3f}: {' '.join(f'{x:.3f}' for x in prot[s][2])}; CPU per request {pr['cpu_us']/pl['cpu_us']:.3f}x plain)")
 for s in stores:
     row("POST /token/sign", s, R[f"sign_{s}"], es256, "ES256")
 for s in stores:
@@ -376,10 +409,9 @@ target(r_("oauth_refresh_bolt") >= 6000, f"OAuth refresh bbolt >= 6000 req/s: {r
 if "sign_redis" in R:
     target(r_("sign_redis") >= 6000, f"sign Redis >= 6000 req/s: {r_('sign_redis'):.0f}")
     target(r_("refresh_redis") >= 5000, f"refresh Redis >= 5000 req/s: {r_('refresh_redis'):.0f}")
-for s, (pr, pl, rounds) in prot.items():
-    target(pr["rps"] >= 0.97 * pl["rps"], f"protected >= 0.97x plain ({s}): {pr['rps']/pl['rps']:.3f}")
-    added = pr["p99_ms"] - pl["p99_ms"]
-    target(added <= 0.3, f"protected p99 added <= 0.3 ms ({s}): {added:+.2f} ms")
+for s, (pr, pl, rs, ratio, added) in prot.items():
+    target(ratio >= 0.97, f"protected >= 0.97x plain ({s}, median of {len(rs)} interleaved pairs): {ratio:.3f}")
+    target(added <= 0.3, f"protected p99 added <= 0.3 ms ({s}, median of the pairs): {added:+.2f} ms")
 if "edi_refresh" in R:
     target(R["edi_refresh"]["rps"] >= 0.95 * rsa, f"EDI refresh >= 0.95x RSA-2048 limit: {R['edi_refresh']['rps']/rsa:.2f}")
 if fo:

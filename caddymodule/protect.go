@@ -203,11 +203,7 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	p.counters["valid"].Inc()
 
-	setOrDel(r.Header, HeaderUserID, claims.UserID)
-	setOrDel(r.Header, HeaderTenant, claims.Tenant)
-	setOrDel(r.Header, HeaderSubject, claims.Subject)
-	setOrDel(r.Header, HeaderClientID, claims.ClientID)
-	setOrDel(r.Header, HeaderScope, claims.Scope)
+	setIdentity(r.Header, claims)
 	for _, ch := range p.claimHdrs {
 		setOrDel(r.Header, ch.header, claimString(claims.Raw[ch.claim]))
 	}
@@ -266,6 +262,25 @@ func describeTokenError(err error) (result, desc string) {
 		return "invalid", "the token signature is invalid"
 	default:
 		return "invalid", "the token is malformed"
+	}
+}
+
+// identityHeaders are the headers setIdentity asserts, in canonical form.
+var identityHeaders = [...]string{HeaderUserID, HeaderTenant, HeaderSubject, HeaderClientID, HeaderScope}
+
+// setIdentity asserts the verified identity to the upstream: each header
+// of identityHeaders holds its claim, or is removed when the claim is
+// empty. The values share one backing array: one allocation per request
+// instead of one per header, on the path every protected request takes.
+func setIdentity(h http.Header, c *tokencore.Claims) {
+	vals := make([]string, len(identityHeaders))
+	for i, v := range [...]string{c.UserID, c.Tenant, c.Subject, c.ClientID, c.Scope} {
+		if v == "" {
+			delete(h, identityHeaders[i])
+			continue
+		}
+		vals[i] = v
+		h[identityHeaders[i]] = vals[i : i+1 : i+1]
 	}
 }
 
