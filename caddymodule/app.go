@@ -22,6 +22,9 @@ import (
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
+	"github.com/tokengate/tokengate/tokencore/store/redis"
 )
 
 func init() {
@@ -442,7 +445,7 @@ func (a *App) openState() (*sharedState, string, error) {
 			}
 		}
 		if sc.Prefix == "" {
-			sc.Prefix = tokencore.DefaultRedisPrefix
+			sc.Prefix = redis.DefaultPrefix
 		}
 		if sc.DB < 0 {
 			return nil, "", fmt.Errorf("redis store: db %d is negative", sc.DB)
@@ -571,14 +574,14 @@ func (sc *StoreConfig) validateShared() error {
 }
 
 // replicaAcks maps min_replicas_acked onto the store option.
-func (sc *StoreConfig) replicaAcks() tokencore.ReplicaAcks {
+func (sc *StoreConfig) replicaAcks() redis.ReplicaAcks {
 	switch {
 	case sc.MinReplicasAcked == nil:
-		return tokencore.ReplicaAcksAuto
+		return redis.ReplicaAcksAuto
 	case *sc.MinReplicasAcked == 0:
-		return tokencore.ReplicaAcksOff
+		return redis.ReplicaAcksOff
 	}
-	return tokencore.ReplicaAcks(*sc.MinReplicasAcked)
+	return redis.ReplicaAcks(*sc.MinReplicasAcked)
 }
 
 // followerConfig maps the shared-store options onto the follower's, with
@@ -682,9 +685,9 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 	var store tokencore.Store
 	switch sc.Type {
 	case "memory":
-		store = tokencore.NewMemoryStore()
+		store = memory.New()
 	case "bolt":
-		st, err := tokencore.OpenBoltStore(sc.Path, tokencore.BoltOptions{Timeout: 2 * time.Second})
+		st, err := bolt.Open(sc.Path, bolt.Options{Timeout: 2 * time.Second})
 		if errors.Is(err, tokencore.ErrStoreLocked) {
 			return false, fmt.Errorf("store bolt: %w: is another Caddy running on this store? To change a running gateway's config, use `caddy reload`", err)
 		}
@@ -694,7 +697,7 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 		store = st
 	case "redis":
 		octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
-		st, err := tokencore.OpenRedisStore(octx, tokencore.RedisOptions{
+		st, err := redis.Open(octx, redis.Options{
 			Addr: sc.Address, Username: sc.Username, Password: sc.Password, DB: sc.DB,
 			KeyPrefix: sc.Prefix, DialTimeout: 5 * time.Second,
 			ReplicaAcks: sc.replicaAcks(), ReplicaAckTimeout: time.Duration(sc.ReplicaAckTimeout),

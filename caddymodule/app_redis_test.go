@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/tokencore"
+	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
 )
 
 func TestRedisStateUnreachable(t *testing.T) {
@@ -73,7 +74,7 @@ func TestRedisStateAppliesPushedRevocations(t *testing.T) {
 		t.Errorf("pool key %q, want %q", key, want)
 	}
 
-	other, err := tokencore.OpenRedisStore(t.Context(), tokencore.RedisOptions{Addr: addr, KeyPrefix: prefix})
+	other, err := redisstore.Open(t.Context(), redisstore.Options{Addr: addr, KeyPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

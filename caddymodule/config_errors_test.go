@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
 )
 
 // TestAdaptErrorsNameOptionAndLine: a Caddyfile mistake is reported with
@@ -142,7 +143,7 @@ func TestBoltStoreErrorsSayWhatHappened(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := filepath.Join(dir, "held.db")
-	s, err := tokencore.OpenBoltStore(held, tokencore.BoltOptions{})
+	s, err := bolt.Open(held, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

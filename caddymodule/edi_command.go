@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
 )
 
 func init() {
@@ -236,7 +237,7 @@ func (c *ediCLI) run(op func(ctx context.Context, m *edi.Manager, cmd *cobra.Com
 		if _, err := os.Stat(c.store); err != nil {
 			return fmt.Errorf("store %s: %w (give the gateway's store path with --store)", c.store, err)
 		}
-		st, err := tokencore.OpenBoltStore(c.store, tokencore.BoltOptions{Timeout: c.timeout})
+		st, err := bolt.Open(c.store, bolt.Options{Timeout: c.timeout})
 		if errors.Is(err, tokencore.ErrStoreLocked) {
 			return fmt.Errorf("the store %s is locked by another process (a running gateway?): stop it, or use the operator API of the running gateway (tokengate_edi_admin)", c.store)
 		} else if err != nil {

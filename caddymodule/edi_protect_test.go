@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 )
 
 // newTestEDIProtect builds a tokengate_edi_protect handler over a
@@ -39,7 +40,7 @@ func newTestEDIProtect(tb testing.TB) (p *EDIProtect, ediTok, pastaTok string) {
 	}
 	cache, _ := tokencore.NewVerifyCache(tokencore.CacheConfig{})
 	tb.Cleanup(cache.Close)
-	engine := &tokencore.Engine{Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView(), Cache: cache}
+	engine := &tokencore.Engine{Store: memory.New(), View: tokencore.NewRevocationView(), Cache: cache}
 	app := &App{engine: engine, state: &sharedState{cache: cache, view: engine.View}}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	tb.Cleanup(cancel)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/oauth"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 )
 
 func TestAdaptOAuth(t *testing.T) {
@@ -204,7 +205,7 @@ func testOAuthService(t *testing.T, issuer string) *oauth.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &tokencore.Engine{Keys: ks, Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView()}
+	e := &tokencore.Engine{Keys: ks, Store: memory.New(), View: tokencore.NewRevocationView()}
 	svc, err := oauth.NewService(e, oauth.Config{Issuer: issuer, Clients: clients})
 	if err != nil {
 		t.Fatal(err)

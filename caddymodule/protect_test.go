@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 )
 
 func TestClaimStringDropsControlCharacters(t *testing.T) {
@@ -40,7 +41,7 @@ func newBenchProtect(tb testing.TB) (*Protect, string) {
 	}
 	cache, _ := tokencore.NewVerifyCache(tokencore.CacheConfig{})
 	tb.Cleanup(cache.Close)
-	engine := &tokencore.Engine{Keys: ks, Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView(), Cache: cache}
+	engine := &tokencore.Engine{Keys: ks, Store: memory.New(), View: tokencore.NewRevocationView(), Cache: cache}
 	app := &App{engine: engine, state: &sharedState{cache: cache, view: engine.View}}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	tb.Cleanup(cancel)

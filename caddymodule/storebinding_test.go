@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
+	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
 )
 
 // caddyStorage is Caddy's own file_system storage (the default) rooted in
@@ -45,7 +47,7 @@ func autoKeys(t *testing.T, st tokencore.KeyStorage) *tokencore.KeySet {
 // to the keys, and (here) close it again, like a stop.
 func startBolt(t *testing.T, path string, st tokencore.KeyStorage, keys *tokencore.KeySet, accept string) (tokencore.BindOutcome, error) {
 	t.Helper()
-	s, err := tokencore.OpenBoltStore(path, tokencore.BoltOptions{})
+	s, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		return "", err
 	}
@@ -67,7 +69,7 @@ func copyFile(t *testing.T, from, to string) {
 
 func identityOf(t *testing.T, path string) tokencore.StoreIdentity {
 	t.Helper()
-	s, err := tokencore.OpenBoltStore(path, tokencore.BoltOptions{})
+	s, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestStoreBindingBolt(t *testing.T) {
 	backup := filepath.Join(dir, "backup.db")
 	copyFile(t, path, backup)
 	expect("restart after the backup", tokencore.BindSame, "")
-	s, _ := tokencore.OpenBoltStore(path, tokencore.BoltOptions{})
+	s, _ := bolt.Open(path, bolt.Options{})
 	if _, err := tokencore.RefreshStoreBinding(t.Context(), st, s, path, keys, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +228,7 @@ func TestStoreBindingRedis(t *testing.T) {
 	st := caddyStorage(t, dir)
 	keys := autoKeys(t, st)
 	start := func() (tokencore.BindOutcome, error) {
-		s, err := tokencore.OpenRedisStore(t.Context(), tokencore.RedisOptions{Addr: addr, KeyPrefix: prefix, DialTimeout: time.Second})
+		s, err := redisstore.Open(t.Context(), redisstore.Options{Addr: addr, KeyPrefix: prefix, DialTimeout: time.Second})
 		if err != nil {
 			t.Fatalf("this test needs Redis at %s: %v", addr, err)
 		}
@@ -257,7 +259,7 @@ func TestStoreBindingRefreshDetectsEmptiedRedis(t *testing.T) {
 	t.Cleanup(func() { rdb.Del(context.Background(), prefix+"identity") })
 	st := caddyStorage(t, t.TempDir())
 	keys := autoKeys(t, st)
-	s, err := tokencore.OpenRedisStore(t.Context(), tokencore.RedisOptions{Addr: addr, KeyPrefix: prefix, DialTimeout: time.Second})
+	s, err := redisstore.Open(t.Context(), redisstore.Options{Addr: addr, KeyPrefix: prefix, DialTimeout: time.Second})
 	if err != nil {
 		t.Fatalf("this test needs Redis at %s: %v", addr, err)
 	}

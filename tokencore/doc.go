@@ -1,7 +1,8 @@
 // Package tokencore is the engine of tokengate: signing keys and JWKS, token
 // minting and verification, refresh-token families (grants), revocation, the
-// stores that persist them (memory, bbolt, Redis), the verification cache and
-// the legacy token codecs of the systems tokengate is compatible with.
+// store contract that persists them (Store, implemented by the packages under
+// tokencore/store: memory, bolt, redis), the verification cache and the
+// legacy token codecs of the systems tokengate is compatible with.
 //
 // tokencore does not import Caddy. Every protocol rule lives here and is
 // unit-tested here; the caddymodule package only decodes HTTP requests,

@@ -199,8 +199,8 @@ func APIKeyHash(secret string) []byte {
 // MaxEDIRecordSize bounds the JSON encoding of a subject or key record.
 const MaxEDIRecordSize = 64 << 10
 
-// encodeSubject validates s and returns its stored JSON form.
-func encodeSubject(s *EDISubject) ([]byte, error) {
+// EncodeSubject validates s and returns its stored JSON form.
+func EncodeSubject(s *EDISubject) ([]byte, error) {
 	if s == nil {
 		return nil, fmt.Errorf("nil subject: %w", ErrInvalidRecord)
 	}
@@ -220,8 +220,8 @@ func encodeSubject(s *EDISubject) ([]byte, error) {
 	return b, nil
 }
 
-// encodeAPIKey validates k and returns its stored JSON form.
-func encodeAPIKey(k *EDIAPIKey) ([]byte, error) {
+// EncodeAPIKey validates k and returns its stored JSON form.
+func EncodeAPIKey(k *EDIAPIKey) ([]byte, error) {
 	if k == nil {
 		return nil, fmt.Errorf("nil API key: %w", ErrInvalidRecord)
 	}
@@ -241,16 +241,16 @@ func encodeAPIKey(k *EDIAPIKey) ([]byte, error) {
 	return b, nil
 }
 
-// checkAPIKeyUpdate refuses an update that changes the record's identity.
-func checkAPIKeyUpdate(old, k *EDIAPIKey) error {
+// CheckAPIKeyUpdate refuses an update that changes the record's identity.
+func CheckAPIKeyUpdate(old, k *EDIAPIKey) error {
 	if k.ID != old.ID || k.Owner != old.Owner || string(k.SecretHash) != string(old.SecretHash) {
 		return fmt.Errorf("updating API key %q: the update changed its ID, owner or secret hash: %w", old.ID, ErrInvalidRecord)
 	}
 	return nil
 }
 
-// applyKeyUse adds one use batch to k.
-func applyKeyUse(k *EDIAPIKey, u EDIKeyUse) {
+// ApplyKeyUse adds one use batch to k.
+func ApplyKeyUse(k *EDIAPIKey, u EDIKeyUse) {
 	if u.Count > 0 {
 		k.UseCount += u.Count
 	}
@@ -259,9 +259,9 @@ func applyKeyUse(k *EDIAPIKey, u EDIKeyUse) {
 	}
 }
 
-// compareAPIKeys is the order of ListAPIKeys: CreatedAt, then ID.
-func compareAPIKeys(a, b *EDIAPIKey) int {
+// CompareAPIKeys is the order of ListAPIKeys: CreatedAt, then ID.
+func CompareAPIKeys(a, b *EDIAPIKey) int {
 	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 }
 
-func sortAPIKeys(ks []*EDIAPIKey) { slices.SortFunc(ks, compareAPIKeys) }
+func SortAPIKeys(ks []*EDIAPIKey) { slices.SortFunc(ks, CompareAPIKeys) }

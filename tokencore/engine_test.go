@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
@@ -15,7 +16,7 @@ import (
 func engineStores(t *testing.T) map[string]func(t *testing.T) (*storetest.Flaky, func() tokencore.Store) {
 	return map[string]func(t *testing.T) (*storetest.Flaky, func() tokencore.Store){
 		"memory": func(t *testing.T) (*storetest.Flaky, func() tokencore.Store) {
-			s := tokencore.NewMemoryStore()
+			s := memory.New()
 			t.Cleanup(func() { s.Close() })
 			// A memory store cannot be reopened: "restart" reads the same one.
 			return storetest.NewFlaky(s), func() tokencore.Store { return s }
@@ -109,7 +110,7 @@ func TestRevokeGrantRetryStoresRevocation(t *testing.T) {
 func TestRevokeGrantOfTombstoneStoresRevocation(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now()
-	s := tokencore.NewMemoryStore()
+	s := memory.New()
 	g := activeGrant("g1", now)
 	g.Status, g.RevokedAt = tokencore.GrantRevoked, now
 	if err := s.CreateGrant(ctx, g); err != nil {
@@ -130,7 +131,7 @@ func TestRevokeGrantOfTombstoneStoresRevocation(t *testing.T) {
 func TestRevokeGrantMarkFails(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now()
-	flaky := storetest.NewFlaky(tokencore.NewMemoryStore())
+	flaky := storetest.NewFlaky(memory.New())
 	e := &tokencore.Engine{Store: flaky, View: tokencore.NewRevocationView()}
 	if err := flaky.CreateGrant(ctx, activeGrant("g1", now)); err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func TestRevokeStoreFailureChangesNothing(t *testing.T) {
 func TestRevokeGrantsCountsOnlyStored(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now()
-	flaky := storetest.NewFlaky(tokencore.NewMemoryStore())
+	flaky := storetest.NewFlaky(memory.New())
 	e := &tokencore.Engine{Store: flaky, View: tokencore.NewRevocationView()}
 	for _, id := range []string{"g1", "g2", "g3"} {
 		if err := flaky.CreateGrant(ctx, activeGrant(id, now)); err != nil {

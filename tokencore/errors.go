@@ -67,8 +67,8 @@ var (
 // settle, short enough that a client retrying once does not give up.
 const StoreRetryAfter = 2 * time.Second
 
-// storeUnavailable wraps err with ErrStoreUnavailable (once); nil stays nil.
-func storeUnavailable(err error) error {
+// WrapUnavailable wraps err with ErrStoreUnavailable (once); nil stays nil.
+func WrapUnavailable(err error) error {
 	if err == nil || errors.Is(err, ErrStoreUnavailable) {
 		return err
 	}

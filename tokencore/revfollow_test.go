@@ -11,12 +11,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/tokencore"
+	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 // instance is one gateway instance in miniature: its own connection to
 // the shared store, its own view, its follower and an engine.
 type instance struct {
-	store    *tokencore.RedisStore
+	store    *redisstore.Store
 	view     *tokencore.RevocationView
 	follower *tokencore.RevocationFollower
 	engine   *tokencore.Engine
@@ -63,9 +65,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // to B having applied it (B's position reaching its number), and the
 // revoke latency including that wait.
 func TestFollowerFanOut(t *testing.T) {
-	prefix := newRedisPrefix(t)
-	a := startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{})
-	b := startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{})
+	prefix := storetest.NewRedisPrefix(t)
+	a := startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{})
+	b := startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{})
 	ctx := t.Context()
 	const n = 250
 
@@ -118,14 +120,14 @@ func TestFollowerFanOut(t *testing.T) {
 // looks like) is found by the number check and applied within about one
 // Poll, not at the next full reload.
 func TestFollowerDetectsGap(t *testing.T) {
-	prefix := newRedisPrefix(t)
-	b := startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{})
+	prefix := storetest.NewRedisPrefix(t)
+	b := startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{})
 	ctx := t.Context()
 	now := time.Now()
 	if _, err := b.store.PutRevocation(ctx, subjectRevocation("before", now)); err != nil {
 		t.Fatal(err)
 	}
-	raw := redis.NewClient(&redis.Options{Addr: testRedisAddr})
+	raw := redis.NewClient(&redis.Options{Addr: storetest.RedisAddr})
 	defer raw.Close()
 	// Write the record and its number as PutRevocation would, but no feed
 	// entry.
@@ -162,10 +164,10 @@ func TestFollowerDetectsGap(t *testing.T) {
 // that its numbers are from another history, and B reloads instead of
 // skipping the new ones. The old entries stay in B's view (fail closed).
 func TestFollowerStoreLostHistory(t *testing.T) {
-	srv := startRedisServer(t)
-	prefix := newRedisPrefix(t)
-	b := startInstance(t, srv.addr(), prefix, tokencore.FollowerConfig{})
-	writer := openRedisAt(t, srv.addr(), prefix)
+	srv := storetest.StartRedisServer(t)
+	prefix := storetest.NewRedisPrefix(t)
+	b := startInstance(t, srv.Addr(), prefix, tokencore.FollowerConfig{})
+	writer := openRedisAt(t, srv.Addr(), prefix)
 	ctx := t.Context()
 	now := time.Now()
 	for i := range 3 {
@@ -174,8 +176,8 @@ func TestFollowerStoreLostHistory(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return b.view.Position().Seq == 3 })
-	srv.stop()
-	srv.start() // empty again
+	srv.Stop()
+	srv.Start() // empty again
 	for i := range 10 {
 		for {
 			if _, err := writer.PutRevocation(ctx, subjectRevocation(fmt.Sprint("new-", i), now)); err == nil {
@@ -201,8 +203,8 @@ func TestFollowerStoreLostHistory(t *testing.T) {
 // acknowledges makes a revocation wait the bound, not forever, and is
 // reported; once its registration expires, it is not waited for.
 func TestFollowerWaitsForLiveInstancesOnly(t *testing.T) {
-	prefix := newRedisPrefix(t)
-	a := startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{FanoutWait: 400 * time.Millisecond})
+	prefix := storetest.NewRedisPrefix(t)
+	a := startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{FanoutWait: 400 * time.Millisecond})
 	ctx := t.Context()
 	if err := a.store.RegisterInstance(ctx, "silent", 0, 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -238,11 +240,11 @@ func TestFollowerWaitsForLiveInstancesOnly(t *testing.T) {
 // several instances are applied by all of them, in order, with no number
 // skipped.
 func TestFollowerConcurrentRevocations(t *testing.T) {
-	prefix := newRedisPrefix(t)
+	prefix := storetest.NewRedisPrefix(t)
 	ins := []*instance{
-		startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{}),
-		startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{}),
-		startInstance(t, testRedisAddr, prefix, tokencore.FollowerConfig{}),
+		startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{}),
+		startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{}),
+		startInstance(t, storetest.RedisAddr, prefix, tokencore.FollowerConfig{}),
 	}
 	now := time.Now()
 	var wg sync.WaitGroup

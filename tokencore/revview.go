@@ -157,7 +157,7 @@ func (v *RevocationView) applyLocked(r Revocation) {
 		return
 	}
 	if old, ok := t[r.Key]; ok {
-		r = mergeRevocation(old, r)
+		r = MergeRevocation(old, r)
 	}
 	t[r.Key] = r
 }
@@ -277,8 +277,8 @@ func (v *RevocationView) AwaitFanout(ctx context.Context, seq uint64) {
 	}
 }
 
-// mergeRevocation keeps the stricter of two entries for the same key.
-func mergeRevocation(a, b Revocation) Revocation {
+// MergeRevocation keeps the stricter of two entries for the same key.
+func MergeRevocation(a, b Revocation) Revocation {
 	if a.NotBefore.After(b.NotBefore) {
 		b.NotBefore = a.NotBefore
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 // TestStaleViewRefusesWith503: an instance whose view cannot be confirmed
@@ -16,8 +17,8 @@ import (
 func TestStaleViewRefusesWith503(t *testing.T) {
 	for _, serve := range []bool{false, true} {
 		t.Run(map[bool]string{false: "refuse", true: "serve"}[serve], func(t *testing.T) {
-			srv := startRedisServer(t)
-			s := openRedisAt(t, srv.addr(), newRedisPrefix(t))
+			srv := storetest.StartRedisServer(t)
+			s := openRedisAt(t, srv.Addr(), storetest.NewRedisPrefix(t))
 			view := tokencore.NewRevocationView()
 			f, err := tokencore.StartFollower(t.Context(), s, view, tokencore.FollowerConfig{
 				Poll: 10 * time.Millisecond, MaxStaleness: 50 * time.Millisecond, ServeStale: serve,
@@ -30,7 +31,7 @@ func TestStaleViewRefusesWith503(t *testing.T) {
 			if err := view.Check(); err != nil || view.Revoked(claims) {
 				t.Fatalf("a fresh view: Check %v, Revoked %v", err, view.Revoked(claims))
 			}
-			srv.stop()
+			srv.Stop()
 			time.Sleep(150 * time.Millisecond) // past max_staleness
 			err = view.Check()
 			switch {
@@ -41,7 +42,7 @@ func TestStaleViewRefusesWith503(t *testing.T) {
 			case !serve && !view.Revoked(claims):
 				t.Fatal("stale view with the store unreachable accepts a token (fail closed: refuse)")
 			}
-			srv.start()
+			srv.Start()
 			deadline := time.Now().Add(10 * time.Second)
 			for view.Check() != nil {
 				if time.Now().After(deadline) {

@@ -7,8 +7,11 @@ import (
 
 // Store persists grants and revocations. It is the model interface of
 // tokengate's state, in the manner of certmagic.Storage: one contract, several
-// backends (MemoryStore for tests, BoltStore embedded and the default,
-// RedisStore for several gateway instances).
+// backends, each in its own package under tokencore/store so that an
+// importer of the engine links only the backends it opens: memory (tests,
+// a single instance that may forget), bolt (embedded, the default) and
+// redis (several gateway instances). tokencore/storetest is the
+// conformance suite every backend runs.
 //
 // Contract, for every implementation:
 //
@@ -27,7 +30,7 @@ import (
 //     process does not lose it (bbolt fsyncs each transaction; Redis durability
 //     is the server's configuration, and with replicas a write of grants and
 //     revocations returns only once a replica confirmed it, see
-//     RedisOptions.MinReplicasAcked).
+//     the Redis store's Options.ReplicaAcks).
 //   - A failure that is not the request's (the backend unreachable, a failed
 //     commit, a write the replicas did not confirm, a closed store) wraps
 //     ErrStoreUnavailable; the backend's error stays in the chain.

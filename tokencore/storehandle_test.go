@@ -3,7 +3,6 @@ package tokencore
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -12,10 +11,7 @@ import (
 // then reach it; calls on an abandoned handle fail at once with
 // ErrStoreNotOpen; a cancelled context ends the wait.
 func TestStoreHandle(t *testing.T) {
-	st, err := OpenBoltStore(filepath.Join(t.TempDir(), "tg.db"), BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := OpenTestStore(t)
 	g := &Grant{ID: NewGrantID(), Kind: GrantKindFolio, Subject: "alice", Status: GrantActive, CreatedAt: time.Now()}
 	if err := st.CreateGrant(t.Context(), g); err != nil {
 		t.Fatal(err)
@@ -97,7 +93,7 @@ func TestPendingViewFailsClosed(t *testing.T) {
 func TestPendingViewLoadedBySync(t *testing.T) {
 	ks, tok, _ := aliceAccessToken(t)
 	view := NewPendingRevocationView()
-	e := &Engine{Keys: ks, Store: NewMemoryStore(), View: view}
+	e := &Engine{Keys: ks, Store: OpenTestStore(t), View: view}
 	if err := e.SyncRevocations(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tokengate/tokengate/tokencore"
+	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 // TestBoltStoreIdentity: a new bbolt store is created with an identity at
@@ -70,18 +72,18 @@ func TestBoltStoreIdentity(t *testing.T) {
 // all; a flushed database is a new store, and advancing it fails.
 func TestRedisStoreIdentity(t *testing.T) {
 	ctx := t.Context()
-	prefix := newRedisPrefix(t)
-	open := func() *tokencore.RedisStore {
-		s, err := tokencore.OpenRedisStore(ctx, tokencore.RedisOptions{Addr: testRedisAddr, KeyPrefix: prefix, DialTimeout: time.Second})
+	prefix := storetest.NewRedisPrefix(t)
+	open := func() *redisstore.Store {
+		s, err := redisstore.Open(ctx, redisstore.Options{Addr: storetest.RedisAddr, KeyPrefix: prefix, DialTimeout: time.Second})
 		if err != nil {
-			t.Fatalf("this test needs Redis at %s: %v", testRedisAddr, err)
+			t.Fatalf("this test needs Redis at %s: %v", storetest.RedisAddr, err)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
 	a, b := open(), open()
 	ids := make(chan tokencore.StoreIdentity, 2)
-	for _, s := range []*tokencore.RedisStore{a, b} {
+	for _, s := range []*redisstore.Store{a, b} {
 		go func() {
 			id, err := s.Identity(ctx)
 			if err != nil {
@@ -101,7 +103,7 @@ func TestRedisStoreIdentity(t *testing.T) {
 		t.Fatalf("the other instance sees %+v, %v", got, err)
 	}
 
-	rdb := redis.NewClient(&redis.Options{Addr: testRedisAddr})
+	rdb := redis.NewClient(&redis.Options{Addr: storetest.RedisAddr})
 	defer rdb.Close()
 	if err := rdb.Del(context.Background(), prefix+"identity").Err(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 type sweepResult struct {
@@ -50,12 +53,12 @@ func waitStopped(t *testing.T, done <-chan struct{}) {
 func TestRunSweeperSweepsAndStops(t *testing.T) {
 	ctx := t.Context()
 	t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	s, err := tokencore.OpenBoltStore(filepath.Join(t.TempDir(), "tokens.db"), tokencore.BoltOptions{})
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "tokens.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	expired, live := boltGrant("expired", t0), boltGrant("live", t0)
+	expired, live := storetest.SampleGrant("expired", t0), storetest.SampleGrant("live", t0)
 	expired.ExpiresAt, live.ExpiresAt = t0.Add(time.Minute), t0.Add(2*time.Hour)
 	for _, g := range []*tokencore.Grant{expired, live} {
 		if err := s.CreateGrant(ctx, g); err != nil {
@@ -85,7 +88,7 @@ func TestRunSweeperSweepsAndStops(t *testing.T) {
 }
 
 func TestRunSweeperReportsErrors(t *testing.T) {
-	s := tokencore.NewMemoryStore()
+	s := memory.New()
 	s.Close()
 	reports, cancel, done := runSweeper(t, s, 10*time.Millisecond, time.Now())
 	select {
@@ -103,7 +106,7 @@ func TestRunSweeperReportsErrors(t *testing.T) {
 // TestRunSweeperStopsWhileWaiting: cancelling between sweeps stops at once,
 // without a sweep, and defaults (interval, clock, no callback) are usable.
 func TestRunSweeperStopsWhileWaiting(t *testing.T) {
-	s := tokencore.NewMemoryStore()
+	s := memory.New()
 	defer s.Close()
 	reports, cancel, done := runSweeper(t, s, time.Hour, time.Now())
 	cancel()

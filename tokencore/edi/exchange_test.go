@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 )
 
 // The demo secrets of the issue.
@@ -267,7 +268,7 @@ func TestUsageWriteFailure(t *testing.T) {
 }
 
 func closedStore(t *testing.T) tokencore.Store {
-	s := tokencore.NewMemoryStore()
+	s := memory.New()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 )
 
 // Demo identities of the issue: alice (LDAP) and bob (GitHub).
@@ -60,7 +61,7 @@ func newFixture(t testing.TB, mods ...func(*Config)) *fixture {
 	}
 	t.Cleanup(cache.Close)
 	f := &fixture{t: t, now: testNow}
-	f.e = &tokencore.Engine{Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView(), Cache: cache, Now: f.clock}
+	f.e = &tokencore.Engine{Store: memory.New(), View: tokencore.NewRevocationView(), Cache: cache, Now: f.clock}
 	cfg := Config{EDISigningKey: testEDIKey(), PastaSigningKey: testPastaKey(), Now: f.clock}
 	for _, m := range mods {
 		m(&cfg)
@@ -471,7 +472,7 @@ func TestConfigDefaultsAndRejects(t *testing.T) {
 	if _, err := NewService(&tokencore.Engine{}, Config{EDISigningKey: testEDIKey(), PastaSigningKey: testPastaKey()}); err == nil {
 		t.Error("NewService without a store")
 	}
-	e := &tokencore.Engine{Store: tokencore.NewMemoryStore(), View: tokencore.NewRevocationView()}
+	e := &tokencore.Engine{Store: memory.New(), View: tokencore.NewRevocationView()}
 	if _, err := NewService(e, Config{PastaSigningKey: testPastaKey()}); err == nil {
 		t.Error("NewService without any EDI key")
 	}

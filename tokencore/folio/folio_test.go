@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
 )
 
 const uid = "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11"
@@ -311,7 +312,7 @@ func TestDecodeFolioRequests(t *testing.T) {
 
 func BenchmarkFolioRefreshBolt(b *testing.B) {
 	ks, _ := testKeys(b)
-	st, err := tokencore.OpenBoltStore(filepath.Join(b.TempDir(), "tg.db"), tokencore.BoltOptions{})
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "tg.db"), bolt.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

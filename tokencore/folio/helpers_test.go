@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
 )
 
 // clock is a settable test clock.
@@ -34,7 +35,7 @@ func testKeys(t testing.TB) (*tokencore.KeySet, *tokencore.Key) {
 func newTestEngine(t testing.TB, clk *clock) *tokencore.Engine {
 	t.Helper()
 	ks, _ := testKeys(t)
-	st, err := tokencore.OpenBoltStore(filepath.Join(t.TempDir(), "tg.db"), tokencore.BoltOptions{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "tg.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +46,9 @@ func newTestEngine(t testing.TB, clk *clock) *tokencore.Engine {
 }
 
 // openBolt opens a real bbolt store.
-func openBolt(t testing.TB, path string) *tokencore.BoltStore {
+func openBolt(t testing.TB, path string) *bolt.Store {
 	t.Helper()
-	s, err := tokencore.OpenBoltStore(path, tokencore.BoltOptions{})
+	s, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

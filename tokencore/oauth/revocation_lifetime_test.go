@@ -15,6 +15,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
+	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
 )
 
 const testRedisAddr = "127.0.0.1:6379"
@@ -23,9 +26,9 @@ const testRedisAddr = "127.0.0.1:6379"
 // prefix removed at the end, and fails the test when no server answers.
 func backends() map[string]func(t *testing.T) tokencore.Store {
 	return map[string]func(t *testing.T) tokencore.Store{
-		"memory": func(t *testing.T) tokencore.Store { return tokencore.NewMemoryStore() },
+		"memory": func(t *testing.T) tokencore.Store { return memory.New() },
 		"bolt": func(t *testing.T) tokencore.Store {
-			s, err := tokencore.OpenBoltStore(filepath.Join(t.TempDir(), "tg.db"), tokencore.BoltOptions{})
+			s, err := bolt.Open(filepath.Join(t.TempDir(), "tg.db"), bolt.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,7 +43,7 @@ func openTestRedis(t *testing.T) tokencore.Store {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	prefix := "tokengate-test:" + hex.EncodeToString(b) + ":"
-	s, err := tokencore.OpenRedisStore(t.Context(), tokencore.RedisOptions{Addr: testRedisAddr, KeyPrefix: prefix, DialTimeout: time.Second})
+	s, err := redisstore.Open(t.Context(), redisstore.Options{Addr: testRedisAddr, KeyPrefix: prefix, DialTimeout: time.Second})
 	if err != nil {
 		t.Fatalf("this test needs Redis at %s: %v", testRedisAddr, err)
 	}

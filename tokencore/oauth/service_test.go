@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/store/bolt"
+	"github.com/tokengate/tokengate/tokencore/store/memory"
 )
 
 // testClock is a settable clock shared by the engine and the service.
@@ -64,15 +66,15 @@ type fixture struct {
 type fixtureOpt func(*Config)
 
 // newFixture builds a service over a real bbolt file (or the memory store
-// when memory is true) with an ES256 key.
-func newFixture(tb testing.TB, memory bool, opts ...fixtureOpt) *fixture {
+// when inMemory is true) with an ES256 key.
+func newFixture(tb testing.TB, inMemory bool, opts ...fixtureOpt) *fixture {
 	tb.Helper()
 	ks := newTestKeys(tb)
 	var st tokencore.Store
-	if memory {
-		st = tokencore.NewMemoryStore()
+	if inMemory {
+		st = memory.New()
 	} else {
-		bs, err := tokencore.OpenBoltStore(filepath.Join(tb.TempDir(), "tg.db"), tokencore.BoltOptions{})
+		bs, err := bolt.Open(filepath.Join(tb.TempDir(), "tg.db"), bolt.Options{})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -202,7 +204,7 @@ func TestNewServiceConfig(t *testing.T) {
 	}
 	es, _, _ := tokencore.GenerateES256Key()
 	esKeys, _ := tokencore.NewKeySet(es, nil, refreshKey)
-	st := tokencore.NewMemoryStore()
+	st := memory.New()
 	engine := func(ks *tokencore.KeySet) *tokencore.Engine {
 		return &tokencore.Engine{Keys: ks, Store: st, View: tokencore.NewRevocationView()}
 	}

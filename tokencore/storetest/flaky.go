@@ -15,7 +15,7 @@ import (
 // (what they answer, and that nothing changed anywhere). Every other call
 // goes to the real store.
 //
-//	st := storetest.NewFlaky(tokencore.NewMemoryStore())
+//	st := storetest.NewFlaky(memory.New())
 //	st.FailNext("PutRevocation", 1) // the next PutRevocation fails
 //	st.FailAll()                    // every operation fails until Recover
 type Flaky struct {

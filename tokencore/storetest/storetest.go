@@ -4,7 +4,7 @@
 // the others:
 //
 //	func TestMemoryStore(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) tokencore.Store { return tokencore.NewMemoryStore() })
+//		storetest.Run(t, func(t *testing.T) tokencore.Store { return memory.New() })
 //	}
 //
 // Each clause of the contract documented on tokencore.Store is one subtest.

@@ -1,65 +1,46 @@
-package tokencore_test
+package redis_test
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tokengate/tokengate/tokencore"
+	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
 	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
-const testRedisAddr = "127.0.0.1:6379"
-
-// openRedis opens a RedisStore under a fresh random prefix and deletes
+// openRedis opens a Store under a fresh random prefix and deletes
 // every key of that prefix when the test ends. Without a Redis at
-// testRedisAddr the test fails: CI installs and starts one (.ci/run), and a
-// skipped store test would pass for a backend that was never tested.
-func openRedis(t *testing.T, prefix string) *tokencore.RedisStore {
+// storetest.RedisAddr the test fails (see there).
+func openRedis(t *testing.T, prefix string) *redisstore.Store {
 	t.Helper()
 	if prefix == "" {
-		prefix = newRedisPrefix(t)
+		prefix = storetest.NewRedisPrefix(t)
 	}
-	s, err := tokencore.OpenRedisStore(t.Context(), tokencore.RedisOptions{
-		Addr: testRedisAddr, KeyPrefix: prefix, DialTimeout: time.Second,
+	s, err := redisstore.Open(t.Context(), redisstore.Options{
+		Addr: storetest.RedisAddr, KeyPrefix: prefix, DialTimeout: time.Second,
 	})
 	if err != nil {
-		t.Fatalf("the Redis store tests need a Redis server at %s (.ci/run installs and starts one): %v", testRedisAddr, err)
+		t.Fatalf("the Redis store tests need a Redis server at %s (.ci/run installs and starts one): %v", storetest.RedisAddr, err)
 	}
 	return s
 }
 
-// newRedisPrefix returns a unique prefix and registers the removal of its
-// keys (SCAN + DEL).
-func newRedisPrefix(t *testing.T) string {
+// openRedisAt opens a store on addr under prefix, closed when the test
+// ends.
+func openRedisAt(t *testing.T, addr, prefix string, opts ...func(*redisstore.Options)) *redisstore.Store {
 	t.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
-	prefix := "tokengate-test:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		rdb := redis.NewClient(&redis.Options{Addr: testRedisAddr})
-		defer rdb.Close()
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Logf("cleaning up %s: %v", prefix, err)
-			return
-		}
-		for len(keys) > 0 {
-			n := min(len(keys), 500)
-			rdb.Del(ctx, keys[:n]...)
-			keys = keys[n:]
-		}
-	})
-	return prefix
+	o := redisstore.Options{Addr: addr, KeyPrefix: prefix, DialTimeout: time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	s, err := redisstore.Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestRedisStore(t *testing.T) {
@@ -68,9 +49,9 @@ func TestRedisStore(t *testing.T) {
 
 // TestRedisStoreUnreachable: a wrong address fails at open, clearly.
 func TestRedisStoreUnreachable(t *testing.T) {
-	_, err := tokencore.OpenRedisStore(t.Context(), tokencore.RedisOptions{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond})
+	_, err := redisstore.Open(t.Context(), redisstore.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond})
 	if err == nil {
-		t.Fatal("OpenRedisStore of a closed port succeeded")
+		t.Fatal("Open of a closed port succeeded")
 	}
 	t.Log(err)
 }
@@ -78,9 +59,9 @@ func TestRedisStoreUnreachable(t *testing.T) {
 // TestRedisStoreRotationAcrossStores: 50 rotations of one refresh token
 // through separate connections (as separate instances) have one winner.
 func TestRedisStoreRotationAcrossStores(t *testing.T) {
-	prefix := newRedisPrefix(t)
+	prefix := storetest.NewRedisPrefix(t)
 	const n = 50
-	stores := make([]*tokencore.RedisStore, 5)
+	stores := make([]*redisstore.Store, 5)
 	for i := range stores {
 		stores[i] = openRedis(t, prefix)
 		defer stores[i].Close()

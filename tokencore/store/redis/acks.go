@@ -1,4 +1,4 @@
-package tokencore
+package redis
 
 import (
 	"bufio"
@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
-// replicaAcks makes a RedisStore write count as stored only once enough
+// replicaAcks makes a Store write count as stored only once enough
 // replicas have it. Redis replicates asynchronously: a write the primary
 // has answered can be lost if the primary dies before its replicas got
 // it, and a replica promoted then never saw it (a lost revocation
@@ -90,11 +92,11 @@ func (a *replicaAcks) confirm(ctx context.Context, tx *redis.Tx) error {
 	got, err := tx.Wait(ctx, n, a.timeout).Result()
 	if err != nil {
 		a.lagging.Store(true)
-		return fmt.Errorf("%w: waiting for %d replicas: %w", ErrNotReplicated, n, err)
+		return fmt.Errorf("%w: waiting for %d replicas: %w", tokencore.ErrNotReplicated, n, err)
 	}
 	if got < int64(n) {
 		a.lagging.Store(true)
-		return fmt.Errorf("%w: %d of %d replicas confirmed within %v (the write is on the primary)", ErrNotReplicated, got, n, a.timeout)
+		return fmt.Errorf("%w: %d of %d replicas confirmed within %v (the write is on the primary)", tokencore.ErrNotReplicated, got, n, a.timeout)
 	}
 	a.lagging.Store(false)
 	return nil
@@ -103,7 +105,7 @@ func (a *replicaAcks) confirm(ctx context.Context, tx *redis.Tx) error {
 // preflight, while the last confirmation failed, checks that the replicas
 // confirm again before a write is made: a probe key is written and waited
 // for. If they still do not, the write is refused with nothing written.
-func (a *replicaAcks) preflight(ctx context.Context, s *RedisStore) error {
+func (a *replicaAcks) preflight(ctx context.Context, s *Store) error {
 	if !a.lagging.Load() {
 		return nil
 	}
@@ -120,12 +122,12 @@ func (a *replicaAcks) preflight(ctx context.Context, s *RedisStore) error {
 			return s.wrap(err)
 		}
 		if got < int64(n) {
-			return fmt.Errorf("%w: %d of %d replicas confirmed a probe within %v; nothing was written", ErrNotReplicated, got, n, a.timeout)
+			return fmt.Errorf("%w: %d of %d replicas confirmed a probe within %v; nothing was written", tokencore.ErrNotReplicated, got, n, a.timeout)
 		}
 		return nil
 	})
 	if err != nil {
-		return storeUnavailable(err)
+		return tokencore.WrapUnavailable(err)
 	}
 	a.lagging.Store(false)
 	return nil

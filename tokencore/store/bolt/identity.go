@@ -1,4 +1,4 @@
-package tokencore
+package bolt
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // metaIdentityKey holds the store's StoreIdentity (JSON) in the meta bucket.
@@ -14,19 +16,19 @@ const metaIdentityKey = "identity"
 
 // boltIdentity returns the identity in meta, creating it (generation 0) if
 // there is none. It must run in a read-write transaction when it may create.
-func boltIdentity(meta *bolt.Bucket, now time.Time) (StoreIdentity, error) {
-	var id StoreIdentity
+func boltIdentity(meta *bolt.Bucket, now time.Time) (tokencore.StoreIdentity, error) {
+	var id tokencore.StoreIdentity
 	if v := meta.Get([]byte(metaIdentityKey)); v != nil {
 		if err := json.Unmarshal(v, &id); err != nil || id.ID == "" {
 			return id, fmt.Errorf("%w: store identity %q does not decode", errBoltCorrupt, v)
 		}
 		return id, nil
 	}
-	id = StoreIdentity{ID: NewGrantID(), CreatedAt: now.UTC().Truncate(time.Second)}
+	id = tokencore.StoreIdentity{ID: tokencore.NewGrantID(), CreatedAt: now.UTC().Truncate(time.Second)}
 	return id, putBoltIdentity(meta, id)
 }
 
-func putBoltIdentity(meta *bolt.Bucket, id StoreIdentity) error {
+func putBoltIdentity(meta *bolt.Bucket, id tokencore.StoreIdentity) error {
 	b, err := json.Marshal(id)
 	if err != nil {
 		return err
@@ -36,8 +38,8 @@ func putBoltIdentity(meta *bolt.Bucket, id StoreIdentity) error {
 
 // Identity implements IdentifiedStore. New stores get their identity when
 // they are created; a store made before identities existed gets one here.
-func (s *BoltStore) Identity(ctx context.Context) (StoreIdentity, error) {
-	var id StoreIdentity
+func (s *Store) Identity(ctx context.Context) (tokencore.StoreIdentity, error) {
+	var id tokencore.StoreIdentity
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket([]byte(bucketMeta)).Get([]byte(metaIdentityKey))
 		if v == nil {
@@ -57,13 +59,13 @@ func (s *BoltStore) Identity(ctx context.Context) (StoreIdentity, error) {
 }
 
 // AdvanceGeneration implements IdentifiedStore in one (fsynced) transaction.
-func (s *BoltStore) AdvanceGeneration(ctx context.Context) (StoreIdentity, error) {
-	var id StoreIdentity
+func (s *Store) AdvanceGeneration(ctx context.Context) (tokencore.StoreIdentity, error) {
+	var id tokencore.StoreIdentity
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket([]byte(bucketMeta))
 		v := meta.Get([]byte(metaIdentityKey))
 		if v == nil {
-			return ErrStoreIdentityLost
+			return tokencore.ErrStoreIdentityLost
 		}
 		if err := json.Unmarshal(v, &id); err != nil {
 			return fmt.Errorf("%w: store identity does not decode: %w", errBoltCorrupt, err)
@@ -75,4 +77,4 @@ func (s *BoltStore) AdvanceGeneration(ctx context.Context) (StoreIdentity, error
 }
 
 // Interface guard.
-var _ IdentifiedStore = (*BoltStore)(nil)
+var _ tokencore.IdentifiedStore = (*Store)(nil)

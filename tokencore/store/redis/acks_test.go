@@ -1,26 +1,27 @@
-package tokencore_test
+package redis_test
 
 import (
 	"context"
 	"errors"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/tokencore"
+	redisstore "github.com/tokengate/tokengate/tokencore/store/redis"
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 // primaryWithReplica starts a primary and a replica of it, both the test's
 // own, and waits until the replica is in sync.
-func primaryWithReplica(t *testing.T) (primary, replica *redisServer) {
+func primaryWithReplica(t *testing.T) (primary, replica *storetest.RedisServer) {
 	t.Helper()
-	primary = startRedisServer(t)
-	replica = startRedisServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))
-	c := redis.NewClient(&redis.Options{Addr: primary.addr()})
+	primary = storetest.StartRedisServer(t)
+	replica = storetest.StartRedisServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr()})
 	defer c.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -35,24 +36,9 @@ func primaryWithReplica(t *testing.T) (primary, replica *redisServer) {
 	}
 }
 
-// freeze stops (SIGSTOP) or resumes (SIGCONT) a server: a replica cut off
-// without its connection closing, the case WAIT exists for.
-func (r *redisServer) freeze(stop bool) {
-	if r.cmd == nil {
-		return // stopped for good
-	}
-	sig := syscall.SIGCONT
-	if stop {
-		sig = syscall.SIGSTOP
-	}
-	if err := r.cmd.Process.Signal(sig); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func replicaGet(t *testing.T, r *redisServer, key string) string {
+func replicaGet(t *testing.T, r *storetest.RedisServer, key string) string {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer c.Close()
 	v, _ := c.Get(t.Context(), key).Result()
 	return v
@@ -66,8 +52,8 @@ func replicaGet(t *testing.T, r *redisServer, key string) string {
 // confirmed again. Auto mode stays on when the replica disappears.
 func TestRedisReplicaAcks(t *testing.T) {
 	primary, replica := primaryWithReplica(t)
-	prefix := newRedisPrefix(t)
-	s := openRedisAt(t, primary.addr(), prefix, func(o *tokencore.RedisOptions) {
+	prefix := storetest.NewRedisPrefix(t)
+	s := openRedisAt(t, primary.Addr(), prefix, func(o *redisstore.Options) {
 		o.ReplicaAckTimeout = 200 * time.Millisecond // auto mode: the default
 	})
 	ctx := t.Context()
@@ -84,14 +70,14 @@ func TestRedisReplicaAcks(t *testing.T) {
 	if got := replicaGet(t, replica, prefix+"rev:seq"); got != strconv.FormatUint(seq, 10) {
 		t.Fatalf("the replica has revocation number %q right after the put, want %d", got, seq)
 	}
-	g := activeGrant("g", now)
+	g := storetest.SampleGrant("g", now)
 	if err := s.CreateGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
 
 	// Cut off: not acknowledged.
-	replica.freeze(true)
-	defer replica.freeze(false)
+	replica.Freeze(true)
+	defer replica.Freeze(false)
 	start := time.Now()
 	if _, err := s.PutRevocation(ctx, rev("b")); !errors.Is(err, tokencore.ErrNotReplicated) || !errors.Is(err, tokencore.ErrStoreUnavailable) {
 		t.Fatalf("PutRevocation with the replica cut off: %v, want ErrNotReplicated", err)
@@ -117,7 +103,7 @@ func TestRedisReplicaAcks(t *testing.T) {
 	}
 
 	// Back: the retry is confirmed.
-	replica.freeze(false)
+	replica.Freeze(false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		seq, err = s.PutRevocation(ctx, rev("c"))
@@ -135,7 +121,7 @@ func TestRedisReplicaAcks(t *testing.T) {
 
 	// The replica gone for good: auto mode keeps requiring it (fail
 	// closed) rather than acknowledging writes a failover would lose.
-	replica.stop()
+	replica.Stop()
 	if _, err := s.PutRevocation(ctx, rev("d")); !errors.Is(err, tokencore.ErrNotReplicated) {
 		t.Fatalf("PutRevocation after the replica left: %v, want ErrNotReplicated", err)
 	}
@@ -145,17 +131,17 @@ func TestRedisReplicaAcks(t *testing.T) {
 // primary has, replica or not; without replicas auto mode never waits.
 func TestRedisReplicaAcksOff(t *testing.T) {
 	primary, replica := primaryWithReplica(t)
-	s := openRedisAt(t, primary.addr(), newRedisPrefix(t), func(o *tokencore.RedisOptions) {
-		o.ReplicaAcks = tokencore.ReplicaAcksOff
+	s := openRedisAt(t, primary.Addr(), storetest.NewRedisPrefix(t), func(o *redisstore.Options) {
+		o.ReplicaAcks = redisstore.ReplicaAcksOff
 	})
-	replica.freeze(true)
-	defer replica.freeze(false)
+	replica.Freeze(true)
+	defer replica.Freeze(false)
 	r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: "a", NotBefore: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 	if _, err := s.PutRevocation(t.Context(), r); err != nil {
 		t.Fatalf("with acknowledgement off: %v", err)
 	}
 
-	lone := openRedisAt(t, startRedisServer(t).addr(), newRedisPrefix(t))
+	lone := openRedisAt(t, storetest.StartRedisServer(t).Addr(), storetest.NewRedisPrefix(t))
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if _, err := lone.PutRevocation(ctx, r); err != nil {

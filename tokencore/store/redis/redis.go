@@ -1,4 +1,13 @@
-package tokencore
+// Package redis is the tokencore.Store kept in Redis, for several gateway
+// instances sharing their grants, revocations and EDI records. Beside the
+// store contract it implements tokencore.RevocationFeed and
+// tokencore.InstanceRegistry, which a tokencore.RevocationFollower uses to
+// keep every instance's revocation view complete, and
+// tokencore.IdentifiedStore.
+//
+// Inside this package the name redis is go-redis; importers that use both
+// usually name this package redisstore.
+package redis
 
 import (
 	"context"
@@ -16,9 +25,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
-// RedisStore is a Store kept in Redis, for several gateway instances that
+// Store is a tokencore.Store kept in Redis, for several gateway instances that
 // share their grants and revocations. Every key lives under a prefix
 // (default "tokengate:"), so several gateways can share one database:
 //
@@ -40,15 +51,15 @@ import (
 //	inst:<id>             a live instance: expires unless its heartbeat renews it
 //	instances             instance IDs scored by the last number each applied
 //
-// plus the EDI records (redisstore_edi.go). Writes that must be atomic
+// plus the EDI records (edi.go). Writes that must be atomic
 // across instances (UpdateGrant, the merge of PutRevocation, index
 // maintenance) use WATCH/MULTI/EXEC and retry on conflict. A revocation's
 // record, its number and its feed entry are written by one script inside
 // that MULTI, so they exist together or not at all.
 //
 // With replicas, writes of grants, revocations and API keys return only
-// once enough replicas confirmed them (WAIT, see RedisOptions.ReplicaAcks).
-type RedisStore struct {
+// once enough replicas confirmed them (WAIT, see Options.ReplicaAcks).
+type Store struct {
 	rdb    *redis.Client
 	prefix string
 	closed atomic.Bool
@@ -56,7 +67,7 @@ type RedisStore struct {
 }
 
 // ReplicaAcks is how many replicas must confirm a write before it counts
-// as stored (RedisOptions.ReplicaAcks).
+// as stored (Options.ReplicaAcks).
 type ReplicaAcks int
 
 const (
@@ -71,8 +82,8 @@ const (
 	ReplicaAcksOff ReplicaAcks = -1
 )
 
-// RedisOptions configures OpenRedisStore.
-type RedisOptions struct {
+// Options configures Open.
+type Options struct {
 	// Addr is host:port of the server (default 127.0.0.1:6379).
 	Addr     string
 	Username string
@@ -92,8 +103,8 @@ type RedisOptions struct {
 	ReplicaAckTimeout time.Duration
 }
 
-// DefaultRedisPrefix is the key prefix when RedisOptions.KeyPrefix is empty.
-const DefaultRedisPrefix = "tokengate:"
+// DefaultPrefix is the key prefix when Options.KeyPrefix is empty.
+const DefaultPrefix = "tokengate:"
 
 const (
 	// redisMaxRetries bounds the optimistic retries of one write. Every
@@ -104,14 +115,14 @@ const (
 	timeMemberLen = 12
 )
 
-// OpenRedisStore connects to Redis and pings it, so that a wrong address or
+// Open connects to Redis and pings it, so that a wrong address or
 // password fails here rather than at the first request.
-func OpenRedisStore(ctx context.Context, o RedisOptions) (*RedisStore, error) {
+func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:6379"
 	}
 	if o.KeyPrefix == "" {
-		o.KeyPrefix = DefaultRedisPrefix
+		o.KeyPrefix = DefaultPrefix
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
@@ -132,22 +143,22 @@ func OpenRedisStore(ctx context.Context, o RedisOptions) (*RedisStore, error) {
 	if o.ReplicaAckTimeout <= 0 {
 		o.ReplicaAckTimeout = DefaultReplicaAckTimeout
 	}
-	s := &RedisStore{rdb: rdb, prefix: o.KeyPrefix, acks: replicaAcks{mode: o.ReplicaAcks, timeout: o.ReplicaAckTimeout}}
+	s := &Store{rdb: rdb, prefix: o.KeyPrefix, acks: replicaAcks{mode: o.ReplicaAcks, timeout: o.ReplicaAckTimeout}}
 	s.acks.required(pctx, rdb) // auto: learn at once whether the primary has replicas
 	return s, nil
 }
 
-// DefaultReplicaAckTimeout is RedisOptions.ReplicaAckTimeout's default: a
+// DefaultReplicaAckTimeout is Options.ReplicaAckTimeout's default: a
 // replica on the same network confirms in about one round trip.
 const DefaultReplicaAckTimeout = 100 * time.Millisecond
 
 // begin checks the context and the closed state before any command.
-func (s *RedisStore) begin(ctx context.Context) error {
+func (s *Store) begin(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if s.closed.Load() {
-		return ErrStoreClosed
+		return tokencore.ErrStoreClosed
 	}
 	return nil
 }
@@ -157,15 +168,15 @@ func (s *RedisStore) begin(ctx context.Context) error {
 // state (READONLY after a failover, LOADING, OOM, ...) wraps
 // ErrStoreUnavailable; anything else (the caller's own errors, redis.Nil,
 // a failed transaction) is returned as it is.
-func (s *RedisStore) wrap(err error) error {
+func (s *Store) wrap(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, redis.ErrClosed) || s.closed.Load() && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%w: %v", ErrStoreClosed, err)
+		return fmt.Errorf("%w: %v", tokencore.ErrStoreClosed, err)
 	}
 	if redisUnavailable(err) {
-		return storeUnavailable(err)
+		return tokencore.WrapUnavailable(err)
 	}
 	return err
 }
@@ -191,7 +202,7 @@ func redisUnavailable(err error) bool {
 
 // watch runs fn in a WATCH of keys, retrying while another client changed
 // a watched key before EXEC.
-func (s *RedisStore) watch(ctx context.Context, fn func(tx *redis.Tx) error, keys ...string) error {
+func (s *Store) watch(ctx context.Context, fn func(tx *redis.Tx) error, keys ...string) error {
 	for i := 0; i < redisMaxRetries; i++ {
 		err := s.rdb.Watch(ctx, fn, keys...)
 		if !errors.Is(err, redis.TxFailedErr) {
@@ -207,23 +218,23 @@ func (s *RedisStore) watch(ctx context.Context, fn func(tx *redis.Tx) error, key
 	return fmt.Errorf("redis store: gave up after %d conflicting writes", redisMaxRetries)
 }
 
-func (s *RedisStore) grantKey(id string) string { return s.prefix + "g:" + id }
-func (s *RedisStore) hashKey(h string) string   { return s.prefix + "h:" + h }
-func (s *RedisStore) expGrants() string         { return s.prefix + "exp:g" }
-func (s *RedisStore) expRevs() string           { return s.prefix + "exp:r" }
-func (s *RedisStore) revKey(name string) string { return s.prefix + "r:" + name }
-func (s *RedisStore) revSeqKey() string         { return s.prefix + "rev:seq" }
-func (s *RedisStore) revEpochKey() string       { return s.prefix + "rev:epoch" }
-func (s *RedisStore) revStream() string         { return s.prefix + "rev:stream" }
-func (s *RedisStore) instKey(id string) string  { return s.prefix + "inst:" + id }
-func (s *RedisStore) instances() string         { return s.prefix + "instances" }
+func (s *Store) grantKey(id string) string { return s.prefix + "g:" + id }
+func (s *Store) hashKey(h string) string   { return s.prefix + "h:" + h }
+func (s *Store) expGrants() string         { return s.prefix + "exp:g" }
+func (s *Store) expRevs() string           { return s.prefix + "exp:r" }
+func (s *Store) revKey(name string) string { return s.prefix + "r:" + name }
+func (s *Store) revSeqKey() string         { return s.prefix + "rev:seq" }
+func (s *Store) revEpochKey() string       { return s.prefix + "rev:epoch" }
+func (s *Store) revStream() string         { return s.prefix + "rev:stream" }
+func (s *Store) instKey(id string) string  { return s.prefix + "inst:" + id }
+func (s *Store) instances() string         { return s.prefix + "instances" }
 
 // lenStr encodes s with its length, so two fields in one key can never be
 // read as each other ("ab"+"c" vs "a"+"bc").
 func lenStr(s string) string { return strconv.Itoa(len(s)) + ":" + s }
 
 // grantIndexes returns the index sets g is a member of.
-func (s *RedisStore) grantIndexes(g *Grant) []string {
+func (s *Store) grantIndexes(g *tokencore.Grant) []string {
 	ix := []string{s.prefix + "ix:all"}
 	if g.Subject != "" {
 		ix = append(ix, s.prefix+"ix:sub:"+g.Subject)
@@ -238,7 +249,7 @@ func (s *RedisStore) grantIndexes(g *Grant) []string {
 }
 
 // filterIndex is the smallest index set that holds every match of f.
-func (s *RedisStore) filterIndex(f GrantFilter) string {
+func (s *Store) filterIndex(f tokencore.GrantFilter) string {
 	switch {
 	case f.Subject != "":
 		return s.prefix + "ix:sub:" + f.Subject
@@ -252,7 +263,9 @@ func (s *RedisStore) filterIndex(f GrantFilter) string {
 
 // timeMember is an index member: time(t) then id, ordered by Redis like
 // (t, id).
-func timeMember(t time.Time, id string) string { return string(appendTime(nil, t)) + id }
+func timeMember(t time.Time, id string) string {
+	return string(tokencore.AppendSortableTime(nil, t)) + id
+}
 
 // expiryScore is the coarse sort score of an expiry: Unix seconds. Sweep
 // reads candidates by score and decides on the exact time.
@@ -263,8 +276,8 @@ func expiryScore(t time.Time) float64 {
 	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }
 
-func decodeGrant(b []byte) (*Grant, error) {
-	var g Grant
+func decodeGrant(b []byte) (*tokencore.Grant, error) {
+	var g tokencore.Grant
 	if err := json.Unmarshal(b, &g); err != nil {
 		return nil, fmt.Errorf("redis store: decoding grant: %w", err)
 	}
@@ -272,10 +285,10 @@ func decodeGrant(b []byte) (*Grant, error) {
 }
 
 // getGrant reads a grant through c (the client or a WATCH transaction).
-func (s *RedisStore) getGrant(ctx context.Context, c redis.Cmdable, id string) (*Grant, error) {
+func (s *Store) getGrant(ctx context.Context, c redis.Cmdable, id string) (*tokencore.Grant, error) {
 	b, err := c.Get(ctx, s.grantKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("grant %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("grant %q: %w", id, tokencore.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.wrap(err)
@@ -284,9 +297,9 @@ func (s *RedisStore) getGrant(ctx context.Context, c redis.Cmdable, id string) (
 }
 
 // checkHashOwners refuses hashes of g that are the current token of
-// another grant (see MemoryStore.checkHashes).
-func (s *RedisStore) checkHashOwners(ctx context.Context, tx *redis.Tx, g *Grant) error {
-	for _, h := range grantHashes(g) {
+// another grant (see the memory store's checkHashes).
+func (s *Store) checkHashOwners(ctx context.Context, tx *redis.Tx, g *tokencore.Grant) error {
+	for _, h := range tokencore.GrantHashes(g) {
 		owner, err := tx.Get(ctx, s.hashKey(h)).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
@@ -295,7 +308,7 @@ func (s *RedisStore) checkHashOwners(ctx context.Context, tx *redis.Tx, g *Grant
 			return s.wrap(err)
 		}
 		if owner != g.ID {
-			return fmt.Errorf("grant %q: token hash already belongs to another grant: %w", g.ID, ErrConflict)
+			return fmt.Errorf("grant %q: token hash already belongs to another grant: %w", g.ID, tokencore.ErrConflict)
 		}
 	}
 	return nil
@@ -303,10 +316,10 @@ func (s *RedisStore) checkHashOwners(ctx context.Context, tx *redis.Tx, g *Grant
 
 // writeGrant queues the record, its indexes and its expiry entry for g,
 // removing those of old (nil for a new grant) that g no longer has.
-func (s *RedisStore) writeGrant(ctx context.Context, p redis.Pipeliner, old, g *Grant, b []byte) {
+func (s *Store) writeGrant(ctx context.Context, p redis.Pipeliner, old, g *tokencore.Grant, b []byte) {
 	if old != nil {
-		newHashes := grantHashes(g)
-		for _, h := range grantHashes(old) {
+		newHashes := tokencore.GrantHashes(g)
+		for _, h := range tokencore.GrantHashes(old) {
 			if !slices.Contains(newHashes, h) {
 				p.Del(ctx, s.hashKey(h))
 			}
@@ -317,7 +330,7 @@ func (s *RedisStore) writeGrant(ctx context.Context, p redis.Pipeliner, old, g *
 		}
 	}
 	p.Set(ctx, s.grantKey(g.ID), b, 0)
-	for _, h := range grantHashes(g) {
+	for _, h := range tokencore.GrantHashes(g) {
 		p.Set(ctx, s.hashKey(h), g.ID, 0)
 	}
 	m := timeMember(g.CreatedAt, g.ID)
@@ -332,9 +345,9 @@ func (s *RedisStore) writeGrant(ctx context.Context, p redis.Pipeliner, old, g *
 }
 
 // deleteGrant queues the removal of g with its index and expiry entries.
-func (s *RedisStore) deleteGrant(ctx context.Context, p redis.Pipeliner, g *Grant) {
+func (s *Store) deleteGrant(ctx context.Context, p redis.Pipeliner, g *tokencore.Grant) {
 	p.Del(ctx, s.grantKey(g.ID))
-	for _, h := range grantHashes(g) {
+	for _, h := range tokencore.GrantHashes(g) {
 		p.Del(ctx, s.hashKey(h))
 	}
 	m := timeMember(g.CreatedAt, g.ID)
@@ -344,17 +357,17 @@ func (s *RedisStore) deleteGrant(ctx context.Context, p redis.Pipeliner, g *Gran
 	p.ZRem(ctx, s.expGrants(), g.ID)
 }
 
-func (s *RedisStore) hashKeys(g *Grant) []string {
+func (s *Store) hashKeys(g *tokencore.Grant) []string {
 	var ks []string
-	for _, h := range grantHashes(g) {
+	for _, h := range tokencore.GrantHashes(g) {
 		ks = append(ks, s.hashKey(h))
 	}
 	return ks
 }
 
 // CreateGrant stores g and its index entries in one transaction.
-func (s *RedisStore) CreateGrant(ctx context.Context, g *Grant) error {
-	b, err := encodeGrant(g)
+func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
+	b, err := tokencore.EncodeGrant(g)
 	if err != nil {
 		return err
 	}
@@ -371,7 +384,7 @@ func (s *RedisStore) CreateGrant(ctx context.Context, g *Grant) error {
 			return s.wrap(err)
 		}
 		if n > 0 {
-			return fmt.Errorf("creating grant %q: %w", g.ID, ErrConflict)
+			return fmt.Errorf("creating grant %q: %w", g.ID, tokencore.ErrConflict)
 		}
 		if err := s.checkHashOwners(ctx, tx, g); err != nil {
 			return err
@@ -389,7 +402,7 @@ func (s *RedisStore) CreateGrant(ctx context.Context, g *Grant) error {
 }
 
 // GetGrant returns the grant with this ID.
-func (s *RedisStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
+func (s *Store) GetGrant(ctx context.Context, id string) (*tokencore.Grant, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -397,20 +410,20 @@ func (s *RedisStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
 }
 
 // GrantByTokenHash looks the hash up in the h: index.
-func (s *RedisStore) GrantByTokenHash(ctx context.Context, hash string) (*Grant, error) {
+func (s *Store) GrantByTokenHash(ctx context.Context, hash string) (*tokencore.Grant, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	id, err := s.rdb.Get(ctx, s.hashKey(hash)).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("grant by token hash: %w", ErrNotFound)
+		return nil, fmt.Errorf("grant by token hash: %w", tokencore.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	g, err := s.getGrant(ctx, s.rdb, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("grant by token hash: %w", ErrNotFound)
+	if errors.Is(err, tokencore.ErrNotFound) {
+		return nil, fmt.Errorf("grant by token hash: %w", tokencore.ErrNotFound)
 	}
 	return g, err
 }
@@ -431,18 +444,18 @@ func (s *RedisStore) GrantByTokenHash(ctx context.Context, hash string) (*Grant,
 // While the replicas are known to lag, every write first checks that they
 // confirm again (preflight), so in that state a write fails with nothing
 // written.
-func (s *RedisStore) UpdateGrant(ctx context.Context, id string, fn func(g *Grant) error) (*Grant, error) {
+func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore.Grant) error) (*tokencore.Grant, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.acks.preflight(ctx, s); err != nil {
 		return nil, err
 	}
-	var out *Grant
+	var out *tokencore.Grant
 	err := s.watch(ctx, func(tx *redis.Tx) error {
 		old, err := s.getGrant(ctx, tx, id)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("updating grant %q: %w", id, ErrNotFound)
+		if errors.Is(err, tokencore.ErrNotFound) {
+			return fmt.Errorf("updating grant %q: %w", id, tokencore.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -451,10 +464,10 @@ func (s *RedisStore) UpdateGrant(ctx context.Context, id string, fn func(g *Gran
 		if err := fn(g); err != nil {
 			return err // unwrapped: the caller branches on its own errors
 		}
-		if err := checkUpdated(id, g); err != nil {
+		if err := tokencore.CheckUpdatedGrant(id, g); err != nil {
 			return err
 		}
-		b, err := encodeGrant(g)
+		b, err := tokencore.EncodeGrant(g)
 		if err != nil {
 			return err
 		}
@@ -488,7 +501,7 @@ func (s *RedisStore) UpdateGrant(ctx context.Context, id string, fn func(g *Gran
 }
 
 // DeleteGrant removes the grant with its index entries.
-func (s *RedisStore) DeleteGrant(ctx context.Context, id string) error {
+func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -497,8 +510,8 @@ func (s *RedisStore) DeleteGrant(ctx context.Context, id string) error {
 	}
 	return s.watch(ctx, func(tx *redis.Tx) error {
 		g, err := s.getGrant(ctx, tx, id)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("deleting grant %q: %w", id, ErrNotFound)
+		if errors.Is(err, tokencore.ErrNotFound) {
+			return fmt.Errorf("deleting grant %q: %w", id, tokencore.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -516,7 +529,7 @@ func (s *RedisStore) DeleteGrant(ctx context.Context, id string) error {
 
 // ListGrants reads the members of the narrowest index (already in CreatedAt,
 // ID order), loads their grants and applies the whole filter.
-func (s *RedisStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, int, error) {
+func (s *Store) ListGrants(ctx context.Context, f tokencore.GrantFilter) ([]*tokencore.Grant, int, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, 0, err
 	}
@@ -524,8 +537,8 @@ func (s *RedisStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, i
 	if err != nil {
 		return nil, 0, s.wrap(err)
 	}
-	now := filterNow(f)
-	var match []*Grant
+	now := tokencore.FilterNow(f)
+	var match []*tokencore.Grant
 	const batch = 500
 	for start := 0; start < len(members); start += batch {
 		chunk := members[start:min(start+batch, len(members))]
@@ -551,13 +564,13 @@ func (s *RedisStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, i
 			if err != nil {
 				return nil, 0, err
 			}
-			if grantMatches(g, f, now) {
+			if tokencore.GrantMatches(g, f, now) {
 				match = append(match, g)
 			}
 		}
 	}
-	slices.SortFunc(match, compareGrants)
-	lo, hi := listWindow(len(match), f.Start, f.End)
+	slices.SortFunc(match, tokencore.CompareGrants)
+	lo, hi := tokencore.ListWindow(len(match), f.Start, f.End)
 	return slices.Clone(match[lo:hi]), len(match), nil
 }
 
@@ -602,7 +615,7 @@ return seq
 `
 
 // revName is the identity of a revocation in keys and in exp:r.
-func revName(kind RevocationKind, key string) string { return lenStr(string(kind)) + key }
+func revName(kind tokencore.RevocationKind, key string) string { return lenStr(string(kind)) + key }
 
 // scoreArg is an expiry score as a command argument (+inf for never).
 func scoreArg(t time.Time) string {
@@ -621,8 +634,8 @@ func scoreArg(t time.Time) string {
 // followed by every instance, but could be lost in a failover, so the
 // caller answers 503 and the client retries; the retry stores it again
 // (idempotent) and waits again.
-func (s *RedisStore) PutRevocation(ctx context.Context, r Revocation) (uint64, error) {
-	if err := validateRevocation(r); err != nil {
+func (s *Store) PutRevocation(ctx context.Context, r tokencore.Revocation) (uint64, error) {
+	if err := tokencore.ValidateRevocation(r); err != nil {
 		return 0, err
 	}
 	if err := s.begin(ctx); err != nil {
@@ -633,7 +646,7 @@ func (s *RedisStore) PutRevocation(ctx context.Context, r Revocation) (uint64, e
 	}
 	name := revName(r.Kind, r.Key)
 	key := s.revKey(name)
-	epoch := NewGrantID() // kept only if this is the first revocation of the history
+	epoch := tokencore.NewGrantID() // kept only if this is the first revocation of the history
 	var seq uint64
 	err := s.watch(ctx, func(tx *redis.Tx) error {
 		merged := r
@@ -643,11 +656,11 @@ func (s *RedisStore) PutRevocation(ctx context.Context, r Revocation) (uint64, e
 		case err != nil:
 			return s.wrap(err)
 		default:
-			var old Revocation
+			var old tokencore.Revocation
 			if err := json.Unmarshal(b, &old); err != nil {
 				return fmt.Errorf("redis store: decoding revocation: %w", err)
 			}
-			merged = mergeRevocation(old, r)
+			merged = tokencore.MergeRevocation(old, r)
 		}
 		enc, err := json.Marshal(merged)
 		if err != nil {
@@ -677,24 +690,24 @@ func (s *RedisStore) PutRevocation(ctx context.Context, r Revocation) (uint64, e
 }
 
 // RevocationSeq returns the number of the last stored revocation.
-func (s *RedisStore) RevocationSeq(ctx context.Context) (uint64, error) {
+func (s *Store) RevocationSeq(ctx context.Context) (uint64, error) {
 	pos, err := s.FeedPosition(ctx)
 	return pos.Seq, err
 }
 
 // FeedPosition reads the number and the epoch in one command.
-func (s *RedisStore) FeedPosition(ctx context.Context) (FeedPosition, error) {
+func (s *Store) FeedPosition(ctx context.Context) (tokencore.FeedPosition, error) {
 	if err := s.begin(ctx); err != nil {
-		return FeedPosition{}, err
+		return tokencore.FeedPosition{}, err
 	}
 	vals, err := s.rdb.MGet(ctx, s.revSeqKey(), s.revEpochKey()).Result()
 	if err != nil {
-		return FeedPosition{}, s.wrap(err)
+		return tokencore.FeedPosition{}, s.wrap(err)
 	}
-	var pos FeedPosition
+	var pos tokencore.FeedPosition
 	if v, ok := vals[0].(string); ok {
 		if pos.Seq, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return FeedPosition{}, fmt.Errorf("redis store: revocation number %q: %w", v, err)
+			return tokencore.FeedPosition{}, fmt.Errorf("redis store: revocation number %q: %w", v, err)
 		}
 	}
 	pos.Epoch, _ = vals[1].(string)
@@ -703,7 +716,7 @@ func (s *RedisStore) FeedPosition(ctx context.Context) (FeedPosition, error) {
 
 // ReadRevocations reads the feed after number after: XREAD, blocking up to
 // block for new entries when block is positive.
-func (s *RedisStore) ReadRevocations(ctx context.Context, after uint64, block time.Duration) ([]NumberedRevocation, error) {
+func (s *Store) ReadRevocations(ctx context.Context, after uint64, block time.Duration) ([]tokencore.NumberedRevocation, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -722,7 +735,7 @@ func (s *RedisStore) ReadRevocations(ctx context.Context, after uint64, block ti
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	var out []NumberedRevocation
+	var out []tokencore.NumberedRevocation
 	for _, st := range streams {
 		for _, m := range st.Messages {
 			idMS, _, _ := strings.Cut(m.ID, "-")
@@ -731,12 +744,12 @@ func (s *RedisStore) ReadRevocations(ctx context.Context, after uint64, block ti
 				return nil, fmt.Errorf("redis store: feed entry ID %q: %w", m.ID, err)
 			}
 			v, _ := m.Values["v"].(string)
-			var r Revocation
+			var r tokencore.Revocation
 			if err := json.Unmarshal([]byte(v), &r); err != nil {
 				return nil, fmt.Errorf("redis store: decoding feed entry %s: %w", m.ID, err)
 			}
 			epoch, _ := m.Values["e"].(string)
-			out = append(out, NumberedRevocation{Seq: seq, Epoch: epoch, Revocation: r})
+			out = append(out, tokencore.NumberedRevocation{Seq: seq, Epoch: epoch, Revocation: r})
 		}
 	}
 	return out, nil
@@ -744,7 +757,7 @@ func (s *RedisStore) ReadRevocations(ctx context.Context, after uint64, block ti
 
 // RegisterInstance renews inst:<id> for ttl and records applied in
 // instances, in one transaction.
-func (s *RedisStore) RegisterInstance(ctx context.Context, id string, applied uint64, ttl time.Duration) error {
+func (s *Store) RegisterInstance(ctx context.Context, id string, applied uint64, ttl time.Duration) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -757,7 +770,7 @@ func (s *RedisStore) RegisterInstance(ctx context.Context, id string, applied ui
 }
 
 // UnregisterInstance removes the instance's keys.
-func (s *RedisStore) UnregisterInstance(ctx context.Context, id string) error {
+func (s *Store) UnregisterInstance(ctx context.Context, id string) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -772,7 +785,7 @@ func (s *RedisStore) UnregisterInstance(ctx context.Context, id string) error {
 // LaggingInstances reads the instances whose recorded number is below seq
 // and keeps those whose inst:<id> key is still alive; the others have
 // stopped renewing it and are removed from instances.
-func (s *RedisStore) LaggingInstances(ctx context.Context, seq uint64) ([]string, error) {
+func (s *Store) LaggingInstances(ctx context.Context, seq uint64) ([]string, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -806,7 +819,7 @@ func (s *RedisStore) LaggingInstances(ctx context.Context, seq uint64) ([]string
 }
 
 // Revocations returns the revocations not expired at now.
-func (s *RedisStore) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
+func (s *Store) Revocations(ctx context.Context, now time.Time) ([]tokencore.Revocation, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -816,7 +829,7 @@ func (s *RedisStore) Revocations(ctx context.Context, now time.Time) ([]Revocati
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	var out []Revocation
+	var out []tokencore.Revocation
 	const batch = 500
 	for start := 0; start < len(names); start += batch {
 		chunk := names[start:min(start+batch, len(names))]
@@ -834,11 +847,11 @@ func (s *RedisStore) Revocations(ctx context.Context, now time.Time) ([]Revocati
 			if err != nil {
 				continue // swept since the index was read
 			}
-			var r Revocation
+			var r tokencore.Revocation
 			if err := json.Unmarshal(b, &r); err != nil {
 				return nil, fmt.Errorf("redis store: decoding revocation: %w", err)
 			}
-			if !revocationExpired(r, now) {
+			if !tokencore.RevocationExpired(r, now) {
 				out = append(out, r)
 			}
 		}
@@ -850,7 +863,7 @@ func (s *RedisStore) Revocations(ctx context.Context, now time.Time) ([]Revocati
 // expiry sets by their coarse score; each is removed in its own
 // transaction after checking its exact expiry, so a record updated
 // meanwhile is kept.
-func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
@@ -867,13 +880,13 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 		err := s.watch(ctx, func(tx *redis.Tx) error {
 			removed = false
 			g, err := s.getGrant(ctx, tx, id)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, tokencore.ErrNotFound) {
 				return s.wrap(tx.ZRem(ctx, s.expGrants(), id).Err())
 			}
 			if err != nil {
 				return err
 			}
-			if !grantExpired(g, now) {
+			if !tokencore.GrantExpired(g, now) {
 				return nil
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -907,11 +920,11 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return s.wrap(err)
 			}
-			var r Revocation
+			var r tokencore.Revocation
 			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("redis store: decoding revocation: %w", err)
 			}
-			if !revocationExpired(r, now) {
+			if !tokencore.RevocationExpired(r, now) {
 				return nil
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -934,16 +947,16 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 
 // Close closes the connections (a blocked ReadRevocations returns). The data stays
 // in Redis. Further calls fail with ErrStoreClosed.
-func (s *RedisStore) Close() error {
+func (s *Store) Close() error {
 	if s.closed.Swap(true) {
-		return ErrStoreClosed
+		return tokencore.ErrStoreClosed
 	}
 	return s.rdb.Close()
 }
 
 // Interface guards.
 var (
-	_ Store            = (*RedisStore)(nil)
-	_ RevocationFeed   = (*RedisStore)(nil)
-	_ InstanceRegistry = (*RedisStore)(nil)
+	_ tokencore.Store            = (*Store)(nil)
+	_ tokencore.RevocationFeed   = (*Store)(nil)
+	_ tokencore.InstanceRegistry = (*Store)(nil)
 )

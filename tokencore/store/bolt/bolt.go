@@ -1,4 +1,10 @@
-package tokencore
+// Package bolt is the embedded, persistent tokencore.Store: one bbolt file,
+// the default for a single gateway instance. It also implements
+// tokencore.IdentifiedStore.
+//
+// Inside this package the name bolt is go.etcd.io/bbolt; importers that use
+// both usually name this package boltstore.
+package bolt
 
 import (
 	"bytes"
@@ -18,11 +24,13 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
-// BoltOptions configures OpenBoltStore.
-type BoltOptions struct {
-	// Timeout is how long OpenBoltStore waits for the file lock before it
+// Options configures Open.
+type Options struct {
+	// Timeout is how long Open waits for the file lock before it
 	// gives up. bbolt locks the file exclusively, so a second process (or a
 	// second open in this process) waits for the first to close it; `caddy
 	// validate` provisions the store too, and must fail instead of hanging
@@ -30,7 +38,7 @@ type BoltOptions struct {
 	Timeout time.Duration
 }
 
-// BoltStore is the embedded, persistent Store: one bbolt file, the default
+// Store is the embedded, persistent tokencore.Store: one bbolt file, the default
 // for a single gateway instance.
 //
 // Every write is one bbolt read-write transaction, and bbolt fsyncs each
@@ -56,7 +64,7 @@ type BoltOptions struct {
 // subject, client or user yields its grants already in ListGrants order and
 // can count them without decoding any, and Sweep walks the expiry indexes
 // from their start and stops at the first entry still valid.
-type BoltStore struct {
+type Store struct {
 	db     *bolt.DB
 	writes *groupCommitter // grant creations and updates
 	closed atomic.Bool
@@ -91,7 +99,7 @@ const (
 // do not decode, index entries without their record, panics of bbolt.
 var errBoltCorrupt = errors.New("tokencore: bolt store is corrupt")
 
-// OpenBoltStore opens the bbolt file at path, creating it only when no file
+// Open opens the bbolt file at path, creating it only when no file
 // is there. The parent directories are created with mode 0700 and the file
 // with 0600: the file holds token hashes and grant properties, not for
 // other users.
@@ -105,7 +113,7 @@ var errBoltCorrupt = errors.New("tokencore: bolt store is corrupt")
 // initialised, so a crash during creation never leaves a half-made store at
 // path. A file held by another process fails with an error wrapping
 // bbolt's timeout error after opts.Timeout.
-func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
+func Open(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("opening bolt store: empty path")
 	}
@@ -127,7 +135,7 @@ func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
 	}
 	db, err := openBolt(path, opts.Timeout)
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("opening bolt store %s: %w (gave up after %s: %w)", path, ErrStoreLocked, opts.Timeout, err)
+		return nil, fmt.Errorf("opening bolt store %s: %w (gave up after %s: %w)", path, tokencore.ErrStoreLocked, opts.Timeout, err)
 	} else if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
 		return nil, fmt.Errorf("opening bolt store %s: the file is not a tokengate store, or its header is damaged; restore it from a backup (see docs/operations.md, Backups and recovery): %w", path, err)
 	} else if errors.Is(err, errBoltCorrupt) {
@@ -139,7 +147,7 @@ func OpenBoltStore(path string, opts BoltOptions) (*BoltStore, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}
-	return &BoltStore{db: db, writes: newGroupCommitter(db)}, nil
+	return &Store{db: db, writes: newGroupCommitter(db)}, nil
 }
 
 // createBoltStore makes a new, initialised store (buckets, schema version,
@@ -330,15 +338,15 @@ func initBolt(db *bolt.DB, create bool) (err error) {
 }
 
 // CreateGrant stores g and its index entries in one transaction.
-func (s *BoltStore) CreateGrant(ctx context.Context, g *Grant) error {
-	b, err := encodeGrant(g)
+func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
+	b, err := tokencore.EncodeGrant(g)
 	if err != nil {
 		return err
 	}
 	return s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {
 		grants := tx.Bucket([]byte(bucketGrants))
 		if grants.Get([]byte(g.ID)) != nil {
-			return fmt.Errorf("creating grant %q: %w", g.ID, ErrConflict), nil
+			return fmt.Errorf("creating grant %q: %w", g.ID, tokencore.ErrConflict), nil
 		}
 		if err := checkHashOwners(tx, g); err != nil {
 			return fmt.Errorf("creating grant %q: %w", g.ID, err), nil
@@ -350,8 +358,8 @@ func (s *BoltStore) CreateGrant(ctx context.Context, g *Grant) error {
 	})
 }
 
-func (s *BoltStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
-	var g *Grant
+func (s *Store) GetGrant(ctx context.Context, id string) (*tokencore.Grant, error) {
+	var g *tokencore.Grant
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
 		g, err = loadGrant(tx, id)
@@ -362,15 +370,15 @@ func (s *BoltStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
 
 // GrantByTokenHash returns the grant whose current access or refresh token
 // has this hash.
-func (s *BoltStore) GrantByTokenHash(ctx context.Context, hash string) (*Grant, error) {
-	var g *Grant
+func (s *Store) GrantByTokenHash(ctx context.Context, hash string) (*tokencore.Grant, error) {
+	var g *tokencore.Grant
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		id := tx.Bucket([]byte(bucketTokenIdx)).Get([]byte(hash))
 		if id == nil {
-			return fmt.Errorf("grant by token hash: %w", ErrNotFound)
+			return fmt.Errorf("grant by token hash: %w", tokencore.ErrNotFound)
 		}
 		var err error
-		if g, err = loadGrant(tx, string(id)); errors.Is(err, ErrNotFound) {
+		if g, err = loadGrant(tx, string(id)); errors.Is(err, tokencore.ErrNotFound) {
 			return fmt.Errorf("token hash index names missing grant %q: %w", id, errBoltCorrupt)
 		}
 		return err
@@ -385,8 +393,8 @@ func (s *BoltStore) GrantByTokenHash(ctx context.Context, hash string) (*Grant, 
 // again alone (see batch), and each run starts again from the stored grant.
 // Only the index entries that changed are rewritten: a rotation touches the
 // token-hash and expiry indexes.
-func (s *BoltStore) UpdateGrant(ctx context.Context, id string, fn func(g *Grant) error) (*Grant, error) {
-	var out *Grant
+func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore.Grant) error) (*tokencore.Grant, error) {
+	var out *tokencore.Grant
 	err := s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {
 		out = nil
 		old, err := loadGrant(tx, id)
@@ -398,9 +406,9 @@ func (s *BoltStore) UpdateGrant(ctx context.Context, id string, fn func(g *Grant
 			return err, nil // unwrapped: the caller branches on its own errors
 		}
 		if g.ID != id {
-			return checkUpdated(id, g), nil
+			return tokencore.CheckUpdatedGrant(id, g), nil
 		}
-		b, err := encodeGrant(g)
+		b, err := tokencore.EncodeGrant(g)
 		if err != nil {
 			return err, nil
 		}
@@ -424,7 +432,7 @@ func (s *BoltStore) UpdateGrant(ctx context.Context, id string, fn func(g *Grant
 	return out, nil
 }
 
-func (s *BoltStore) DeleteGrant(ctx context.Context, id string) error {
+func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		g, err := loadGrant(tx, id)
 		if err != nil {
@@ -439,10 +447,10 @@ func (s *BoltStore) DeleteGrant(ctx context.Context, id string) error {
 // grant otherwise. When the index alone decides the match (no Kind, no
 // ActiveOnly, no second field), only the grants inside the window are
 // decoded.
-func (s *BoltStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, int, error) {
-	now := filterNow(f)
+func (s *Store) ListGrants(ctx context.Context, f tokencore.GrantFilter) ([]*tokencore.Grant, int, error) {
+	now := tokencore.FilterNow(f)
 	var (
-		out   []*Grant
+		out   []*tokencore.Grant
 		total int
 	)
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -453,7 +461,7 @@ func (s *BoltStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, in
 				return err
 			}
 			total = len(all)
-			lo, hi := listWindow(total, f.Start, f.End)
+			lo, hi := tokencore.ListWindow(total, f.Start, f.End)
 			out = all[lo:hi]
 			return nil
 		}
@@ -463,10 +471,10 @@ func (s *BoltStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, in
 		}
 		if !residual {
 			total = len(entries)
-			lo, hi := listWindow(total, f.Start, f.End)
+			lo, hi := tokencore.ListWindow(total, f.Start, f.End)
 			entries = entries[lo:hi]
 		}
-		var match []*Grant
+		var match []*tokencore.Grant
 		for i, e := range entries {
 			if i%ctxCheckEvery == ctxCheckEvery-1 {
 				if err := ctx.Err(); err != nil {
@@ -477,7 +485,7 @@ func (s *BoltStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, in
 			if err != nil {
 				return fmt.Errorf("index %s names grant %q: %w: %w", bucket, e.id, errBoltCorrupt, err)
 			}
-			if !residual || grantMatches(g, f, now) {
+			if !residual || tokencore.GrantMatches(g, f, now) {
 				match = append(match, g)
 			}
 		}
@@ -486,7 +494,7 @@ func (s *BoltStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, in
 			return nil
 		}
 		total = len(match)
-		lo, hi := listWindow(total, f.Start, f.End)
+		lo, hi := tokencore.ListWindow(total, f.Start, f.End)
 		out = match[lo:hi]
 		return nil
 	})
@@ -501,8 +509,8 @@ func (s *BoltStore) ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, in
 // the revocations bucket's sequence in the same transaction. It goes
 // through the group committer: revocations made together (a user's grants,
 // a replay storm) share one fsync.
-func (s *BoltStore) PutRevocation(ctx context.Context, r Revocation) (uint64, error) {
-	if err := validateRevocation(r); err != nil {
+func (s *Store) PutRevocation(ctx context.Context, r tokencore.Revocation) (uint64, error) {
+	if err := tokencore.ValidateRevocation(r); err != nil {
 		return 0, err
 	}
 	key := appendStr(nil, string(r.Kind))
@@ -513,11 +521,11 @@ func (s *BoltStore) PutRevocation(ctx context.Context, r Revocation) (uint64, er
 		expIdx := tx.Bucket([]byte(bucketRevExpiryIdx))
 		merged := r
 		if v := revs.Get(key); v != nil {
-			var old Revocation
+			var old tokencore.Revocation
 			if err := json.Unmarshal(v, &old); err != nil {
 				return nil, fmt.Errorf("decoding revocation: %w: %w", errBoltCorrupt, err)
 			}
-			merged = mergeRevocation(old, r)
+			merged = tokencore.MergeRevocation(old, r)
 			if !old.ExpiresAt.IsZero() {
 				if err := expIdx.Delete(revExpiryKey(old.ExpiresAt, key)); err != nil {
 					return nil, err
@@ -549,7 +557,7 @@ func (s *BoltStore) PutRevocation(ctx context.Context, r Revocation) (uint64, er
 
 // RevocationSeq returns the revocations bucket's sequence: the number of
 // the last stored revocation.
-func (s *BoltStore) RevocationSeq(ctx context.Context) (uint64, error) {
+func (s *Store) RevocationSeq(ctx context.Context) (uint64, error) {
 	var seq uint64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		seq = tx.Bucket([]byte(bucketRevocations)).Sequence()
@@ -560,8 +568,8 @@ func (s *BoltStore) RevocationSeq(ctx context.Context) (uint64, error) {
 
 // Revocations returns the revocations not expired at now, in no particular
 // order.
-func (s *BoltStore) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
-	var out []Revocation
+func (s *Store) Revocations(ctx context.Context, now time.Time) ([]tokencore.Revocation, error) {
+	var out []tokencore.Revocation
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket([]byte(bucketRevocations)).Cursor()
 		i := 0
@@ -571,11 +579,11 @@ func (s *BoltStore) Revocations(ctx context.Context, now time.Time) ([]Revocatio
 					return err
 				}
 			}
-			var r Revocation
+			var r tokencore.Revocation
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decoding revocation: %w: %w", errBoltCorrupt, err)
 			}
-			if !revocationExpired(r, now) {
+			if !tokencore.RevocationExpired(r, now) {
 				out = append(out, r)
 			}
 		}
@@ -590,7 +598,7 @@ func (s *BoltStore) Revocations(ctx context.Context, now time.Time) ([]Revocatio
 // Sweep removes expired grants and revocations in transactions of at most
 // sweepBatch records of each, walking the expiry indexes only as far as
 // now. The count includes the batches committed before an error.
-func (s *BoltStore) Sweep(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
 		var n int
@@ -619,9 +627,9 @@ func (s *BoltStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 
 // Close closes the file, releasing its lock. Further calls fail with
 // ErrStoreClosed. bbolt waits for running transactions to finish.
-func (s *BoltStore) Close() error {
+func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
-		return ErrStoreClosed
+		return tokencore.ErrStoreClosed
 	}
 	s.writes.stop()
 	if err := s.db.Close(); err != nil {
@@ -631,7 +639,7 @@ func (s *BoltStore) Close() error {
 }
 
 // view runs fn in a read-only transaction.
-func (s *BoltStore) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -645,7 +653,7 @@ func (s *BoltStore) view(ctx context.Context, fn func(tx *bolt.Tx) error) error 
 // fn returns nil and rolled back otherwise. A panic inside (bbolt's on a
 // damaged page, or an UpdateGrant callback's) rolls back and becomes an
 // error: the gateway keeps serving.
-func (s *BoltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -671,19 +679,19 @@ func (s *BoltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) erro
 // rolls back the others' writes; fn must not write before it refuses. fn
 // may run more than once (when another write of its group fails); the last
 // run's outcome is the one returned.
-func (s *BoltStore) batch(ctx context.Context, fn func(tx *bolt.Tx) (refused, failed error)) error {
+func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) (refused, failed error)) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
 	return s.writes.submit(fn)
 }
 
-func (s *BoltStore) begin(ctx context.Context) error {
+func (s *Store) begin(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if s.closed.Load() {
-		return ErrStoreClosed
+		return tokencore.ErrStoreClosed
 	}
 	return nil
 }
@@ -692,7 +700,7 @@ func (s *BoltStore) begin(ctx context.Context) error {
 // with a method that already checked s.closed, to ErrStoreClosed.
 func boltErr(err error) error {
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-		return fmt.Errorf("%w: %w", ErrStoreClosed, err)
+		return fmt.Errorf("%w: %w", tokencore.ErrStoreClosed, err)
 	}
 	return err
 }
@@ -705,7 +713,7 @@ func commitErr(err error) error {
 	if errors.Is(err, errBoltCorrupt) {
 		return err
 	}
-	return storeUnavailable(boltErr(err))
+	return tokencore.WrapUnavailable(boltErr(err))
 }
 
 // recoverCorrupt turns a panic into an error wrapping errBoltCorrupt. bbolt
@@ -718,12 +726,12 @@ func recoverCorrupt(err *error) {
 }
 
 // loadGrant reads and decodes one grant.
-func loadGrant(tx *bolt.Tx, id string) (*Grant, error) {
+func loadGrant(tx *bolt.Tx, id string) (*tokencore.Grant, error) {
 	v := tx.Bucket([]byte(bucketGrants)).Get([]byte(id))
 	if v == nil {
-		return nil, fmt.Errorf("grant %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("grant %q: %w", id, tokencore.ErrNotFound)
 	}
-	g := new(Grant)
+	g := new(tokencore.Grant)
 	if err := json.Unmarshal(v, g); err != nil {
 		return nil, fmt.Errorf("decoding grant %q: %w: %w", id, errBoltCorrupt, err)
 	}
@@ -731,7 +739,7 @@ func loadGrant(tx *bolt.Tx, id string) (*Grant, error) {
 }
 
 // deleteGrant removes a loaded grant and its index entries.
-func deleteGrant(tx *bolt.Tx, g *Grant) error {
+func deleteGrant(tx *bolt.Tx, g *tokencore.Grant) error {
 	if err := writeIndexes(tx, grantIndexes(g), nil); err != nil {
 		return err
 	}
@@ -751,9 +759,9 @@ type indexEntry struct {
 }
 
 // grantIndexes returns every index entry of g.
-func grantIndexes(g *Grant) []indexEntry {
+func grantIndexes(g *tokencore.Grant) []indexEntry {
 	es := make([]indexEntry, 0, 6)
-	for _, h := range grantHashes(g) {
+	for _, h := range tokencore.GrantHashes(g) {
 		es = append(es, indexEntry{bucketTokenIdx, []byte(h), g.ID})
 	}
 	if g.Subject != "" {
@@ -766,7 +774,7 @@ func grantIndexes(g *Grant) []indexEntry {
 		es = append(es, indexEntry{bucketUserIdx, createdKey(appendStr(appendStr(nil, g.Tenant), g.UserID), g), g.ID})
 	}
 	if !g.ExpiresAt.IsZero() {
-		es = append(es, indexEntry{bucketExpiryIdx, append(appendTime(nil, g.ExpiresAt), g.ID...), g.ID})
+		es = append(es, indexEntry{bucketExpiryIdx, append(tokencore.AppendSortableTime(nil, g.ExpiresAt), g.ID...), g.ID})
 	}
 	return es
 }
@@ -800,12 +808,12 @@ func writeIndexes(tx *bolt.Tx, old, new []indexEntry) error {
 }
 
 // checkHashOwners refuses a grant whose token hash is the current token of
-// another grant (see MemoryStore.checkHashes).
-func checkHashOwners(tx *bolt.Tx, g *Grant) error {
+// another grant (see the memory store's checkHashes).
+func checkHashOwners(tx *bolt.Tx, g *tokencore.Grant) error {
 	idx := tx.Bucket([]byte(bucketTokenIdx))
-	for _, h := range grantHashes(g) {
+	for _, h := range tokencore.GrantHashes(g) {
 		if owner := idx.Get([]byte(h)); owner != nil && string(owner) != g.ID {
-			return fmt.Errorf("token hash already belongs to another grant: %w", ErrConflict)
+			return fmt.Errorf("token hash already belongs to another grant: %w", tokencore.ErrConflict)
 		}
 	}
 	return nil
@@ -814,7 +822,7 @@ func checkHashOwners(tx *bolt.Tx, g *Grant) error {
 // pickIndex chooses the index ListGrants reads for f: the bucket and key
 // prefix, and whether fields remain that the index does not decide. An
 // empty bucket means a scan of every grant.
-func pickIndex(f GrantFilter) (bucket string, prefix []byte, residual bool) {
+func pickIndex(f tokencore.GrantFilter) (bucket string, prefix []byte, residual bool) {
 	rest := f
 	switch {
 	case f.Tenant != "" && f.UserID != "":
@@ -871,8 +879,8 @@ func scanIndex(ctx context.Context, tx *bolt.Tx, bucket string, prefix []byte) (
 }
 
 // scanGrants decodes every grant matching f, in ListGrants order.
-func scanGrants(ctx context.Context, tx *bolt.Tx, f GrantFilter, now time.Time) ([]*Grant, error) {
-	var out []*Grant
+func scanGrants(ctx context.Context, tx *bolt.Tx, f tokencore.GrantFilter, now time.Time) ([]*tokencore.Grant, error) {
+	var out []*tokencore.Grant
 	c := tx.Bucket([]byte(bucketGrants)).Cursor()
 	i := 0
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -881,22 +889,22 @@ func scanGrants(ctx context.Context, tx *bolt.Tx, f GrantFilter, now time.Time) 
 				return nil, err
 			}
 		}
-		g := new(Grant)
+		g := new(tokencore.Grant)
 		if err := json.Unmarshal(v, g); err != nil {
 			return nil, fmt.Errorf("decoding grant %q: %w: %w", k, errBoltCorrupt, err)
 		}
-		if grantMatches(g, f, now) {
+		if tokencore.GrantMatches(g, f, now) {
 			out = append(out, g)
 		}
 	}
-	slices.SortFunc(out, compareGrants)
+	slices.SortFunc(out, tokencore.CompareGrants)
 	return out, nil
 }
 
 // sweepGrants removes up to sweepBatch grants expired at now (ExpiresAt not
 // after now) and reports whether more may remain.
 func sweepGrants(tx *bolt.Tx, now time.Time) (int, bool, error) {
-	limit := appendTime(nil, now)
+	limit := tokencore.AppendSortableTime(nil, now)
 	var ids []string
 	c := tx.Bucket([]byte(bucketExpiryIdx)).Cursor()
 	for k, v := c.First(); k != nil && len(ids) < sweepBatch; k, v = c.Next() {
@@ -922,7 +930,7 @@ func sweepGrants(tx *bolt.Tx, now time.Time) (int, bool, error) {
 // sweepRevocations removes up to sweepBatch revocations expired at now
 // (ExpiresAt before now) and reports whether more may remain.
 func sweepRevocations(tx *bolt.Tx, now time.Time) (int, bool, error) {
-	limit := appendTime(nil, now)
+	limit := tokencore.AppendSortableTime(nil, now)
 	var keys [][]byte
 	idx := tx.Bucket([]byte(bucketRevExpiryIdx))
 	c := idx.Cursor()
@@ -952,24 +960,15 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendTime appends t as 12 bytes that sort like the instant: the Unix
-// seconds with the sign bit flipped (so negative values sort first) and the
-// nanoseconds. Unlike UnixNano this covers every time.Time, the zero
-// CreatedAt included.
-func appendTime(b []byte, t time.Time) []byte {
-	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix())^(1<<63))
-	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
-}
-
 // createdKey appends time(g.CreatedAt) and g.ID to an index prefix.
-func createdKey(prefix []byte, g *Grant) []byte {
-	return append(appendTime(prefix, g.CreatedAt), g.ID...)
+func createdKey(prefix []byte, g *tokencore.Grant) []byte {
+	return append(tokencore.AppendSortableTime(prefix, g.CreatedAt), g.ID...)
 }
 
 // revExpiryKey is the idx_revocation_expiry key of a revocation.
 func revExpiryKey(exp time.Time, revKey []byte) []byte {
-	return append(appendTime(nil, exp), revKey...)
+	return append(tokencore.AppendSortableTime(nil, exp), revKey...)
 }
 
 // Interface guard.
-var _ Store = (*BoltStore)(nil)
+var _ tokencore.Store = (*Store)(nil)

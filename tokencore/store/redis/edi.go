@@ -1,4 +1,4 @@
-package tokencore
+package redis
 
 import (
 	"context"
@@ -9,9 +9,11 @@ import (
 	"slices"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
-// EDI records of a RedisStore, under the store's prefix:
+// EDI records of a Store, under the store's prefix:
 //
 //	s:<EDI-ID>          subject record, JSON
 //	ix:subjects         every EDI-ID (sorted set, scores 0: byte order)
@@ -20,18 +22,18 @@ import (
 //	ix:keys             every key   } members time(CreatedAt)+ID, scores 0
 //	ix:keys:<owner>     keys of one } (the order of ListAPIKeys)
 
-func (s *RedisStore) subjectKey(id string) string { return s.prefix + "s:" + id }
-func (s *RedisStore) subjectIndex() string        { return s.prefix + "ix:subjects" }
-func (s *RedisStore) apiKeyKey(id string) string  { return s.prefix + "k:" + id }
-func (s *RedisStore) apiKeyHashKey(h []byte) string {
+func (s *Store) subjectKey(id string) string { return s.prefix + "s:" + id }
+func (s *Store) subjectIndex() string        { return s.prefix + "ix:subjects" }
+func (s *Store) apiKeyKey(id string) string  { return s.prefix + "k:" + id }
+func (s *Store) apiKeyHashKey(h []byte) string {
 	return s.prefix + "kh:" + hex.EncodeToString(h)
 }
-func (s *RedisStore) apiKeyIndexes(k *EDIAPIKey) []string {
+func (s *Store) apiKeyIndexes(k *tokencore.EDIAPIKey) []string {
 	return []string{s.prefix + "ix:keys", s.prefix + "ix:keys:" + k.Owner}
 }
 
-func decodeAPIKey(b []byte) (*EDIAPIKey, error) {
-	var k EDIAPIKey
+func decodeAPIKey(b []byte) (*tokencore.EDIAPIKey, error) {
+	var k tokencore.EDIAPIKey
 	if err := json.Unmarshal(b, &k); err != nil {
 		return nil, fmt.Errorf("redis store: decoding API key: %w", err)
 	}
@@ -39,8 +41,8 @@ func decodeAPIKey(b []byte) (*EDIAPIKey, error) {
 }
 
 // PutSubject creates or replaces the subject record.
-func (s *RedisStore) PutSubject(ctx context.Context, subj *EDISubject) error {
-	b, err := encodeSubject(subj)
+func (s *Store) PutSubject(ctx context.Context, subj *tokencore.EDISubject) error {
+	b, err := tokencore.EncodeSubject(subj)
 	if err != nil {
 		return err
 	}
@@ -56,18 +58,18 @@ func (s *RedisStore) PutSubject(ctx context.Context, subj *EDISubject) error {
 }
 
 // GetSubject returns the subject record with this EDI-ID.
-func (s *RedisStore) GetSubject(ctx context.Context, ediID string) (*EDISubject, error) {
+func (s *Store) GetSubject(ctx context.Context, ediID string) (*tokencore.EDISubject, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	b, err := s.rdb.Get(ctx, s.subjectKey(ediID)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("subject %q: %w", ediID, ErrNotFound)
+		return nil, fmt.Errorf("subject %q: %w", ediID, tokencore.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	var subj EDISubject
+	var subj tokencore.EDISubject
 	if err := json.Unmarshal(b, &subj); err != nil {
 		return nil, fmt.Errorf("redis store: decoding subject %q: %w", ediID, err)
 	}
@@ -75,7 +77,7 @@ func (s *RedisStore) GetSubject(ctx context.Context, ediID string) (*EDISubject,
 }
 
 // ListSubjects returns every subject record, by EDI-ID.
-func (s *RedisStore) ListSubjects(ctx context.Context) ([]*EDISubject, error) {
+func (s *Store) ListSubjects(ctx context.Context) ([]*tokencore.EDISubject, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -83,13 +85,13 @@ func (s *RedisStore) ListSubjects(ctx context.Context) ([]*EDISubject, error) {
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	out := make([]*EDISubject, 0, len(ids))
+	out := make([]*tokencore.EDISubject, 0, len(ids))
 	vals, err := s.mget(ctx, ids, s.subjectKey)
 	if err != nil {
 		return nil, err
 	}
 	for _, v := range vals {
-		var subj EDISubject
+		var subj tokencore.EDISubject
 		if err := json.Unmarshal([]byte(v), &subj); err != nil {
 			return nil, fmt.Errorf("redis store: decoding subject: %w", err)
 		}
@@ -99,7 +101,7 @@ func (s *RedisStore) ListSubjects(ctx context.Context) ([]*EDISubject, error) {
 }
 
 // mget reads the records of ids in batches, leaving out missing ones.
-func (s *RedisStore) mget(ctx context.Context, ids []string, key func(string) string) ([]string, error) {
+func (s *Store) mget(ctx context.Context, ids []string, key func(string) string) ([]string, error) {
 	var out []string
 	const batch = 500
 	for start := 0; start < len(ids); start += batch {
@@ -122,8 +124,8 @@ func (s *RedisStore) mget(ctx context.Context, ids []string, key func(string) st
 }
 
 // CreateAPIKey stores a new key record and indexes its secret hash.
-func (s *RedisStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
-	b, err := encodeAPIKey(k)
+func (s *Store) CreateAPIKey(ctx context.Context, k *tokencore.EDIAPIKey) error {
+	b, err := tokencore.EncodeAPIKey(k)
 	if err != nil {
 		return err
 	}
@@ -140,13 +142,13 @@ func (s *RedisStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
 			return s.wrap(err)
 		}
 		if n > 0 {
-			return fmt.Errorf("creating API key %q: %w", k.ID, ErrConflict)
+			return fmt.Errorf("creating API key %q: %w", k.ID, tokencore.ErrConflict)
 		}
 		if n, err = tx.Exists(ctx, hkey).Result(); err != nil {
 			return s.wrap(err)
 		}
 		if n > 0 {
-			return fmt.Errorf("creating API key %q: its secret hash belongs to another key: %w", k.ID, ErrConflict)
+			return fmt.Errorf("creating API key %q: its secret hash belongs to another key: %w", k.ID, tokencore.ErrConflict)
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, key, b, 0)
@@ -164,10 +166,10 @@ func (s *RedisStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
 	}, key, hkey)
 }
 
-func (s *RedisStore) getAPIKey(ctx context.Context, c redis.Cmdable, id string) (*EDIAPIKey, error) {
+func (s *Store) getAPIKey(ctx context.Context, c redis.Cmdable, id string) (*tokencore.EDIAPIKey, error) {
 	b, err := c.Get(ctx, s.apiKeyKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("API key %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("API key %q: %w", id, tokencore.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.wrap(err)
@@ -176,7 +178,7 @@ func (s *RedisStore) getAPIKey(ctx context.Context, c redis.Cmdable, id string) 
 }
 
 // GetAPIKey returns the key record with this ID.
-func (s *RedisStore) GetAPIKey(ctx context.Context, id string) (*EDIAPIKey, error) {
+func (s *Store) GetAPIKey(ctx context.Context, id string) (*tokencore.EDIAPIKey, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -184,27 +186,27 @@ func (s *RedisStore) GetAPIKey(ctx context.Context, id string) (*EDIAPIKey, erro
 }
 
 // GetAPIKeyByHash looks the secret hash up in the kh: index.
-func (s *RedisStore) GetAPIKeyByHash(ctx context.Context, hash []byte) (*EDIAPIKey, error) {
+func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (*tokencore.EDIAPIKey, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	id, err := s.rdb.Get(ctx, s.apiKeyHashKey(hash)).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("API key by hash: %w", ErrNotFound)
+		return nil, fmt.Errorf("API key by hash: %w", tokencore.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	k, err := s.getAPIKey(ctx, s.rdb, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("API key by hash: %w", ErrNotFound)
+	if errors.Is(err, tokencore.ErrNotFound) {
+		return nil, fmt.Errorf("API key by hash: %w", tokencore.ErrNotFound)
 	}
 	return k, err
 }
 
 // ListAPIKeys returns owner's key records (every record when owner is
 // empty), by CreatedAt then ID.
-func (s *RedisStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKey, error) {
+func (s *Store) ListAPIKeys(ctx context.Context, owner string) ([]*tokencore.EDIAPIKey, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -226,7 +228,7 @@ func (s *RedisStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKe
 	if err != nil {
 		return nil, err
 	}
-	var out []*EDIAPIKey
+	var out []*tokencore.EDIAPIKey
 	for _, v := range vals {
 		k, err := decodeAPIKey([]byte(v))
 		if err != nil {
@@ -236,24 +238,24 @@ func (s *RedisStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKe
 			out = append(out, k)
 		}
 	}
-	sortAPIKeys(out)
+	tokencore.SortAPIKeys(out)
 	return out, nil
 }
 
 // UpdateAPIKey applies fn under WATCH, like UpdateGrant, and like it waits
 // for the replicas (a revoked key must stay revoked after a failover).
-func (s *RedisStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDIAPIKey) error) (*EDIAPIKey, error) {
+func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencore.EDIAPIKey) error) (*tokencore.EDIAPIKey, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.acks.preflight(ctx, s); err != nil {
 		return nil, err
 	}
-	var out *EDIAPIKey
+	var out *tokencore.EDIAPIKey
 	err := s.watch(ctx, func(tx *redis.Tx) error {
 		old, err := s.getAPIKey(ctx, tx, id)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("updating API key %q: %w", id, ErrNotFound)
+		if errors.Is(err, tokencore.ErrNotFound) {
+			return fmt.Errorf("updating API key %q: %w", id, tokencore.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -262,10 +264,10 @@ func (s *RedisStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDI
 		if err := fn(k); err != nil {
 			return err // unwrapped: the caller branches on its own errors
 		}
-		if err := checkAPIKeyUpdate(old, k); err != nil {
+		if err := tokencore.CheckAPIKeyUpdate(old, k); err != nil {
 			return err
 		}
-		b, err := encodeAPIKey(k)
+		b, err := tokencore.EncodeAPIKey(k)
 		if err != nil {
 			return err
 		}
@@ -296,7 +298,7 @@ func (s *RedisStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDI
 }
 
 // RecordKeyUse applies every use in one transaction over the keys it names.
-func (s *RedisStore) RecordKeyUse(ctx context.Context, uses ...EDIKeyUse) error {
+func (s *Store) RecordKeyUse(ctx context.Context, uses ...tokencore.EDIKeyUse) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
@@ -310,13 +312,13 @@ func (s *RedisStore) RecordKeyUse(ctx context.Context, uses ...EDIKeyUse) error 
 		return nil
 	}
 	return s.watch(ctx, func(tx *redis.Tx) error {
-		recs := map[string]*EDIAPIKey{}
+		recs := map[string]*tokencore.EDIAPIKey{}
 		for _, u := range uses {
 			if _, seen := recs[u.ID]; seen {
 				continue
 			}
 			k, err := s.getAPIKey(ctx, tx, u.ID)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, tokencore.ErrNotFound) {
 				recs[u.ID] = nil
 				continue
 			}
@@ -327,7 +329,7 @@ func (s *RedisStore) RecordKeyUse(ctx context.Context, uses ...EDIKeyUse) error 
 		}
 		for _, u := range uses {
 			if k := recs[u.ID]; k != nil {
-				applyKeyUse(k, u)
+				tokencore.ApplyKeyUse(k, u)
 			}
 		}
 		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {

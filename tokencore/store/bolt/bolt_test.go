@@ -1,4 +1,4 @@
-package tokencore_test
+package bolt_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tokengate/tokengate/tokencore"
+	boltstore "github.com/tokengate/tokengate/tokencore/store/bolt"
 	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
@@ -26,23 +27,13 @@ func TestBoltStore(t *testing.T) {
 	})
 }
 
-func openBolt(t testing.TB, path string) *tokencore.BoltStore {
+func openBolt(t testing.TB, path string) *boltstore.Store {
 	t.Helper()
-	s, err := tokencore.OpenBoltStore(path, tokencore.BoltOptions{})
+	s, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func boltGrant(id string, created time.Time) *tokencore.Grant {
-	return &tokencore.Grant{
-		ID: id, Kind: tokencore.GrantKindOAuth, Subject: "alice", ClientID: "c1", Tenant: "T1", UserID: "u1",
-		Status: tokencore.GrantActive, CreatedAt: created, Scopes: []string{"openid"},
-		AccessID: "a-" + id, AccessHash: tokencore.TokenHash("access-" + id),
-		RefreshID: "r-" + id, RefreshHash: tokencore.TokenHash("refresh-" + id),
-		ExpiresAt: created.Add(time.Hour),
-	}
 }
 
 // TestBoltStorePersists closes and reopens the file: grants, every index
@@ -52,7 +43,7 @@ func TestBoltStorePersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokens.db")
 	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
 	s := openBolt(t, path)
-	a, b, gone := boltGrant("a", t0), boltGrant("b", t0.Add(time.Second)), boltGrant("gone", t0)
+	a, b, gone := storetest.SampleGrant("a", t0), storetest.SampleGrant("b", t0.Add(time.Second)), storetest.SampleGrant("gone", t0)
 	for _, g := range []*tokencore.Grant{a, b, gone} {
 		if err := s.CreateGrant(ctx, g); err != nil {
 			t.Fatal(err)
@@ -161,13 +152,13 @@ func TestBoltStoreLockTimeout(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			type result struct {
-				s   *tokencore.BoltStore
+				s   *boltstore.Store
 				err error
 			}
 			done := make(chan result, 1)
 			start := time.Now()
 			go func() {
-				s, err := tokencore.OpenBoltStore(path, tokencore.BoltOptions{Timeout: tc.timeout})
+				s, err := boltstore.Open(path, boltstore.Options{Timeout: tc.timeout})
 				done <- result{s, err}
 			}()
 			select {
@@ -201,10 +192,10 @@ func TestBoltStoreBadFiles(t *testing.T) {
 	valid := filepath.Join(dir, "valid.db")
 	s := openBolt(t, valid)
 	// Large enough that, truncated, bbolt would read its freelist outside
-	// the memory it maps: a fault, not a panic, without OpenBoltStore's
+	// the memory it maps: a fault, not a panic, without Open's
 	// check of the meta pages.
 	for i := range 500 {
-		g := boltGrant(fmt.Sprintf("g%03d", i), time.Unix(int64(i), 0))
+		g := storetest.SampleGrant(fmt.Sprintf("g%03d", i), time.Unix(int64(i), 0))
 		g.Properties = []tokencore.Property{{Key: "pad", Value: string(bytes.Repeat([]byte("p"), 500))}}
 		if err := s.CreateGrant(t.Context(), g); err != nil {
 			t.Fatal(err)
@@ -276,10 +267,10 @@ func TestBoltStoreBadFiles(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "tokens.db")
 			tc.write(t, path)
 			before, _ := os.ReadFile(path)
-			s, err := tokencore.OpenBoltStore(path, tokencore.BoltOptions{Timeout: 100 * time.Millisecond})
+			s, err := boltstore.Open(path, boltstore.Options{Timeout: 100 * time.Millisecond})
 			if err == nil {
 				s.Close()
-				t.Fatal("OpenBoltStore succeeded")
+				t.Fatal("Open succeeded")
 			}
 			t.Log(err)
 			if !strings.Contains(err.Error(), path) {
@@ -318,8 +309,8 @@ func TestBoltStoreFileMode(t *testing.T) {
 			t.Errorf("%s has mode %v, want at most %v", p, got, want)
 		}
 	}
-	if _, err := tokencore.OpenBoltStore("", tokencore.BoltOptions{}); err == nil {
-		t.Error("OpenBoltStore(\"\") succeeded")
+	if _, err := boltstore.Open("", boltstore.Options{}); err == nil {
+		t.Error("Open(\"\") succeeded")
 	}
 }
 
@@ -343,7 +334,7 @@ func TestBoltStoreSweepBacklog(t *testing.T) {
 			s := openBolt(t, filepath.Join(t.TempDir(), "tokens.db"))
 			defer s.Close()
 			for i := range tc.grants {
-				g := boltGrant(fmt.Sprintf("g%04d", i), t0)
+				g := storetest.SampleGrant(fmt.Sprintf("g%04d", i), t0)
 				g.ExpiresAt = t0.Add(time.Duration(i) * time.Second)
 				if err := s.CreateGrant(ctx, g); err != nil {
 					t.Fatal(err)
@@ -355,7 +346,7 @@ func TestBoltStoreSweepBacklog(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			keep := boltGrant("keep", t0)
+			keep := storetest.SampleGrant("keep", t0)
 			keep.ExpiresAt = time.Time{}
 			if err := s.CreateGrant(ctx, keep); err != nil {
 				t.Fatal(err)
@@ -383,7 +374,7 @@ func BenchmarkBoltCreateGrant(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if err := s.CreateGrant(b.Context(), boltGrant(fmt.Sprintf("g%09d", i), t0)); err != nil {
+		if err := s.CreateGrant(b.Context(), storetest.SampleGrant(fmt.Sprintf("g%09d", i), t0)); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -396,7 +387,7 @@ func BenchmarkBoltUpdateGrant(b *testing.B) {
 	s := openBolt(b, filepath.Join(b.TempDir(), "tokens.db"))
 	defer s.Close()
 	t0 := time.Now()
-	if err := s.CreateGrant(b.Context(), boltGrant("g", t0)); err != nil {
+	if err := s.CreateGrant(b.Context(), storetest.SampleGrant("g", t0)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -422,12 +413,12 @@ func BenchmarkBoltUpdateGrant(b *testing.B) {
 	}
 }
 
-func loadedBolt(b *testing.B, n int) (*tokencore.BoltStore, []string) {
+func loadedBolt(b *testing.B, n int) (*boltstore.Store, []string) {
 	s := openBolt(b, filepath.Join(b.TempDir(), "tokens.db"))
 	t0 := time.Now()
 	hashes := make([]string, n)
 	for i := range n {
-		g := boltGrant(fmt.Sprintf("g%06d", i), t0.Add(time.Duration(i)))
+		g := storetest.SampleGrant(fmt.Sprintf("g%06d", i), t0.Add(time.Duration(i)))
 		g.Subject = fmt.Sprintf("user%d", i%100) // 100 subjects of n/100 grants
 		if err := s.CreateGrant(b.Context(), g); err != nil {
 			b.Fatal(err)

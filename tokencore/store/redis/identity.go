@@ -1,4 +1,4 @@
-package tokencore
+package redis
 
 import (
 	"context"
@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // identityKey holds the store's StoreIdentity (JSON) under the prefix: the
 // instances sharing a prefix share one store, hence one identity.
-func (s *RedisStore) identityKey() string { return s.prefix + "identity" }
+func (s *Store) identityKey() string { return s.prefix + "identity" }
 
 // redisIdentityScript returns the identity, creating it from ARGV[1] (a
 // fresh identity, generation 0) if there is none, in one atomic step so
@@ -38,42 +40,42 @@ return v
 
 // Identity implements IdentifiedStore. A database without an identity
 // (new, flushed, or written by a version without identities) gets one.
-func (s *RedisStore) Identity(ctx context.Context) (StoreIdentity, error) {
+func (s *Store) Identity(ctx context.Context) (tokencore.StoreIdentity, error) {
 	if err := s.begin(ctx); err != nil {
-		return StoreIdentity{}, err
+		return tokencore.StoreIdentity{}, err
 	}
-	fresh, err := json.Marshal(StoreIdentity{ID: NewGrantID(), CreatedAt: time.Now().UTC().Truncate(time.Second)})
+	fresh, err := json.Marshal(tokencore.StoreIdentity{ID: tokencore.NewGrantID(), CreatedAt: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
-		return StoreIdentity{}, err
+		return tokencore.StoreIdentity{}, err
 	}
 	v, err := redisIdentityScript.Run(ctx, s.rdb, []string{s.identityKey()}, fresh).Text()
 	if err != nil {
-		return StoreIdentity{}, fmt.Errorf("redis store identity: %w", s.wrap(err))
+		return tokencore.StoreIdentity{}, fmt.Errorf("redis store identity: %w", s.wrap(err))
 	}
 	return decodeRedisIdentity(v)
 }
 
 // AdvanceGeneration implements IdentifiedStore.
-func (s *RedisStore) AdvanceGeneration(ctx context.Context) (StoreIdentity, error) {
+func (s *Store) AdvanceGeneration(ctx context.Context) (tokencore.StoreIdentity, error) {
 	if err := s.begin(ctx); err != nil {
-		return StoreIdentity{}, err
+		return tokencore.StoreIdentity{}, err
 	}
 	v, err := redisAdvanceScript.Run(ctx, s.rdb, []string{s.identityKey()}).Text()
 	if errors.Is(err, redis.Nil) {
-		return StoreIdentity{}, ErrStoreIdentityLost
+		return tokencore.StoreIdentity{}, tokencore.ErrStoreIdentityLost
 	} else if err != nil {
-		return StoreIdentity{}, fmt.Errorf("redis store identity: %w", s.wrap(err))
+		return tokencore.StoreIdentity{}, fmt.Errorf("redis store identity: %w", s.wrap(err))
 	}
 	return decodeRedisIdentity(v)
 }
 
-func decodeRedisIdentity(v string) (StoreIdentity, error) {
-	var id StoreIdentity
+func decodeRedisIdentity(v string) (tokencore.StoreIdentity, error) {
+	var id tokencore.StoreIdentity
 	if err := json.Unmarshal([]byte(v), &id); err != nil || id.ID == "" {
-		return StoreIdentity{}, fmt.Errorf("redis store identity %q does not decode: %v", v, err)
+		return tokencore.StoreIdentity{}, fmt.Errorf("redis store identity %q does not decode: %v", v, err)
 	}
 	return id, nil
 }
 
 // Interface guard.
-var _ IdentifiedStore = (*RedisStore)(nil)
+var _ tokencore.IdentifiedStore = (*Store)(nil)

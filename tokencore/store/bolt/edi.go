@@ -1,4 +1,4 @@
-package tokencore
+package bolt
 
 import (
 	"bytes"
@@ -8,9 +8,11 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
-// EDI records in a BoltStore live in buckets of their own, created by the
+// EDI records in a Store live in buckets of their own, created by the
 // first write (so files written before EDI support existed open unchanged
 // and need no new schema version; readers treat a missing bucket as empty):
 //
@@ -35,8 +37,8 @@ func ediBucket(tx *bolt.Tx, name string) (*bolt.Bucket, error) {
 }
 
 // PutSubject creates or replaces the subject record.
-func (s *BoltStore) PutSubject(ctx context.Context, subj *EDISubject) error {
-	b, err := encodeSubject(subj)
+func (s *Store) PutSubject(ctx context.Context, subj *tokencore.EDISubject) error {
+	b, err := tokencore.EncodeSubject(subj)
 	if err != nil {
 		return err
 	}
@@ -53,17 +55,17 @@ func (s *BoltStore) PutSubject(ctx context.Context, subj *EDISubject) error {
 }
 
 // GetSubject returns the subject record.
-func (s *BoltStore) GetSubject(ctx context.Context, ediID string) (*EDISubject, error) {
-	var out *EDISubject
+func (s *Store) GetSubject(ctx context.Context, ediID string) (*tokencore.EDISubject, error) {
+	var out *tokencore.EDISubject
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var v []byte
 		if bk := tx.Bucket([]byte(bucketEDISubjects)); bk != nil {
 			v = bk.Get([]byte(ediID))
 		}
 		if v == nil {
-			return fmt.Errorf("subject %q: %w", ediID, ErrNotFound)
+			return fmt.Errorf("subject %q: %w", ediID, tokencore.ErrNotFound)
 		}
-		out = new(EDISubject)
+		out = new(tokencore.EDISubject)
 		if err := json.Unmarshal(v, out); err != nil {
 			return fmt.Errorf("decoding subject %q: %w: %w", ediID, errBoltCorrupt, err)
 		}
@@ -74,8 +76,8 @@ func (s *BoltStore) GetSubject(ctx context.Context, ediID string) (*EDISubject, 
 
 // ListSubjects returns every subject record in EDI-ID order (the bucket's
 // key order).
-func (s *BoltStore) ListSubjects(ctx context.Context) ([]*EDISubject, error) {
-	var out []*EDISubject
+func (s *Store) ListSubjects(ctx context.Context) ([]*tokencore.EDISubject, error) {
+	var out []*tokencore.EDISubject
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		bk := tx.Bucket([]byte(bucketEDISubjects))
 		if bk == nil {
@@ -89,7 +91,7 @@ func (s *BoltStore) ListSubjects(ctx context.Context) ([]*EDISubject, error) {
 					return err
 				}
 			}
-			subj := new(EDISubject)
+			subj := new(tokencore.EDISubject)
 			if err := json.Unmarshal(v, subj); err != nil {
 				return fmt.Errorf("decoding subject %q: %w: %w", k, errBoltCorrupt, err)
 			}
@@ -101,14 +103,14 @@ func (s *BoltStore) ListSubjects(ctx context.Context) ([]*EDISubject, error) {
 }
 
 // apiKeyOwnerKey is the edi_idx_key_owner key of k.
-func apiKeyOwnerKey(k *EDIAPIKey) []byte {
-	return append(appendTime(appendStr(nil, k.Owner), k.CreatedAt), k.ID...)
+func apiKeyOwnerKey(k *tokencore.EDIAPIKey) []byte {
+	return append(tokencore.AppendSortableTime(appendStr(nil, k.Owner), k.CreatedAt), k.ID...)
 }
 
 // CreateAPIKey stores k with its hash and owner index entries in one
 // transaction.
-func (s *BoltStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
-	b, err := encodeAPIKey(k)
+func (s *Store) CreateAPIKey(ctx context.Context, k *tokencore.EDIAPIKey) error {
+	b, err := tokencore.EncodeAPIKey(k)
 	if err != nil {
 		return err
 	}
@@ -126,10 +128,10 @@ func (s *BoltStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
 			return err
 		}
 		if keys.Get([]byte(k.ID)) != nil {
-			return fmt.Errorf("creating API key %q: %w", k.ID, ErrConflict)
+			return fmt.Errorf("creating API key %q: %w", k.ID, tokencore.ErrConflict)
 		}
 		if hashes.Get(k.SecretHash) != nil {
-			return fmt.Errorf("creating API key %q: its secret hash belongs to another key: %w", k.ID, ErrConflict)
+			return fmt.Errorf("creating API key %q: its secret hash belongs to another key: %w", k.ID, tokencore.ErrConflict)
 		}
 		if err := keys.Put([]byte(k.ID), b); err != nil {
 			return fmt.Errorf("creating API key %q: %w", k.ID, err)
@@ -145,15 +147,15 @@ func (s *BoltStore) CreateAPIKey(ctx context.Context, k *EDIAPIKey) error {
 }
 
 // loadAPIKey reads one key record; a nil bucket is an empty store.
-func loadAPIKey(tx *bolt.Tx, id string) (*EDIAPIKey, error) {
+func loadAPIKey(tx *bolt.Tx, id string) (*tokencore.EDIAPIKey, error) {
 	var v []byte
 	if bk := tx.Bucket([]byte(bucketEDIKeys)); bk != nil {
 		v = bk.Get([]byte(id))
 	}
 	if v == nil {
-		return nil, fmt.Errorf("API key %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("API key %q: %w", id, tokencore.ErrNotFound)
 	}
-	k := new(EDIAPIKey)
+	k := new(tokencore.EDIAPIKey)
 	if err := json.Unmarshal(v, k); err != nil {
 		return nil, fmt.Errorf("decoding API key %q: %w: %w", id, errBoltCorrupt, err)
 	}
@@ -161,8 +163,8 @@ func loadAPIKey(tx *bolt.Tx, id string) (*EDIAPIKey, error) {
 }
 
 // GetAPIKey returns the key record.
-func (s *BoltStore) GetAPIKey(ctx context.Context, id string) (*EDIAPIKey, error) {
-	var out *EDIAPIKey
+func (s *Store) GetAPIKey(ctx context.Context, id string) (*tokencore.EDIAPIKey, error) {
+	var out *tokencore.EDIAPIKey
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
 		out, err = loadAPIKey(tx, id)
@@ -172,18 +174,18 @@ func (s *BoltStore) GetAPIKey(ctx context.Context, id string) (*EDIAPIKey, error
 }
 
 // GetAPIKeyByHash looks the hash up in edi_idx_key_hash.
-func (s *BoltStore) GetAPIKeyByHash(ctx context.Context, hash []byte) (*EDIAPIKey, error) {
-	var out *EDIAPIKey
+func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (*tokencore.EDIAPIKey, error) {
+	var out *tokencore.EDIAPIKey
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var id []byte
 		if bk := tx.Bucket([]byte(bucketEDIKeyHash)); bk != nil && len(hash) > 0 {
 			id = bk.Get(hash)
 		}
 		if id == nil {
-			return fmt.Errorf("API key by hash: %w", ErrNotFound)
+			return fmt.Errorf("API key by hash: %w", tokencore.ErrNotFound)
 		}
 		var err error
-		if out, err = loadAPIKey(tx, string(id)); errors.Is(err, ErrNotFound) {
+		if out, err = loadAPIKey(tx, string(id)); errors.Is(err, tokencore.ErrNotFound) {
 			return fmt.Errorf("key hash index names missing key %q: %w", id, errBoltCorrupt)
 		}
 		return err
@@ -193,8 +195,8 @@ func (s *BoltStore) GetAPIKeyByHash(ctx context.Context, hash []byte) (*EDIAPIKe
 
 // ListAPIKeys reads owner's entries of edi_idx_key_owner, which are in
 // ListAPIKeys order already; with no owner it reads every key and sorts.
-func (s *BoltStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKey, error) {
-	var out []*EDIAPIKey
+func (s *Store) ListAPIKeys(ctx context.Context, owner string) ([]*tokencore.EDIAPIKey, error) {
+	var out []*tokencore.EDIAPIKey
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		if owner == "" {
 			bk := tx.Bucket([]byte(bucketEDIKeys))
@@ -202,7 +204,7 @@ func (s *BoltStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKey
 				return nil
 			}
 			return bk.ForEach(func(id, v []byte) error {
-				k := new(EDIAPIKey)
+				k := new(tokencore.EDIAPIKey)
 				if err := json.Unmarshal(v, k); err != nil {
 					return fmt.Errorf("decoding API key %q: %w: %w", id, errBoltCorrupt, err)
 				}
@@ -224,7 +226,7 @@ func (s *BoltStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKey
 				}
 			}
 			key, err := loadAPIKey(tx, string(id))
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, tokencore.ErrNotFound) {
 				return fmt.Errorf("key owner index names missing key %q: %w", id, errBoltCorrupt)
 			} else if err != nil {
 				return err
@@ -237,7 +239,7 @@ func (s *BoltStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKey
 		return nil, err
 	}
 	if owner == "" {
-		sortAPIKeys(out)
+		tokencore.SortAPIKeys(out)
 	}
 	return out, nil
 }
@@ -245,8 +247,8 @@ func (s *BoltStore) ListAPIKeys(ctx context.Context, owner string) ([]*EDIAPIKey
 // UpdateAPIKey runs the read, fn and the write in one read-write
 // transaction. ID, owner and secret hash cannot change, so the index
 // entries stay as they are.
-func (s *BoltStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDIAPIKey) error) (*EDIAPIKey, error) {
-	var out *EDIAPIKey
+func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencore.EDIAPIKey) error) (*tokencore.EDIAPIKey, error) {
+	var out *tokencore.EDIAPIKey
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		old, err := loadAPIKey(tx, id)
 		if err != nil {
@@ -256,10 +258,10 @@ func (s *BoltStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDIA
 		if err := fn(k); err != nil {
 			return err // unwrapped: the caller branches on its own errors
 		}
-		if err := checkAPIKeyUpdate(old, k); err != nil {
+		if err := tokencore.CheckAPIKeyUpdate(old, k); err != nil {
 			return err
 		}
-		b, err := encodeAPIKey(k)
+		b, err := tokencore.EncodeAPIKey(k)
 		if err != nil {
 			return err
 		}
@@ -289,7 +291,7 @@ func (s *BoltStore) UpdateAPIKey(ctx context.Context, id string, fn func(k *EDIA
 }
 
 // RecordKeyUse applies every use in one transaction (one fsync for a batch).
-func (s *BoltStore) RecordKeyUse(ctx context.Context, uses ...EDIKeyUse) error {
+func (s *Store) RecordKeyUse(ctx context.Context, uses ...tokencore.EDIKeyUse) error {
 	if len(uses) == 0 {
 		return nil
 	}
@@ -300,13 +302,13 @@ func (s *BoltStore) RecordKeyUse(ctx context.Context, uses ...EDIKeyUse) error {
 		}
 		for _, u := range uses {
 			k, err := loadAPIKey(tx, u.ID)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, tokencore.ErrNotFound) {
 				continue
 			} else if err != nil {
 				return err
 			}
-			applyKeyUse(k, u)
-			b, err := encodeAPIKey(k)
+			tokencore.ApplyKeyUse(k, u)
+			b, err := tokencore.EncodeAPIKey(k)
 			if err != nil {
 				return err
 			}

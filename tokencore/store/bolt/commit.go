@@ -1,10 +1,12 @@
-package tokencore
+package bolt
 
 import (
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
-// groupCommitter funnels the grant writes of a BoltStore through one
+// groupCommitter funnels the grant writes of a Store through one
 // goroutine that commits them in groups: while one transaction is being
 // written and fsynced, the writes that arrive wait, and the next
 // transaction takes all of them at once. Under load many writes share one
@@ -44,7 +46,7 @@ func (gc *groupCommitter) submit(fn func(tx *bolt.Tx) (refused, failed error)) e
 	select {
 	case gc.writes <- r:
 	case <-gc.quit:
-		return ErrStoreClosed
+		return tokencore.ErrStoreClosed
 	}
 	<-r.ready
 	if r.err != nil {

@@ -1,0 +1,169 @@
+package tokencore
+
+import (
+	"cmp"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The record rules every Store implementation shares, so that they
+// validate, match, order and expire records identically (the storetest
+// suite checks they do). They are exported for the store packages
+// (tokencore/store/...), not for the protocols.
+
+// ErrInvalidRecord means a store refused a record: a grant without an ID,
+// with a key field that is too long, or too large as a whole; a revocation
+// without a kind or with a key that is too long. Records come from the
+// gateway itself, so this is a bug or an abuse attempt, never a condition
+// to retry.
+var ErrInvalidRecord = errors.New("tokencore: invalid record")
+
+// Record limits. Stores put grant IDs, token hashes and the indexed fields
+// into keys (bbolt keys are at most 32 KiB; Redis keys should be short),
+// and the grant as one value. The limits are far above anything the
+// gateway produces (IDs and hashes are 22 to 43 characters) but bound what
+// a caller passing user-supplied subjects or properties can make the store
+// hold.
+const (
+	// MaxGrantSize is the largest JSON encoding of a grant a store accepts.
+	MaxGrantSize = 64 << 10
+	// MaxKeyFieldLen bounds ID, Subject, UserID, Tenant, ClientID,
+	// AccessHash and RefreshHash of a grant.
+	MaxKeyFieldLen = 1024
+	// MaxRevocationKeyLen bounds Revocation.Kind and Revocation.Key (a
+	// user key is a tenant and a user ID).
+	MaxRevocationKeyLen = 4096
+)
+
+// EncodeGrant validates g and returns its JSON encoding, the stored form
+// of the persistent stores.
+func EncodeGrant(g *Grant) ([]byte, error) {
+	if g == nil {
+		return nil, fmt.Errorf("nil grant: %w", ErrInvalidRecord)
+	}
+	if g.ID == "" {
+		return nil, fmt.Errorf("grant without ID: %w", ErrInvalidRecord)
+	}
+	fields := []struct{ name, v string }{
+		{"ID", g.ID}, {"Subject", g.Subject}, {"UserID", g.UserID}, {"Tenant", g.Tenant},
+		{"ClientID", g.ClientID}, {"AccessHash", g.AccessHash}, {"RefreshHash", g.RefreshHash},
+	}
+	for _, f := range fields {
+		if len(f.v) > MaxKeyFieldLen {
+			// The value is not quoted: it may be a large attacker-chosen string.
+			return nil, fmt.Errorf("grant %s is %d bytes, more than %d: %w", f.name, len(f.v), MaxKeyFieldLen, ErrInvalidRecord)
+		}
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		return nil, fmt.Errorf("encoding grant %q: %w", g.ID, err)
+	}
+	if len(b) > MaxGrantSize {
+		return nil, fmt.Errorf("grant %q is %d bytes encoded, more than %d: %w", g.ID, len(b), MaxGrantSize, ErrInvalidRecord)
+	}
+	return b, nil
+}
+
+// CheckUpdatedGrant validates the grant an UpdateGrant callback returned: it may
+// not rename the grant (the ID is the record's identity and the key of
+// every index entry) and must stay within the record limits.
+func CheckUpdatedGrant(id string, g *Grant) error {
+	if g.ID != id {
+		return fmt.Errorf("updating grant %q: the update changed the grant ID: %w", id, ErrInvalidRecord)
+	}
+	_, err := EncodeGrant(g)
+	return err
+}
+
+// ValidateRevocation refuses revocations that cannot be stored or that
+// name nothing.
+func ValidateRevocation(r Revocation) error {
+	if r.Kind == "" {
+		return fmt.Errorf("revocation without kind: %w", ErrInvalidRecord)
+	}
+	if len(r.Kind) > MaxRevocationKeyLen || len(r.Key) > MaxRevocationKeyLen {
+		return fmt.Errorf("revocation kind or key longer than %d bytes: %w", MaxRevocationKeyLen, ErrInvalidRecord)
+	}
+	return nil
+}
+
+// GrantHashes returns the token hashes a grant is indexed under.
+func GrantHashes(g *Grant) []string {
+	hs := make([]string, 0, 2)
+	if g.AccessHash != "" {
+		hs = append(hs, g.AccessHash)
+	}
+	if g.RefreshHash != "" && g.RefreshHash != g.AccessHash {
+		hs = append(hs, g.RefreshHash)
+	}
+	return hs
+}
+
+// GrantExpired reports whether Sweep removes g at now: its ExpiresAt is set
+// and not after now, the instant Grant.Active turns false.
+func GrantExpired(g *Grant, now time.Time) bool {
+	return !g.ExpiresAt.IsZero() && !now.Before(g.ExpiresAt)
+}
+
+// RevocationExpired reports whether r is forgotten at now. An entry is kept
+// through its ExpiresAt instant (RevocationView.Prune keeps it too): a
+// token expiring at that instant may still be presented, and keeping the
+// entry one tick longer fails closed. A zero ExpiresAt never expires.
+func RevocationExpired(r Revocation, now time.Time) bool {
+	return !r.ExpiresAt.IsZero() && r.ExpiresAt.Before(now)
+}
+
+// FilterNow is the instant ActiveOnly is evaluated at. A filter without Now
+// is evaluated at the current time rather than at the zero time, at which
+// every grant with an expiry would look active.
+func FilterNow(f GrantFilter) time.Time {
+	if f.Now.IsZero() {
+		return time.Now()
+	}
+	return f.Now
+}
+
+// GrantMatches applies every field of f to g.
+func GrantMatches(g *Grant, f GrantFilter, now time.Time) bool {
+	switch {
+	case f.Subject != "" && g.Subject != f.Subject,
+		f.ClientID != "" && g.ClientID != f.ClientID,
+		f.Tenant != "" && g.Tenant != f.Tenant,
+		f.UserID != "" && g.UserID != f.UserID,
+		f.Kind != "" && g.Kind != f.Kind,
+		f.ActiveOnly && !g.Active(now):
+		return false
+	}
+	return true
+}
+
+// CompareGrants is the order of ListGrants: CreatedAt, then ID.
+func CompareGrants(a, b *Grant) int {
+	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+}
+
+// ListWindow turns the Start and End of a filter into bounds of a result of
+// n items: negative values count as 0, End 0 means n, and a window past the
+// end is empty.
+func ListWindow(n, start, end int) (lo, hi int) {
+	lo = min(max(start, 0), n)
+	hi = n
+	if end > 0 {
+		hi = min(end, n)
+	}
+	return lo, max(lo, hi)
+}
+
+// AppendSortableTime appends t as 12 bytes that sort like the instant: the Unix
+// seconds with the sign bit flipped (so negative values sort first) and the
+// nanoseconds. Unlike UnixNano this covers every time.Time, the zero
+// CreatedAt included. The bbolt indexes and the Redis sorted-set members
+// use it, so their orders are the order of the instants.
+func AppendSortableTime(b []byte, t time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix())^(1<<63))
+	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
+}
