@@ -188,7 +188,7 @@ func createBoltStore(path string, timeout time.Duration) error {
 // with many deletes (every rotation and sweep frees pages).
 func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	defer recoverCorrupt(&err)
-	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 }
 
 // checkBoltFile refuses an existing file whose meta pages name pages past
@@ -344,7 +344,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
 		return err
 	}
 	return s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {
-		grants := tx.Bucket([]byte(bucketGrants))
+		grants := writeBucket(tx, bucketGrants)
 		if grants.Get([]byte(g.ID)) != nil {
 			return fmt.Errorf("creating grant %q: %w", g.ID, tokencore.ErrConflict), nil
 		}
@@ -417,7 +417,7 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 		}
 		// Nothing was written before this point, so every refusal above
 		// leaves the shared transaction untouched.
-		if err := tx.Bucket([]byte(bucketGrants)).Put([]byte(id), b); err != nil {
+		if err := writeBucket(tx, bucketGrants).Put([]byte(id), b); err != nil {
 			return nil, fmt.Errorf("updating grant %q: %w", id, err)
 		}
 		if err := writeIndexes(tx, grantIndexes(old), grantIndexes(g)); err != nil {
@@ -800,11 +800,30 @@ func writeIndexes(tx *bolt.Tx, old, new []indexEntry) error {
 		if slices.ContainsFunc(old, func(o indexEntry) bool { return same(e, o) }) {
 			continue
 		}
-		if err := tx.Bucket([]byte(e.bucket)).Put(e.key, []byte(e.id)); err != nil {
+		if err := writeBucket(tx, e.bucket).Put(e.key, []byte(e.id)); err != nil {
 			return fmt.Errorf("writing %s entry: %w", e.bucket, err)
 		}
 	}
 	return nil
+}
+
+// appendFillPercent is how full bbolt fills a page before it splits it in
+// the buckets whose keys grow with time: grants (IDs start with their
+// creation time, tokencore.NewGrantID) and the indexes ordered by creation
+// or expiry. New keys land at their end, so a split page is never written
+// again: filled to bbolt's default of 50 %, half of every such page (and of
+// the file) would stay empty for good.
+const appendFillPercent = 0.95
+
+// writeBucket returns a bucket for writing, with the fill percent of its
+// key order: appendFillPercent for time-ordered keys, bbolt's default for
+// the token-hash index, whose keys (hashes) land anywhere.
+func writeBucket(tx *bolt.Tx, name string) *bolt.Bucket {
+	b := tx.Bucket([]byte(name))
+	if name != bucketTokenIdx {
+		b.FillPercent = appendFillPercent
+	}
+	return b
 }
 
 // checkHashOwners refuses a grant whose token hash is the current token of
