@@ -296,54 +296,6 @@ func (s *Store) getGrant(ctx context.Context, c redis.Cmdable, id string) (*toke
 	return decodeGrant(b)
 }
 
-// checkHashOwners refuses hashes of g that are the current token of
-// another grant (see the memory store's checkHashes).
-func (s *Store) checkHashOwners(ctx context.Context, tx *redis.Tx, g *tokencore.Grant) error {
-	for _, h := range tokencore.GrantHashes(g) {
-		owner, err := tx.Get(ctx, s.hashKey(h)).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return s.wrap(err)
-		}
-		if owner != g.ID {
-			return fmt.Errorf("grant %q: token hash already belongs to another grant: %w", g.ID, tokencore.ErrConflict)
-		}
-	}
-	return nil
-}
-
-// writeGrant queues the record, its indexes and its expiry entry for g,
-// removing those of old (nil for a new grant) that g no longer has.
-func (s *Store) writeGrant(ctx context.Context, p redis.Pipeliner, old, g *tokencore.Grant, b []byte) {
-	if old != nil {
-		newHashes := tokencore.GrantHashes(g)
-		for _, h := range tokencore.GrantHashes(old) {
-			if !slices.Contains(newHashes, h) {
-				p.Del(ctx, s.hashKey(h))
-			}
-		}
-		oldM := timeMember(old.CreatedAt, old.ID)
-		for _, ix := range s.grantIndexes(old) {
-			p.ZRem(ctx, ix, oldM)
-		}
-	}
-	p.Set(ctx, s.grantKey(g.ID), b, 0)
-	for _, h := range tokencore.GrantHashes(g) {
-		p.Set(ctx, s.hashKey(h), g.ID, 0)
-	}
-	m := timeMember(g.CreatedAt, g.ID)
-	for _, ix := range s.grantIndexes(g) {
-		p.ZAdd(ctx, ix, redis.Z{Score: 0, Member: m})
-	}
-	if g.ExpiresAt.IsZero() {
-		p.ZRem(ctx, s.expGrants(), g.ID)
-	} else {
-		p.ZAdd(ctx, s.expGrants(), redis.Z{Score: expiryScore(g.ExpiresAt), Member: g.ID})
-	}
-}
-
 // deleteGrant queues the removal of g with its index and expiry entries.
 func (s *Store) deleteGrant(ctx context.Context, p redis.Pipeliner, g *tokencore.Grant) {
 	p.Del(ctx, s.grantKey(g.ID))
@@ -365,7 +317,7 @@ func (s *Store) hashKeys(g *tokencore.Grant) []string {
 	return ks
 }
 
-// CreateGrant stores g and its index entries in one transaction.
+// CreateGrant stores g and its index entries atomically, in one Lua script.
 func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
 	b, err := tokencore.EncodeGrant(g)
 	if err != nil {
@@ -377,28 +329,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
 	if err := s.acks.preflight(ctx, s); err != nil {
 		return err
 	}
-	keys := append([]string{s.grantKey(g.ID)}, s.hashKeys(g)...)
-	err = s.watch(ctx, func(tx *redis.Tx) error {
-		n, err := tx.Exists(ctx, s.grantKey(g.ID)).Result()
-		if err != nil {
-			return s.wrap(err)
-		}
-		if n > 0 {
-			return fmt.Errorf("creating grant %q: %w", g.ID, tokencore.ErrConflict)
-		}
-		if err := s.checkHashOwners(ctx, tx, g); err != nil {
-			return err
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			s.writeGrant(ctx, p, nil, g, b)
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
-		}
-		return s.acks.confirm(ctx, tx)
-	}, keys...)
-	return s.wrap(err)
+	return s.createGrantScripted(ctx, g, b) // grantscripts.go: one round trip
 }
 
 // GetGrant returns the grant with this ID.
@@ -428,9 +359,10 @@ func (s *Store) GrantByTokenHash(ctx context.Context, hash string) (*tokencore.G
 	return g, err
 }
 
-// UpdateGrant reads the grant under WATCH, applies fn and writes the result
-// with MULTI/EXEC; if another instance wrote the grant in between, EXEC
-// fails and the whole step (fn included) runs again on the new value. Of
+// UpdateGrant reads the grant, applies fn and writes the result with a
+// compare-and-swap script that writes only if the stored record is still
+// the one read; if another instance wrote the grant in between, nothing is
+// written and the whole step (fn included) runs again on the new value. Of
 // concurrent rotations of one refresh token exactly one therefore commits.
 //
 // With replica acknowledgement on, an update the replicas did not confirm
@@ -451,53 +383,21 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 	if err := s.acks.preflight(ctx, s); err != nil {
 		return nil, err
 	}
-	var out *tokencore.Grant
-	err := s.watch(ctx, func(tx *redis.Tx) error {
-		old, err := s.getGrant(ctx, tx, id)
-		if errors.Is(err, tokencore.ErrNotFound) {
-			return fmt.Errorf("updating grant %q: %w", id, tokencore.ErrNotFound)
+	// A read, fn, and one compare-and-swap script (grantscripts.go); a
+	// grant changed in between is read again and fn runs again on it.
+	for i := 0; i < redisMaxRetries; i++ {
+		out, changed, err := s.updateGrantOnce(ctx, id, fn)
+		if !changed {
+			return out, err
 		}
-		if err != nil {
-			return err
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		g := old.Clone()
-		if err := fn(g); err != nil {
-			return err // unwrapped: the caller branches on its own errors
+		if i > 2 {
+			time.Sleep(time.Duration(rand.IntN(1000*min(i, 20))) * time.Microsecond)
 		}
-		if err := tokencore.CheckUpdatedGrant(id, g); err != nil {
-			return err
-		}
-		b, err := tokencore.EncodeGrant(g)
-		if err != nil {
-			return err
-		}
-		// New token hashes: watch them too, so a concurrent create that
-		// takes one of them aborts this transaction.
-		if hk := s.hashKeys(g); len(hk) > 0 {
-			if err := tx.Watch(ctx, hk...).Err(); err != nil {
-				return s.wrap(err)
-			}
-		}
-		if err := s.checkHashOwners(ctx, tx, g); err != nil {
-			return fmt.Errorf("updating grant %q: %w", id, err)
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			s.writeGrant(ctx, p, old, g, b)
-			return nil
-		})
-		if err != nil {
-			return s.wrap(err)
-		}
-		if err := s.acks.confirm(ctx, tx); err != nil {
-			return err
-		}
-		out = g
-		return nil
-	}, s.grantKey(id))
-	if err != nil {
-		return nil, err
 	}
-	return out, nil
+	return nil, fmt.Errorf("redis store: gave up after %d conflicting writes", redisMaxRetries)
 }
 
 // DeleteGrant removes the grant with its index entries.
