@@ -124,6 +124,10 @@ type KeyConfig struct {
 	// or {file./run/secrets/jwt}, replaced at provisioning; a literal is
 	// refused (secrets.go). Never logged.
 	Secret string `json:"secret,omitempty"`
+	// Alg of an `auto` key: ES256 (default) or RS256. The RS256 key signs
+	// the ID tokens of clients registered with RS256 (OpenID Connect's
+	// default); it is stored in Caddy's storage like the ES256 key.
+	Alg string `json:"alg,omitempty"`
 	// KID overrides the key ID (default: RFC 7638 thumbprint).
 	KID string `json:"kid,omitempty"`
 	// Sign marks the key that signs new tokens.
@@ -497,10 +501,20 @@ func (a *App) loadKeys(ctx caddy.Context) (*tokencore.KeySet, error) {
 		var k *tokencore.Key
 		switch kc.Source {
 		case "auto":
-			if err := loadAuto(); err != nil {
-				return nil, fmt.Errorf("key %d (auto): %w", i, err)
+			switch kc.Alg {
+			case "", tokencore.AlgES256:
+				if err := loadAuto(); err != nil {
+					return nil, fmt.Errorf("key %d (auto): %w", i, err)
+				}
+				k = autoKey
+			case tokencore.AlgRS256:
+				var err error
+				if k, err = tokencore.LoadOrCreateAutoRS256Key(ctx, ctx.Storage()); err != nil {
+					return nil, fmt.Errorf("key %d (auto RS256): %w", i, err)
+				}
+			default:
+				return nil, fmt.Errorf("key %d: auto key algorithm %q (want ES256 or RS256)", i, kc.Alg)
 			}
-			k = autoKey
 		case "file":
 			data, err := os.ReadFile(repl.ReplaceAll(kc.Path, ""))
 			if err != nil {
@@ -540,6 +554,16 @@ func (a *App) loadKeys(ctx caddy.Context) (*tokencore.KeySet, error) {
 	}
 	if signer == nil {
 		return nil, errors.New("no key can sign: add `key auto` or a private key")
+	}
+	if a.OAuth.usesOpenID() && !slices.ContainsFunc(keys, func(k *tokencore.Key) bool { return k.Alg == tokencore.AlgRS256 && k.CanSign() }) {
+		// OpenID Discovery makes RS256 mandatory for ID tokens, and it is
+		// the algorithm of clients that register none: an OpenID provider
+		// gets the `auto rs256` key unless an RSA private key is configured.
+		k, err := tokencore.LoadOrCreateAutoRS256Key(ctx, ctx.Storage())
+		if err != nil {
+			return nil, fmt.Errorf("ID-token key (auto RS256): %w", err)
+		}
+		keys = append(keys, k)
 	}
 	if refreshKey == nil {
 		// Refresh tokens are encrypted with the FOLIO secret when there is

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -9,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/tokengate/tokengate/tokencore/policy"
 )
 
 func init() {
@@ -17,6 +20,7 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("tokengate_jwks", parseJWKS)
 	httpcaddyfile.RegisterHandlerDirective("tokengate_protect", parseProtect)
 	httpcaddyfile.RegisterHandlerDirective("tokengate_echo", parseEcho)
+	httpcaddyfile.RegisterHandlerDirective("tokengate_require", parseRequire)
 
 	// The token endpoints answer their own paths and pass the rest on, so
 	// they go first; the protection comes after every endpoint (each
@@ -31,13 +35,14 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_manage", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_protect", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_require", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_echo", httpcaddyfile.Before, "respond")
 }
 
 // parseGlobalOption sets up the tokengate app. Syntax:
 //
 //	tokengate {
-//	    key auto
+//	    key auto [es256|rs256] [sign]
 //	    key file <pem_path> [kid <kid>] [sign]
 //	    key folio_secret <placeholder> [sign]   ({env.X} or {file.X}; never the secret)
 //	    store bolt [<path>]
@@ -104,6 +109,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				switch d.Val() {
 				case "sign":
 					kc.Sign = true
+				case "es256", "rs256":
+					if kc.Source != "auto" || kc.Alg != "" {
+						return nil, d.Errf("key option %q: only one algorithm, for an auto key", d.Val())
+					}
+					kc.Alg = strings.ToUpper(d.Val())
 				case "kid":
 					if !d.NextArg() {
 						return nil, d.ArgErr()
@@ -281,6 +291,7 @@ func parseFolio(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    public <path_patterns...>
 //	    allow_preflight
 //	    realm <realm>
+//	    require <rule>                   (repeatable; a rule of tokengate_require)
 //	}
 func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(Protect)
@@ -324,6 +335,16 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		case "realm":
 			if !h.Args(&p.Realm) {
 				return nil, h.ArgErr()
+			}
+		case "require":
+			if !h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			if p.Require == nil {
+				p.Require = new(policy.Rules)
+			}
+			if err := parseRule(h.Dispenser, p.Require); err != nil {
+				return nil, err
 			}
 		default:
 			return nil, h.Errf("unknown tokengate_protect option %q", h.Val())

@@ -33,6 +33,7 @@ func TestAdaptGlobalOptionAndDirectives(t *testing.T) {
 		key auto
 		key file /keys/old.pem kid old-1
 		key folio_secret {env.JWT_SIGNING_KEY} sign
+		key auto rs256
 		store bolt /var/lib/tokengate.db
 		cache_size 5000
 		cache_ttl 2m
@@ -75,7 +76,8 @@ func TestAdaptGlobalOptionAndDirectives(t *testing.T) {
 		}
 	}
 	keys := app["keys"].([]any)
-	if len(keys) != 3 || keys[2].(map[string]any)["sign"] != true || keys[1].(map[string]any)["kid"] != "old-1" {
+	if len(keys) != 4 || keys[2].(map[string]any)["sign"] != true || keys[1].(map[string]any)["kid"] != "old-1" ||
+		keys[3].(map[string]any)["source"] != "auto" || keys[3].(map[string]any)["alg"] != "RS256" || keys[0].(map[string]any)["alg"] != nil {
 		t.Errorf("keys = %v", keys)
 	}
 	if s := app["store"].(map[string]any); s["type"] != "bolt" || s["path"] != "/var/lib/tokengate.db" {
@@ -176,6 +178,9 @@ func TestAdaptErrors(t *testing.T) {
 	tests := map[string]string{
 		"unknown global":     "{\n tokengate {\n bogus 1\n }\n}\n:80 {\n respond ok\n}",
 		"bad key source":     "{\n tokengate {\n key magic\n }\n}\n:80 {\n respond ok\n}",
+		"alg of a file key":  "{\n tokengate {\n key file k.pem rs256\n }\n}\n:80 {\n respond ok\n}",
+		"two auto algs":      "{\n tokengate {\n key auto rs256 es256\n }\n}\n:80 {\n respond ok\n}",
+		"auto alg unknown":   "{\n tokengate {\n key auto ps256\n }\n}\n:80 {\n respond ok\n}",
 		"bad duration":       "{\n tokengate {\n access_ttl soon\n }\n}\n:80 {\n respond ok\n}",
 		"unknown protect":    ":80 {\n tokengate_protect {\n bogus\n }\n}",
 		"unknown folio":      ":80 {\n tokengate_folio {\n bogus\n }\n}",

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tokengate/tokengate/tokencore/policy"
 )
 
 // TestConfigurationReferenceListsEveryJSONName derives the JSON name of
@@ -35,7 +37,7 @@ func TestConfigurationReferenceListsEveryJSONName(t *testing.T) {
 		}
 	}
 
-	for _, m := range []caddy.Module{FolioAPI{}, Protect{}, JWKS{}, OAuthEndpoints{}, Manage{}, EDIAPI{}, EDIAdmin{}, EDIProtect{}, Echo{}} {
+	for _, m := range []caddy.Module{FolioAPI{}, Protect{}, Require{}, BearerProvider{}, JWKS{}, OAuthEndpoints{}, Manage{}, EDIAPI{}, EDIAdmin{}, EDIProtect{}, Echo{}} {
 		id := string(m.CaddyModule().ID)
 		start := strings.Index(jsonNames, "`"+id+"`")
 		if start < 0 {
@@ -43,7 +45,7 @@ func TestConfigurationReferenceListsEveryJSONName(t *testing.T) {
 			continue
 		}
 		table := jsonNames[start+len(id)+2:]
-		if end := strings.Index(table, "`http.handlers."); end >= 0 {
+		if end := strings.Index(table, "\n`http."); end >= 0 {
 			table = table[:end]
 		}
 		for _, path := range jsonPaths(reflect.TypeOf(m), "") {
@@ -61,6 +63,11 @@ func jsonPaths(t reflect.Type, prefix string) []string {
 	var out []string
 	for f := range fields(t) {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			// An embedded struct's fields are the outer object's (BearerConfig, policy.Rules).
+			out = append(out, jsonPaths(f.Type, prefix)...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
@@ -91,7 +98,9 @@ func fields(t reflect.Type) func(func(reflect.StructField) bool) {
 	}
 }
 
-// ours reports whether t is a struct type of this package.
+// ours reports whether t is a struct type of this package or of the
+// policy package, whose rules are configuration.
 func ours(t reflect.Type) bool {
-	return t.Kind() == reflect.Struct && t.PkgPath() == reflect.TypeFor[App]().PkgPath()
+	return t.Kind() == reflect.Struct &&
+		(t.PkgPath() == reflect.TypeFor[App]().PkgPath() || t.PkgPath() == reflect.TypeFor[policy.Rules]().PkgPath())
 }

@@ -191,10 +191,18 @@ func (c *gatewayCredentials) admit(w http.ResponseWriter, r *http.Request) bool 
 	if refuseAmbiguousPath(w, r) {
 		return false
 	}
-	c.stripHeaders(r.Header)
-	stripCookieSpellings(r.Header)
-	stripUnsignedPasta(r.Header)
+	c.scrub(r.Header)
 	return true
+}
+
+// scrub is admit without the path check (for the authentication
+// provider, which cannot answer 400 and refuses such a path itself): the
+// listed headers, the other spellings of the EDI cookies, and an
+// unsigned auth-token are removed.
+func (c *gatewayCredentials) scrub(h http.Header) {
+	c.stripHeaders(h)
+	stripCookieSpellings(h)
+	stripUnsignedPasta(h)
 }
 
 // dropUnverified removes the canonical credential headers a verifying

@@ -12,7 +12,7 @@ import (
 // counts and latencies per handler when the `metrics` option is on; these
 // add what only tokengate knows.
 type appMetrics struct {
-	verified *prometheus.CounterVec // result = valid | invalid | missing | revoked | expired | unavailable
+	verified *prometheus.CounterVec // result = valid | invalid | missing | revoked | expired | forbidden | unavailable
 }
 
 // verifyResult returns the counter of one result.
@@ -24,7 +24,7 @@ func (m *appMetrics) verifyResult(result string) prometheus.Counter {
 // reports, once, at provisioning, to keep label lookups off the request path.
 func (m *appMetrics) verifyCounters() map[string]prometheus.Counter {
 	counters := map[string]prometheus.Counter{}
-	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired", "unavailable"} {
+	for _, r := range []string{"valid", "invalid", "missing", "revoked", "expired", "forbidden", "unavailable"} {
 		counters[r] = m.verifyResult(r)
 	}
 	return counters

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -28,8 +29,25 @@ type OAuthConfig struct {
 	// presented again and receive the same answer, instead of counting as
 	// a replay that revokes the grant (default 0: off; at most 1m).
 	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
+	// Audience is the aud of the access tokens of clients that set none
+	// (RFC 9068 §2.2: the resource servers they are for). Default: none.
+	Audience []string `json:"audience,omitempty"`
 
 	service *oauth.Service
+}
+
+// usesOpenID reports whether a client may be granted the openid scope, so
+// the gateway is an OpenID provider and needs an RS256 ID-token key.
+func (c *OAuthConfig) usesOpenID() bool {
+	if c == nil {
+		return false
+	}
+	for _, cl := range c.Clients {
+		if slices.Contains(cl.Scopes, oauth.ScopeOpenID) {
+			return true
+		}
+	}
+	return false
 }
 
 // OAuthClient is one registered client.
@@ -57,6 +75,12 @@ type OAuthClient struct {
 	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
 	// IDTokenReissue lets a refresh of an openid grant return a new ID token.
 	IDTokenReissue bool `json:"id_token_reissue,omitempty"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens:
+	// RS256 (default, OpenID Connect's) or ES256.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// Audience is the aud of the client's access tokens; default: the
+	// oauth block's audience.
+	Audience []string `json:"audience,omitempty"`
 }
 
 // OAuthResourceServer is an introspection credential.
@@ -97,7 +121,8 @@ func (a *App) provisionOAuth(caddy.Context) error {
 			ID: c.ID, AuthMethod: method, SecretHash: hash,
 			GrantTypes: c.GrantTypes, Scopes: c.Scopes,
 			AccessTTL: time.Duration(c.AccessTTL), RefreshTTL: time.Duration(c.RefreshTTL),
-			IDTokenReissue: c.IDTokenReissue,
+			IDTokenReissue: c.IDTokenReissue, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+			Audience: c.Audience,
 		})
 	}
 	registry, err := oauth.NewClients(clients)
@@ -116,6 +141,7 @@ func (a *App) provisionOAuth(caddy.Context) error {
 		AccessTTL:       def.Access,
 		RefreshTTL:      def.Refresh,
 		RefreshGrace:    time.Duration(a.OAuth.RefreshGrace),
+		Audience:        a.OAuth.Audience,
 	})
 	if err != nil {
 		return err

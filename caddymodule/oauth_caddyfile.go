@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // parseOAuthGlobal parses the `oauth { ... }` block of the tokengate
@@ -17,9 +19,12 @@ import (
 //	        access_ttl <duration>
 //	        refresh_ttl <duration>
 //	        id_token_reissue
+//	        id_token_signed_response_alg RS256|ES256
+//	        audience <aud...>
 //	    }
 //	    resource_server <id> <sha256:hex|bcrypt>
 //	    refresh_grace <duration>
+//	    audience <aud...>
 //	}
 //
 // The block may be given more than once; clients and resource servers
@@ -52,6 +57,12 @@ func parseOAuthGlobal(d *caddyfile.Dispenser, app *App) error {
 				return err
 			}
 			cfg.RefreshGrace = dur
+		case "audience":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			cfg.Audience = append(cfg.Audience, args...)
 		default:
 			return d.Errf("unknown oauth option %q", d.Val())
 		}
@@ -121,6 +132,21 @@ func parseOAuthClient(d *caddyfile.Dispenser, earlier []OAuthClient) (OAuthClien
 				return c, d.ArgErr()
 			}
 			c.IDTokenReissue = true
+		case "id_token_signed_response_alg":
+			if !d.Args(&c.IDTokenSignedResponseAlg) || d.NextArg() {
+				return c, d.ArgErr()
+			}
+			switch c.IDTokenSignedResponseAlg {
+			case tokencore.AlgRS256, tokencore.AlgES256:
+			default:
+				return c, d.Errf("id_token_signed_response_alg %q is not supported (want RS256 or ES256)", c.IDTokenSignedResponseAlg)
+			}
+		case "audience":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return c, d.ArgErr()
+			}
+			c.Audience = append(c.Audience, args...)
 		default:
 			return c, d.Errf("unknown oauth client option %q", d.Val())
 		}

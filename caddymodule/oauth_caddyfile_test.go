@@ -25,6 +25,8 @@ func TestAdaptOAuth(t *testing.T) {
 				access_ttl 5m
 				refresh_ttl 1d
 				id_token_reissue
+				id_token_signed_response_alg ES256
+				audience https://orders.example.org urn:billing
 			}
 			client cli {
 				auth none
@@ -36,6 +38,7 @@ func TestAdaptOAuth(t *testing.T) {
 			}
 			resource_server orders sha256:2222222222222222222222222222222222222222222222222222222222222222
 			refresh_grace 5s
+			audience https://api.example.org
 		}
 	}
 }
@@ -61,12 +64,13 @@ func TestAdaptOAuth(t *testing.T) {
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Clients) != 3 || len(got.ResourceServers) != 1 || got.RefreshGrace != 5e9 {
+	if len(got.Clients) != 3 || len(got.ResourceServers) != 1 || got.RefreshGrace != 5e9 || strings.Join(got.Audience, " ") != "https://api.example.org" {
 		t.Fatalf("oauth = %s", raw)
 	}
 	web := got.Clients[0]
 	if web.ID != "web" || web.Auth != "client_secret_basic" || !web.IDTokenReissue || web.AccessTTL != 300e9 || web.RefreshTTL != 86400e9 ||
-		strings.Join(web.Scopes, " ") != "openid profile api.read" || strings.Join(web.GrantTypes, " ") != "refresh_token authorization_code" {
+		strings.Join(web.Scopes, " ") != "openid profile api.read" || strings.Join(web.GrantTypes, " ") != "refresh_token authorization_code" ||
+		web.IDTokenSignedResponseAlg != "ES256" || strings.Join(web.Audience, " ") != "https://orders.example.org urn:billing" {
 		t.Errorf("client web = %+v", web)
 	}
 	if c := got.Clients[2]; c.Secret != "{env.WEB_CLIENT_SECRET}" || c.SecretHash != "" {
@@ -116,6 +120,11 @@ func TestAdaptOAuthErrors(t *testing.T) {
 		"reissue with argument":  wrap("client a {\n id_token_reissue yes\n }"),
 		"resource server arity":  wrap("resource_server rs"),
 		"bad grace":              wrap("refresh_grace later"),
+		"ID tokens in HS256":     wrap("client a {\n id_token_signed_response_alg HS256\n }"),
+		"ID tokens unsigned":     wrap("client a {\n id_token_signed_response_alg none\n }"),
+		"ID token alg arity":     wrap("client a {\n id_token_signed_response_alg RS256 ES256\n }"),
+		"client audience empty":  wrap("client a {\n audience\n }"),
+		"oauth audience empty":   wrap("audience"),
 		"unknown oauth handler":  ":80 {\n tokengate_oauth {\n bogus\n }\n}",
 		"unknown manage handler": ":80 {\n tokengate_manage {\n bogus\n }\n}",
 		"oauth handler argument": ":80 {\n tokengate_oauth /x extra\n}",
@@ -189,14 +198,19 @@ func TestOAuthEndpointsMetadataPaths(t *testing.T) {
 	}
 }
 
-// testOAuthService is a service on a memory store with an ES256 key.
+// testOAuthService is a service on a memory store with an ES256 key that
+// signs and an RS256 key for the ID tokens of its openid client.
 func testOAuthService(t *testing.T, issuer string) *oauth.Service {
 	t.Helper()
 	key, _, err := tokencore.GenerateES256Key()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := tokencore.NewKeySet(key, nil, make([]byte, 32))
+	rs, _, err := tokencore.GenerateRS256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := tokencore.NewKeySet(key, []*tokencore.Key{rs}, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,20 +2,17 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/tokencore"
+
+	"github.com/tokengate/tokengate/tokencore/policy"
 )
 
 func init() {
@@ -41,7 +38,8 @@ const (
 // verified by the key its header names (the key decides the algorithm),
 // for expiry and not-before with leeway, for tenant and against the
 // revocation view. Verdicts on signatures are cached (see tokencore.VerifyCache);
-// everything else is checked on every request.
+// everything else is checked on every request. Then the route's policy
+// (Require) decides whether the token may pass.
 //
 // On success the upstream receives X-Okapi-User-Id, X-Okapi-Tenant,
 // X-Tokengate-Subject, X-Tokengate-Client-Id,
@@ -53,113 +51,72 @@ const (
 // verify, never this handler's upstream's) and the FOLIO signer secrets.
 // The token itself reaches the upstream only as the client
 // sent it (Authorization, X-Okapi-Token or cookie): it was verified, and any
-// other token in those places was refused as a conflict. The placeholders {tokengate.claims.<name>} hold the claims
-// and {http.auth.user.id} the subject. On failure the answer is 401 with
-// `WWW-Authenticate: Bearer` and an RFC 6750 error code; the request never
-// reaches the next handler.
+// other token in those places was refused as a conflict.
+//
+// The placeholders {tokengate.claims.<name>} hold the claims,
+// {http.auth.user.id} the subject and {http.auth.user.<claim>} the claims
+// tenant, user_id, client_id, scope, iss and every claim_header claim (so
+// Caddy's `expression` matcher can test them); later handlers get the
+// claims from VerifiedClaims. The answers follow RFC 6750 §3.1
+// (policy.ChallengeFor): 401 invalid_token for a token that is not valid,
+// 403 insufficient_scope for a valid token the route does not admit (with
+// the scope it needs when a scope is missing) or of another tenant; the
+// request then never reaches the next handler.
 type Protect struct {
-	// Cookie, if set, is a cookie that may carry the token (e.g.
-	// folioAccessToken).
-	Cookie string `json:"cookie,omitempty"`
-	// DisableOkapiHeader stops reading the token from X-Okapi-Token.
-	DisableOkapiHeader bool `json:"disable_okapi_header,omitempty"`
-	// Leeway tolerates clock drift on exp and nbf (default 0).
-	Leeway caddy.Duration `json:"leeway,omitempty"`
-	// AcceptLegacy accepts FOLIO's non-expiring legacy-access tokens.
-	AcceptLegacy bool `json:"accept_legacy,omitempty"`
-	// ClaimHeaders maps a claim name to a request header for the upstream.
-	ClaimHeaders map[string]string `json:"claim_headers,omitempty"`
+	BearerConfig
 	// PublicPaths are path patterns (as the `path` matcher) served without
 	// a token. Identity headers are still stripped there.
 	PublicPaths []string `json:"public_paths,omitempty"`
 	// AllowPreflight lets CORS preflight requests (OPTIONS with Origin and
 	// Access-Control-Request-Method) through without a token.
 	AllowPreflight bool `json:"allow_preflight,omitempty"`
-	// Realm of the WWW-Authenticate challenge (default "tokengate").
-	Realm string `json:"realm,omitempty"`
+	// Require is what the route requires of a valid token (scopes,
+	// claims, issuer, client): the same rules as tokengate_require.
+	Require *policy.Rules `json:"require,omitempty"`
 
-	app       *App
-	verifier  *tokencore.Verifier
-	public    caddyhttp.MatchPath
-	creds     *gatewayCredentials
-	claimHdrs []claimHeader
-	counters  map[string]prometheus.Counter
-	logger    *zap.Logger
+	auth   bearerAuth
+	public caddyhttp.MatchPath
+	policy *policy.Policy
 }
-
-type claimHeader struct{ claim, header string }
 
 // CaddyModule returns the Caddy module information.
 func (Protect) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.tokengate_protect", New: func() caddy.Module { return new(Protect) }}
 }
 
-// Provision joins the tokengate app and builds the verifier.
+// Provision joins the tokengate app and builds the verifier and the policy.
 func (p *Protect) Provision(ctx caddy.Context) error {
-	p.logger = ctx.Logger()
-	app, err := tokengateApp(ctx)
-	if err != nil {
+	if err := p.auth.provision(ctx, &p.BearerConfig); err != nil {
 		return err
 	}
-	p.app = app
-	p.verifier = app.engine.Verifier(tokencore.VerifierOptions{Leeway: time.Duration(p.Leeway), AcceptLegacy: p.AcceptLegacy})
 	if len(p.PublicPaths) > 0 {
 		p.public = caddyhttp.MatchPath(p.PublicPaths)
 		if err := p.public.Provision(ctx); err != nil {
 			return err
 		}
 	}
-	// Every claim header joins the app's list, so that every tokengate
-	// handler of the config strips client copies of it.
-	p.creds = app.credentials()
-	for claim, header := range p.ClaimHeaders {
-		if err := p.creds.registerClaimHeader(header); err != nil {
-			return err
+	if p.Require != nil {
+		pol, err := policy.New(*p.Require)
+		if err != nil {
+			return fmt.Errorf("require: %w", err)
 		}
-		p.claimHdrs = append(p.claimHdrs, claimHeader{claim, http.CanonicalHeaderKey(header)})
+		p.policy = pol
 	}
-	if p.Realm == "" {
-		p.Realm = "tokengate"
-	}
-	p.counters = app.metrics.verifyCounters()
 	return nil
 }
 
 // Validate checks the configuration.
 func (p *Protect) Validate() error {
-	if p.Leeway < 0 || time.Duration(p.Leeway) > 5*time.Minute {
-		return errors.New("leeway must be between 0 and 5m")
-	}
-	for claim, header := range p.ClaimHeaders {
-		if claim == "" || header == "" || strings.ContainsAny(header, " :\r\n") {
-			return fmt.Errorf("invalid claim header mapping %q -> %q", claim, header)
-		}
-	}
-	if strings.ContainsAny(p.Realm, "\"\\\r\n") {
-		return errors.New("realm must not contain quotes, backslashes or line breaks")
-	}
-	for _, c := range credentialCookies {
-		if cookieNameIs(p.Cookie, c) {
-			return fmt.Errorf("cookie %s is EDI's: tokengate_protect removes it from every request", p.Cookie)
-		}
-	}
-	return nil
+	return p.BearerConfig.validate()
 }
 
-// ServeHTTP authenticates the request or answers 401.
+// ServeHTTP authenticates the request and applies the route's policy, or
+// answers.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !p.creds.admit(w, r) {
+	if !p.auth.creds.admit(w, r) {
 		return nil
 	}
-	// The client's view of the tenant (a credential header: admit keeps
-	// its canonical spelling) is read before it is asserted.
-	tenant := r.Header.Get(HeaderTenant)
-	stripEDICookies(r.Header)
-	if p.DisableOkapiHeader {
-		p.creds.dropUnverified(r.Header, HeaderToken)
-	} else {
-		p.creds.dropUnverified(r.Header)
-	}
+	tenant := p.auth.scrub(r)
 
 	if p.AllowPreflight && r.Method == http.MethodOptions &&
 		r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
@@ -175,94 +132,15 @@ func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 
-	token, err := p.tokenFrom(r)
-	if err != nil {
-		p.counters["invalid"].Inc()
-		return p.challenge(w, http.StatusBadRequest, "invalid_request", err.Error())
-	}
-	if token == "" {
-		p.counters["missing"].Inc()
-		return p.challenge(w, http.StatusUnauthorized, "", "a bearer token is required")
-	}
-	if tenant == "" {
-		tenant = p.app.DefaultTenant
-	}
-	claims, err := p.verifier.Verify(token, tenant)
-	if errors.Is(err, tokencore.ErrStoreUnavailable) {
-		p.counters["unavailable"].Inc()
-		writeStoreUnavailable(w)
-		return nil
+	claims, err := p.auth.verify(r, tenant)
+	if err == nil {
+		err = p.policy.Check(claims)
 	}
 	if err != nil {
-		result, desc := describeTokenError(err)
-		p.counters[result].Inc()
-		if c := p.logger.Check(zapcore.DebugLevel, "bearer token refused"); c != nil {
-			c.Write(zap.String("reason", err.Error()), zap.String("remote", r.RemoteAddr))
-		}
-		return p.challenge(w, http.StatusUnauthorized, "invalid_token", desc)
+		return p.auth.refuse(w, r, err)
 	}
-	p.counters["valid"].Inc()
-
-	setIdentity(r.Header, claims)
-	for _, ch := range p.claimHdrs {
-		setOrDel(r.Header, ch.header, claimString(claims.Raw[ch.claim]))
-	}
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", claims.Subject)
-		repl.Map(func(key string) (any, bool) {
-			name, ok := strings.CutPrefix(key, "tokengate.claims.")
-			if !ok {
-				return nil, false
-			}
-			v, ok := claims.Raw[name]
-			if !ok {
-				return "", true
-			}
-			return claimString(v), true
-		})
-	}
+	p.auth.assert(r, claims)
 	return next.ServeHTTP(w, r)
-}
-
-// tokenFrom finds the token in the sources this route accepts.
-func (p *Protect) tokenFrom(r *http.Request) (string, error) {
-	return requestToken(r, !p.DisableOkapiHeader, p.Cookie)
-}
-
-// challenge answers an authentication failure (RFC 6750 §3): the error code
-// is left out when the request carried no token at all.
-func (p *Protect) challenge(w http.ResponseWriter, status int, code, desc string) error {
-	h := `Bearer realm="` + p.Realm + `"`
-	if code != "" {
-		h += `, error="` + code + `", error_description="` + desc + `"`
-	}
-	w.Header().Set("WWW-Authenticate", h)
-	if code == "" {
-		code = "unauthorized"
-	}
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
-	return nil
-}
-
-// describeTokenError maps a verification error to a metric label and a
-// description safe to show the client (no token material).
-func describeTokenError(err error) (result, desc string) {
-	switch {
-	case errors.Is(err, tokencore.ErrTokenExpired):
-		return "expired", "the token has expired"
-	case errors.Is(err, tokencore.ErrTokenRevoked):
-		return "revoked", "the token has been revoked"
-	case errors.Is(err, tokencore.ErrTokenNotYetValid):
-		return "invalid", "the token is not valid yet"
-	case errors.Is(err, tokencore.ErrTokenWrongTenant):
-		return "invalid", "the token belongs to another tenant"
-	case errors.Is(err, tokencore.ErrTokenWrongType):
-		return "invalid", "the token is not an access token"
-	case errors.Is(err, tokencore.ErrTokenSignature):
-		return "invalid", "the token signature is invalid"
-	default:
-		return "invalid", "the token is malformed"
-	}
 }
 
 // identityHeaders are the headers setIdentity asserts, in canonical form.

@@ -46,10 +46,10 @@ func newBenchProtect(tb testing.TB) (*Protect, string) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	tb.Cleanup(cancel)
 	registerMetrics(ctx, app)
-	p := &Protect{app: app, Realm: "tokengate", counters: app.metrics.verifyCounters()}
-	p.verifier = engine.Verifier(tokencore.VerifierOptions{})
-	p.creds = app.credentials()
-	p.logger = ctx.Logger()
+	p := &Protect{BearerConfig: BearerConfig{Realm: "tokengate"}}
+	p.auth = bearerAuth{cfg: &p.BearerConfig, app: app, counters: app.metrics.verifyCounters(),
+		verifier: engine.Verifier(tokencore.VerifierOptions{}), creds: app.credentials(), logger: ctx.Logger(),
+		userKeys: identityClaims}
 	now := time.Now()
 	tok, err := ks.Sign(tokencore.AccessClaims{Type: tokencore.TypeAccess, IssuedAt: now.Unix(), Tenant: "diku",
 		Subject: "alice", UserID: "u1", Expiry: now.Add(time.Hour).Unix(), ID: tokencore.NewTokenID(), GrantID: tokencore.NewGrantID()})
@@ -101,7 +101,7 @@ func BenchmarkProtect(b *testing.B) {
 	if err := p.ServeHTTP(w, protectedRequest(tok), next); err != nil {
 		b.Fatal(err)
 	}
-	p.app.state.cache.Wait()
+	p.auth.app.state.cache.Wait()
 	const batch = 512
 	reqs := make([]*http.Request, 0, batch)
 	b.ReportAllocs()
@@ -129,7 +129,7 @@ func BenchmarkProtectCacheHit(b *testing.B) {
 	if err := p.ServeHTTP(w, protectedRequest(tok), next); err != nil {
 		b.Fatal(err)
 	}
-	p.app.state.cache.Wait()
+	p.auth.app.state.cache.Wait()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

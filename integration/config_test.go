@@ -146,6 +146,28 @@ func TestFolioSecretInterop(t *testing.T) {
 	if got := h["X-Tokengate-Subject"]; len(got) != 1 || got[0] != "folio-user" {
 		t.Errorf("subject = %v", got)
 	}
+	// Its refresh tokens do not carry over (docs/folio.md, "Moving from an
+	// existing mod-authtoken"): the JWE opens, but names no grant the
+	// gateway holds, so refreshing it is mod-authtoken's 401 for a token
+	// missing from its table; its access tokens are not affected.
+	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.DIRECT, Key: secret}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcJSON, _ := json.Marshal(map[string]any{"type": "refresh", "exp": now + 3600, "iat": now, "sub": "folio-user",
+		"user_id": userID, "tenant": "diku", "jti": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "prn": "refresh"})
+	sealed, err := enc.Encrypt(rcJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folioRefresh, _ := sealed.CompactSerialize()
+	r := refresh(g, "diku", folioRefresh)
+	expectStatus(t, r, http.StatusUnauthorized)
+	if string(r.Body) != "Invalid token" {
+		t.Errorf("refresh of a mod-authtoken refresh token: %q", r.Body)
+	}
+	upstreamHeaders(t, g.do("GET", "/x", nil, "X-Okapi-Token", folioToken))
+
 	// invalidate-all with a mod-authtoken token stops it at once (by user).
 	expectStatus(t, g.do("POST", "/token/invalidate-all", nil, "X-Okapi-Tenant", "diku", "X-Okapi-Token", folioToken), http.StatusNoContent)
 	expectStatus(t, g.do("GET", "/x", nil, "X-Okapi-Token", folioToken), http.StatusUnauthorized)

@@ -263,6 +263,8 @@ func TestFolioStatusCodes(t *testing.T) {
 		{"sign without sub", "POST", "/token/sign", map[string]any{"payload": map[string]any{"user_id": userID}}, []string{"X-Okapi-Tenant", "diku"}, 400, ""},
 		{"sign sub not a string", "POST", "/token/sign", map[string]any{"payload": map[string]any{"sub": 5, "user_id": userID}}, []string{"X-Okapi-Tenant", "diku"}, 400, ""},
 		{"sign without user_id", "POST", "/token/sign", map[string]any{"payload": map[string]any{"sub": "a"}}, []string{"X-Okapi-Tenant", "diku"}, 400, ""},
+		{"sign user_id not a UUID", "POST", "/token/sign", map[string]any{"payload": map[string]any{"sub": "a", "user_id": "alice"}}, []string{"X-Okapi-Tenant", "diku"}, 400, "Bad Request: user_id must be a UUID"},
+		{"sign dummy with a user_id not a UUID", "POST", "/token/sign", map[string]any{"payload": map[string]any{"sub": "a", "user_id": "alice", "dummy": true}}, []string{"X-Okapi-Tenant", "diku"}, 201, ""},
 		{"sign dummy not boolean", "POST", "/token/sign", map[string]any{"payload": map[string]any{"sub": "a", "dummy": "yes"}}, []string{"X-Okapi-Tenant", "diku"}, 400, ""},
 		{"sign body too large", "POST", "/token/sign", big, []string{"X-Okapi-Tenant", "diku"}, 413, ""},
 		{"sign dummy", "POST", "/token/sign", map[string]any{"payload": map[string]any{"sub": "a", "dummy": true}}, []string{"X-Okapi-Tenant", "diku"}, 201, ""},
@@ -279,6 +281,7 @@ func TestFolioStatusCodes(t *testing.T) {
 		{"legacy token not a legacy tenant", "POST", "/token", map[string]any{"payload": map[string]any{"sub": "a"}}, []string{"X-Okapi-Tenant", "other"}, 404, "Error: Tenant not a legacy token tenant as specified in this module's environment or system property. Cannot issue non-expiring legacy token."},
 		{"legacy token bad body on non-legacy tenant", "POST", "/token", "{}", []string{"X-Okapi-Tenant", "other"}, 400, ""},
 		{"legacy refreshtoken", "POST", "/refreshtoken", map[string]string{"userId": userID, "sub": "a"}, []string{"X-Okapi-Tenant", "diku"}, 201, ""},
+		{"legacy refreshtoken userId not a UUID", "POST", "/refreshtoken", map[string]string{"userId": "alice", "sub": "a"}, []string{"X-Okapi-Tenant", "diku"}, 400, "Bad Request: user_id must be a UUID"},
 		{"legacy refreshtoken user_id instead of userId", "POST", "/refreshtoken", map[string]string{"user_id": userID, "sub": "a"}, []string{"X-Okapi-Tenant", "diku"}, 400, ""},
 	}
 	for _, tc := range tests {
@@ -384,8 +387,10 @@ func TestProtectRefusesForeignAndMalformedTokens(t *testing.T) {
 		"refresh token as bearer": {p.RefreshToken, nil, 401},
 		"garbage":                 {"not-a-token", nil, 401},
 		"oversized":               {strings.Repeat("a", 20<<10), nil, 401},
-		"other tenant header":     {p.AccessToken, []string{"X-Okapi-Tenant", "other"}, 401},
-		"other tenant default":    {otherTenant.AccessToken, nil, 401},
+		// A valid token of another tenant: mod-authtoken's 403 (AuthTokenTest,
+		// X-Okapi-Tenant mismatch), as insufficient_scope (RFC 6750 §3.1).
+		"other tenant header":  {p.AccessToken, []string{"X-Okapi-Tenant", "other"}, 403},
+		"other tenant default": {otherTenant.AccessToken, nil, 403},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -397,8 +402,15 @@ func TestProtectRefusesForeignAndMalformedTokens(t *testing.T) {
 			if strings.Contains(string(r.Body), "headers") {
 				t.Error("the upstream answered")
 			}
+			code := "invalid_token"
+			if tc.status == http.StatusForbidden {
+				code = "insufficient_scope"
+				if want := `Bearer realm="tokengate", error="insufficient_scope", error_description="the token belongs to another tenant"`; r.Header.Get("WWW-Authenticate") != want {
+					t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
+				}
+			}
 			var m map[string]any
-			if err := json.Unmarshal(r.Body, &m); err != nil || m["error"] != "invalid_token" {
+			if err := json.Unmarshal(r.Body, &m); err != nil || m["error"] != code {
 				t.Errorf("body %s", r.Body)
 			}
 		})

@@ -571,7 +571,9 @@ func TestOAuthMetadataJWKSAndIDToken(t *testing.T) {
 		if gt := m["grant_types_supported"].([]any); len(gt) != 2 || gt[0] != "refresh_token" || gt[1] != "client_credentials" {
 			t.Errorf("grant_types_supported %v", gt)
 		}
-		if algs := m["id_token_signing_alg_values_supported"].([]any); len(algs) != 1 || algs[0] != "ES256" {
+		// RS256 (mandatory, OpenID Connect Discovery §3; the auto RS256 key
+		// is added for an OpenID provider) and ES256 (the auto key).
+		if algs := m["id_token_signing_alg_values_supported"].([]any); len(algs) != 2 || algs[0] != "RS256" || algs[1] != "ES256" {
 			t.Errorf("id_token_signing_alg_values_supported %v", algs)
 		}
 	}
@@ -623,8 +625,10 @@ func TestOAuthMetadataJWKSAndIDToken(t *testing.T) {
 	}
 }
 
-// verifyIDToken checks an ID token as a relying party: the JWKS is fetched
-// over HTTP and the key is chosen by kid; the key decides the algorithm.
+// verifyIDToken checks an ID token of client web as a relying party: the
+// JWKS is fetched over HTTP and the key is chosen by kid; the key decides
+// the algorithm, and web registered none, so it must be RS256 (OpenID
+// Connect's default).
 func verifyIDToken(t *testing.T, g *gateway, idToken string) jwt.MapClaims {
 	t.Helper()
 	if idToken == "" {
@@ -642,16 +646,18 @@ func verifyIDToken(t *testing.T, g *gateway, idToken string) jwt.MapClaims {
 			t.Fatalf("kid %q / alg %s not in the JWKS", kid, tok.Method.Alg())
 		}
 		return keys[0].Key, nil
-	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience("web"), jwt.WithIssuer("http://127.0.0.1:"+itoa(g.ports.GW)), jwt.WithExpirationRequired())
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience("web"), jwt.WithIssuer("http://127.0.0.1:"+itoa(g.ports.GW)), jwt.WithExpirationRequired())
 	if err != nil {
 		t.Fatalf("ID token does not verify against the JWKS: %v", err)
 	}
 	return claims
 }
 
-// TestOAuthNeedsAsymmetricKeyForOIDC: a FOLIO secret as the only key
-// cannot sign ID tokens a relying party could verify; provisioning fails
-// with a clear message.
+// TestOAuthNeedsAsymmetricKeyForOIDC: a FOLIO secret cannot sign ID tokens
+// a relying party could verify. With it as the only key, an OpenID
+// provider gets the auto RS256 key for clients of the default algorithm;
+// a client that asks for ES256 has no key, and provisioning fails with a
+// clear message.
 func TestOAuthNeedsAsymmetricKeyForOIDC(t *testing.T) {
 	dir := t.TempDir()
 	cf := `{
@@ -664,6 +670,7 @@ func TestOAuthNeedsAsymmetricKeyForOIDC(t *testing.T) {
 				secret_hash ` + sha256Hash("w3b") + `
 				grant_types refresh_token
 				scopes openid
+				id_token_signed_response_alg ES256
 			}
 		}
 	}
@@ -679,8 +686,18 @@ func TestOAuthNeedsAsymmetricKeyForOIDC(t *testing.T) {
 	cmd := exec.Command(caddyBin, "validate", "--config", path, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir, itFolioSecret)
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "asymmetric signing key") {
+	if err == nil || !strings.Contains(string(out), "asymmetric signing key") || !strings.Contains(string(out), "ES256") {
 		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	// The default algorithm, RS256: the auto RS256 key signs.
+	rs := strings.Replace(cf, "id_token_signed_response_alg ES256", "", 1)
+	if err := os.WriteFile(path, []byte(rs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(caddyBin, "validate", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir, itFolioSecret)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("validate with an RS256 client: %v\n%s", err, out)
 	}
 	// A client secret must not be written literally.
 	literal := strings.Replace(cf, "secret_hash "+sha256Hash("w3b"), "secret w3b", 1)

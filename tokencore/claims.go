@@ -32,6 +32,9 @@ type AccessClaims struct {
 	Issuer   string `json:"iss,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	Scope    string `json:"scope,omitempty"`
+	// Audience is the aud of RFC 9068 access tokens, when the client or
+	// the service names the resources the token is for; never in FOLIO's.
+	Audience []string `json:"aud,omitempty"`
 	// Dummy and ExtraPermissions only appear in FOLIO dummy tokens.
 	Dummy            bool     `json:"dummy,omitempty"`
 	ExtraPermissions []string `json:"extra_permissions,omitempty"`
@@ -47,7 +50,7 @@ func (c AccessClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return numericD
 func (c AccessClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
 func (c AccessClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
 func (c AccessClaims) GetSubject() (string, error)             { return c.Subject, nil }
-func (c AccessClaims) GetAudience() (jwt.ClaimStrings, error)  { return nil, nil }
+func (c AccessClaims) GetAudience() (jwt.ClaimStrings, error)  { return c.Audience, nil }
 
 func numericDate(sec int64) *jwt.NumericDate {
 	if sec == 0 {
@@ -83,6 +86,11 @@ type Claims struct {
 	ClientID string
 	Scope    string
 	Issuer   string
+	// Audience is the aud claim, a string or an array on the wire.
+	Audience []string
+	// JOSEType is the typ of the JOSE header ("" when absent): "at+jwt"
+	// marks an RFC 9068 access token (see Verifier.checkType).
+	JOSEType string
 	// Unix seconds; zero when the claim is absent.
 	IssuedAt  int64
 	ExpiresAt int64
@@ -108,6 +116,20 @@ func claimsFromMap(m map[string]any) (*Claims, error) {
 		if *dst, ok = v.(string); !ok {
 			return nil, claimTypeError(name)
 		}
+	}
+	switch aud := m["aud"].(type) {
+	case nil:
+	case string:
+		c.Audience = []string{aud}
+	case []any:
+		c.Audience = make([]string, len(aud))
+		for i, a := range aud {
+			if c.Audience[i], ok = a.(string); !ok {
+				return nil, claimTypeError("aud")
+			}
+		}
+	default:
+		return nil, claimTypeError("aud")
 	}
 	for name, dst := range map[string]*int64{"iat": &c.IssuedAt, "exp": &c.ExpiresAt, "nbf": &c.NotBefore} {
 		v, present := m[name]

@@ -115,13 +115,22 @@ func accessClaimsOf(c *Claims) AccessClaims {
 	return AccessClaims{
 		Type: c.Type, IssuedAt: c.IssuedAt, Tenant: c.Tenant, Subject: c.Subject, UserID: c.UserID,
 		Expiry: c.ExpiresAt, ID: c.TokenID, GrantID: c.GrantID, Issuer: c.Issuer, ClientID: c.ClientID, Scope: c.Scope,
+		Audience: c.Audience,
 	}
 }
 
-// typedClaims drops Raw, which holds whatever extra claims the token had.
+// typedClaims drops Raw, which holds whatever extra claims the token had;
+// an empty aud is no aud, and a typ of mod-authtoken's format ("", "JWT",
+// which golang-jwt adds when re-signing) is "".
 func typedClaims(c *Claims) Claims {
 	out := *c
 	out.Raw = nil
+	if len(out.Audience) == 0 {
+		out.Audience = nil
+	}
+	if formatOf(out.JOSEType) == formatUntyped {
+		out.JOSEType = ""
+	}
 	return out
 }
 
@@ -140,11 +149,17 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	at := access
+	at.Issuer, at.ClientID, at.Audience = "https://auth.example.org", "web", []string{"https://api.example.org"}
+	atJWT, err := fv.ks.SignTyped(fv.signer, TypAccessJWT, at)
+	if err != nil {
+		f.Fatal(err)
+	}
 	claims := fmt.Sprintf(`{"type":"access","iat":%d,"tenant":"diku","sub":"alice","exp":%d,"jti":"j1","fid":"g1"}`, now, now+600)
 	kid := `"kid":"` + fv.signer.ID + `"`
 	refresh, _ := fv.ks.Seal([]byte(`{"type":"refresh","sub":"alice","jti":"r"}`))
 	for _, s := range []string{
-		good, hs, refresh,
+		good, hs, refresh, atJWT,
 		craftJWS(f, fv.signer, `{"alg":"ES256",`+kid+`,"crit":["exp"],"exp":1}`, claims),
 		craftJWS(f, fv.signer, `{"alg":"ES256",`+kid+`,"crit":["b64"],"b64":false}`, claims),
 		craftJWS(f, fv.signer, `{"alg":"ES256",`+kid+`}`, strings.Replace(claims, `"sub":"alice"`, `"sub":"alice","sub":"admin"`, 1)),
@@ -160,7 +175,7 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := fv.ks.Sign(accessClaimsOf(c))
+		again, err := fv.ks.SignTyped(fv.ks.Signer(), c.JOSEType, accessClaimsOf(c))
 		if err != nil {
 			t.Fatalf("accepted claims cannot be signed: %v", err)
 		}

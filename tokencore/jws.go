@@ -28,18 +28,23 @@ import (
 var rawURL = base64.RawURLEncoding
 
 // jwsHeader is the encoded protected header of the tokens k signs, as
-// golang-jwt writes it (keys sorted: alg, kid, typ); HS256 tokens carry
-// mod-authtoken's bare {"alg":"HS256"}.
-func jwsHeader(k *Key) string {
-	var h []byte
-	if k.Alg == AlgHS256 {
-		h = []byte(`{"alg":"HS256"}`)
-	} else {
-		h = append([]byte(`{"alg":`), AppendJSONString(nil, k.Alg)...)
+// golang-jwt writes it (keys sorted: alg, kid, typ; typ "JWT" unless typ
+// says otherwise); HS256 tokens carry mod-authtoken's bare {"alg":"HS256"},
+// with typ only when one is asked for.
+func jwsHeader(k *Key, typ string) string {
+	h := append([]byte(`{"alg":`), AppendJSONString(nil, k.Alg)...)
+	if k.Alg != AlgHS256 {
 		h = append(h, `,"kid":`...)
 		h = AppendJSONString(h, k.ID)
-		h = append(h, `,"typ":"JWT"}`...)
+		if typ == "" {
+			typ = "JWT"
+		}
 	}
+	if typ != "" {
+		h = append(h, `,"typ":`...)
+		h = AppendJSONString(h, typ)
+	}
+	h = append(h, '}')
 	return rawURL.EncodeToString(h)
 }
 

@@ -12,14 +12,18 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// golangJWT is how SignWith signed before jws.go: golang-jwt's SignedString.
-func golangJWT(t *testing.T, k *Key, claims jwt.Claims) string {
+// golangJWT is how SignTyped signed before jws.go: golang-jwt's
+// SignedString.
+func golangJWT(t *testing.T, k *Key, typ string, claims jwt.Claims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(k.signingMethod(), claims)
 	if k.Alg == AlgHS256 {
 		tok.Header = map[string]any{"alg": AlgHS256}
 	} else {
 		tok.Header["kid"] = k.ID
+	}
+	if typ != "" {
+		tok.Header["typ"] = typ
 	}
 	s, err := tok.SignedString(k.signKey())
 	if err != nil {
@@ -29,9 +33,10 @@ func golangJWT(t *testing.T, k *Key, claims jwt.Claims) string {
 }
 
 // TestSignWithIsGolangJWTBytes: the one-buffer signer writes the bytes
-// golang-jwt wrote, for every algorithm: equal tokens where the signature
-// is deterministic (HS256, RS256, EdDSA), equal header and payload and a
-// signature golang-jwt verifies for ES256 (randomized).
+// golang-jwt wrote, for every algorithm, with and without a typ (RFC 9068's
+// at+jwt): equal tokens where the signature is deterministic (HS256, RS256,
+// EdDSA), equal header and payload and a signature golang-jwt verifies for
+// ES256 (randomized).
 func TestSignWithIsGolangJWTBytes(t *testing.T) {
 	es, _, err := GenerateES256Key()
 	if err != nil {
@@ -52,38 +57,40 @@ func TestSignWithIsGolangJWTBytes(t *testing.T) {
 	claims := AccessClaims{Type: TypeAccess, IssuedAt: now.Unix(), Tenant: "diku", Subject: "alice <&>",
 		UserID: "u1", Expiry: now.Add(time.Hour).Unix(), ID: NewTokenID(), GrantID: NewGrantID(), Scope: "a b"}
 	for _, k := range []*Key{es, rs, ed, hs} {
-		t.Run(k.Alg, func(t *testing.T) {
-			ks, err := NewKeySet(k, []*Key{es, rs, ed, hs}, make([]byte, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ks.Sign(claims)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := golangJWT(t, k, claims)
-			if k.Alg != AlgES256 {
-				if got != want {
-					t.Fatalf("token differs from golang-jwt's:\n got %s\nwant %s", got, want)
+		for _, typ := range []string{"", "at+jwt"} {
+			t.Run(k.Alg+"/"+typ, func(t *testing.T) {
+				ks, err := NewKeySet(k, []*Key{es, rs, ed, hs}, make([]byte, 32))
+				if err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			if got[:strings.LastIndexByte(got, '.')] != want[:strings.LastIndexByte(want, '.')] {
-				t.Fatalf("header or payload differs:\n got %s\nwant %s", got, want)
-			}
-			if sig := got[strings.LastIndexByte(got, '.')+1:]; len(sig) != 86 { // 64 bytes, base64url
-				t.Fatalf("ES256 signature of %d characters", len(sig))
-			}
-			if _, err := jwt.Parse(got, func(*jwt.Token) (any, error) { return k.verifyKey(), nil },
-				jwt.WithValidMethods([]string{AlgES256})); err != nil {
-				t.Fatalf("golang-jwt refuses the token: %v", err)
-			}
-			// A key of the set other than the signer signs through the same path.
-			other, err := ks.SignWith(hs, claims)
-			if err != nil || other != golangJWT(t, hs, claims) {
-				t.Fatalf("SignWith(other key) = %s, %v", other, err)
-			}
-		})
+				got, err := ks.SignTyped(k, typ, claims)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := golangJWT(t, k, typ, claims)
+				if k.Alg != AlgES256 {
+					if got != want {
+						t.Fatalf("token differs from golang-jwt's:\n got %s\nwant %s", got, want)
+					}
+					return
+				}
+				if got[:strings.LastIndexByte(got, '.')] != want[:strings.LastIndexByte(want, '.')] {
+					t.Fatalf("header or payload differs:\n got %s\nwant %s", got, want)
+				}
+				if sig := got[strings.LastIndexByte(got, '.')+1:]; len(sig) != 86 { // 64 bytes, base64url
+					t.Fatalf("ES256 signature of %d characters", len(sig))
+				}
+				if _, err := jwt.Parse(got, func(*jwt.Token) (any, error) { return k.verifyKey(), nil },
+					jwt.WithValidMethods([]string{AlgES256})); err != nil {
+					t.Fatalf("golang-jwt refuses the token: %v", err)
+				}
+				// A key of the set other than the signer signs through the same path.
+				other, err := ks.SignWith(hs, claims)
+				if err != nil || other != golangJWT(t, hs, "", claims) {
+					t.Fatalf("SignWith(other key) = %s, %v", other, err)
+				}
+			})
+		}
 	}
 }
 

@@ -259,7 +259,7 @@ func NewKeySet(signer *Key, verifiers []*Key, refreshKey []byte) (*KeySet, error
 		return nil, err
 	}
 	ks := &KeySet{signer: signer, byID: map[string]*Key{signer.ID: signer}, refreshKey: refreshKey,
-		signerHeader: jwsHeader(signer), sealer: sealer}
+		signerHeader: jwsHeader(signer, ""), sealer: sealer}
 	for _, k := range verifiers {
 		if prev, ok := ks.byID[k.ID]; ok && prev != k {
 			return nil, fmt.Errorf("two keys share the kid %q", k.ID)
@@ -338,9 +338,15 @@ func (ks *KeySet) Sign(claims jwt.Claims) (string, error) {
 // The bytes are golang-jwt's (header keys sorted, claims by encoding/json);
 // jws.go assembles them in one buffer.
 func (ks *KeySet) SignWith(k *Key, claims jwt.Claims) (string, error) {
+	return ks.SignTyped(k, "", claims)
+}
+
+// SignTyped signs claims with k and, when typ is not empty, puts typ in
+// the header (RFC 7515 §4.1.9), as RFC 9068 access tokens need ("at+jwt").
+func (ks *KeySet) SignTyped(k *Key, typ string, claims jwt.Claims) (string, error) {
 	header := ks.signerHeader
-	if k != ks.signer {
-		header = jwsHeader(k)
+	if k != ks.signer || typ != "" {
+		header = jwsHeader(k, typ)
 	}
 	s, err := signCompact(k, header, claims)
 	if err != nil {

@@ -1,27 +1,35 @@
 package tokencore
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"sort"
 )
 
 // ErrNoAsymmetricKey means OpenID Connect was asked of a key set that has no
-// asymmetric private key: an ID token signed with the FOLIO shared secret
-// could be verified (and forged) only by holders of that secret, and its
-// key cannot be published in a JWKS, so relying parties could not check it.
-var ErrNoAsymmetricKey = errors.New("OpenID Connect needs an asymmetric signing key (add `key auto` or `key file <private key>` next to `key folio_secret`)")
+// asymmetric private key of the algorithm a client's ID tokens need: an ID
+// token signed with the FOLIO shared secret could be verified (and forged)
+// only by holders of that secret, and its key cannot be published in a
+// JWKS, so relying parties could not check it.
+var ErrNoAsymmetricKey = errors.New("OpenID Connect needs an asymmetric signing key of the ID tokens' algorithm (add `key auto rs256`, `key auto` or `key file <private key>`)")
 
-// AsymmetricSigner returns the key that signs OpenID Connect ID tokens: the
-// signing key when it is asymmetric, else the first other asymmetric key
-// with a private part (by kid, so the choice is stable across restarts),
-// or nil when the set has none. Its public key is in the JWKS.
-func (ks *KeySet) AsymmetricSigner() *Key {
-	if ks.signer != nil && ks.signer.signer != nil {
+// SignerFor returns the key that signs tokens of algorithm alg (ID tokens,
+// whose algorithm each client chooses): the signing key when it has that
+// algorithm, else the first other key of that algorithm with a private
+// part (by kid, so the choice is stable across restarts), or nil when the
+// set has none. Shared-secret keys are never returned: their tokens cannot
+// be checked with the JWKS. The key's public part is in the JWKS.
+func (ks *KeySet) SignerFor(alg string) *Key {
+	if ks.signer != nil && ks.signer.signer != nil && ks.signer.Alg == alg {
 		return ks.signer
 	}
 	ids := make([]string, 0, len(ks.byID))
 	for id, k := range ks.byID {
-		if k.signer != nil {
+		if k.signer != nil && k.Alg == alg {
 			ids = append(ids, id)
 		}
 	}
@@ -39,4 +47,28 @@ func (k *Key) PublicKey() any {
 		return nil
 	}
 	return k.public
+}
+
+// rs256Bits is the modulus size of generated RS256 keys: the smallest
+// accepted (minRSABits), which every relying party supports, and the
+// fastest to sign with.
+const rs256Bits = 2048
+
+// GenerateRS256Key makes a new 2048-bit RSA key, the `auto rs256` key that
+// signs ID tokens for clients registered with RS256 (OpenID Connect's
+// default), and returns it with its PKCS#8 PEM encoding for persistence.
+func GenerateRS256Key() (*Key, []byte, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, rs256Bits)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating RS256 key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding RS256 key: %w", err)
+	}
+	k, err := NewKey(priv, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestAsymmetricSigner(t *testing.T) {
+func TestSignerFor(t *testing.T) {
 	refreshKey := make([]byte, 32)
 	_, _ = rand.Read(refreshKey)
 	es1, _, err := GenerateES256Key()
@@ -21,18 +21,33 @@ func TestAsymmetricSigner(t *testing.T) {
 		t.Fatal(err)
 	}
 	folio := NewFolioKey("a FOLIO secret")
+	rs, _, err := GenerateRS256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsPub, err := NewKey(rs.public, "rs-verify-only")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name      string
 		signer    *Key
 		verifiers []*Key
+		alg       string
 		want      *Key
 	}{
-		{"asymmetric signer", es1, nil, es1},
-		{"asymmetric signer beside a folio key", es1, []*Key{folio}, es1},
-		{"folio signer, auto key verifies", folio, []*Key{es1}, es1},
-		{"folio only", folio, nil, nil},
-		{"folio signer, public key only", folio, []*Key{pubOnly}, nil},
+		{"asymmetric signer", es1, nil, AlgES256, es1},
+		{"asymmetric signer beside a folio key", es1, []*Key{folio}, AlgES256, es1},
+		{"folio signer, auto key verifies", folio, []*Key{es1}, AlgES256, es1},
+		{"folio only", folio, nil, AlgES256, nil},
+		{"folio signer, public key only", folio, []*Key{pubOnly}, AlgES256, nil},
+		{"HS256 is never an ID-token key", folio, nil, AlgHS256, nil},
+		{"ES256 signer, RS256 key beside it", es1, []*Key{rs}, AlgRS256, rs},
+		{"ES256 signer, no RS256 key", es1, nil, AlgRS256, nil},
+		{"RS256 public key only", es1, []*Key{rsPub}, AlgRS256, nil},
+		{"RS256 signer", rs, []*Key{es1}, AlgRS256, rs},
+		{"RS256 signer, ES256 asked", rs, []*Key{es1}, AlgES256, es1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,8 +55,8 @@ func TestAsymmetricSigner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ks.AsymmetricSigner(); got != tt.want {
-				t.Fatalf("AsymmetricSigner() = %v, want %v", got, tt.want)
+			if got := ks.SignerFor(tt.alg); got != tt.want {
+				t.Fatalf("SignerFor(%s) = %v, want %v", tt.alg, got, tt.want)
 			}
 		})
 	}

@@ -201,3 +201,29 @@ func TestLoadOrCreateAutoKeysIsStable(t *testing.T) {
 		t.Fatal("corrupt refresh key accepted")
 	}
 }
+
+// TestLoadOrCreateAutoRS256Key: the RS256 key is generated once, stored as
+// PEM beside the ES256 key and found again; a stored key of another
+// algorithm is refused rather than used for RS256 tokens.
+func TestLoadOrCreateAutoRS256Key(t *testing.T) {
+	st := &dirStorage{m: map[string][]byte{}}
+	k1, err := LoadOrCreateAutoRS256Key(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := LoadOrCreateAutoRS256Key(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k1.ID != k2.ID || k1.Alg != AlgRS256 || !k1.CanSign() || len(st.m[AutoRS256KeyPath]) == 0 {
+		t.Fatalf("auto RS256 key: %s %s, stored %d bytes", k1.ID, k1.Alg, len(st.m[AutoRS256KeyPath]))
+	}
+	_, esPEM, err := GenerateES256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.m[AutoRS256KeyPath] = esPEM
+	if _, err := LoadOrCreateAutoRS256Key(context.Background(), st); err == nil {
+		t.Fatal("an ES256 key stored as the RS256 key was accepted")
+	}
+}

@@ -51,24 +51,17 @@ func LoadOrCreate(ctx context.Context, st KeyStorage, key string, create func() 
 const (
 	AutoSigningKeyPath = "tokengate/keys/es256.pem"
 	AutoRefreshKeyPath = "tokengate/keys/refresh.key"
+	// AutoRS256KeyPath is the `auto rs256` key, which signs the ID tokens
+	// of clients registered with RS256.
+	AutoRS256KeyPath = "tokengate/keys/rs256.pem"
 )
 
 // LoadOrCreateAutoKeys returns the persisted ES256 signing key and 32-byte
 // refresh-token key, generating and storing them on first use.
 func LoadOrCreateAutoKeys(ctx context.Context, st KeyStorage) (*Key, []byte, error) {
-	pemBytes, err := LoadOrCreate(ctx, st, AutoSigningKeyPath, func() ([]byte, error) {
-		_, p, err := GenerateES256Key()
-		return p, err
-	})
+	key, err := loadOrCreateSigningKey(ctx, st, AutoSigningKeyPath, AlgES256, GenerateES256Key)
 	if err != nil {
 		return nil, nil, err
-	}
-	key, err := ParseKeyPEM(pemBytes, "")
-	if err != nil {
-		return nil, nil, fmt.Errorf("stored signing key %s: %w", AutoSigningKeyPath, err)
-	}
-	if !key.CanSign() {
-		return nil, nil, fmt.Errorf("stored signing key %s has no private part", AutoSigningKeyPath)
 	}
 	refresh, err := LoadOrCreate(ctx, st, AutoRefreshKeyPath, func() ([]byte, error) {
 		b := make([]byte, 32)
@@ -82,4 +75,33 @@ func LoadOrCreateAutoKeys(ctx context.Context, st KeyStorage) (*Key, []byte, err
 		return nil, nil, fmt.Errorf("stored refresh key %s has %d bytes, want 32", AutoRefreshKeyPath, len(refresh))
 	}
 	return key, refresh, nil
+}
+
+// LoadOrCreateAutoRS256Key returns the persisted RS256 key (`key auto
+// rs256`), generating and storing it on first use, like the ES256 key.
+func LoadOrCreateAutoRS256Key(ctx context.Context, st KeyStorage) (*Key, error) {
+	return loadOrCreateSigningKey(ctx, st, AutoRS256KeyPath, AlgRS256, GenerateRS256Key)
+}
+
+// loadOrCreateSigningKey loads the private key stored at path, or stores
+// one made by generate; the stored key must be a private key of alg.
+func loadOrCreateSigningKey(ctx context.Context, st KeyStorage, path, alg string, generate func() (*Key, []byte, error)) (*Key, error) {
+	pemBytes, err := LoadOrCreate(ctx, st, path, func() ([]byte, error) {
+		_, p, err := generate()
+		return p, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	key, err := ParseKeyPEM(pemBytes, "")
+	if err != nil {
+		return nil, fmt.Errorf("stored signing key %s: %w", path, err)
+	}
+	if !key.CanSign() {
+		return nil, fmt.Errorf("stored signing key %s has no private part", path)
+	}
+	if key.Alg != alg {
+		return nil, fmt.Errorf("stored signing key %s is %s, want %s", path, key.Alg, alg)
+	}
+	return key, nil
 }

@@ -17,6 +17,11 @@ type MintSpec struct {
 	AccessScopes []string
 	// AccessPersistent mints an access token without exp (management API).
 	AccessPersistent bool
+	// Profile is the format of the access token: ProfileFOLIO (the zero
+	// value, mod-authtoken's) or ProfileJWTAccess (RFC 9068).
+	Profile AccessProfile
+	// Audience is the aud of the access token; empty: none.
+	Audience []string
 }
 
 // IssuedTokens are freshly minted tokens. They exist only in the response
@@ -53,12 +58,13 @@ func (e *Engine) MintTokens(g *Grant, spec MintSpec, now time.Time) (*IssuedToke
 		ClientID: g.ClientID,
 		Scope:    strings.Join(scopes, " "),
 	}
+	ac.Audience = spec.Audience
 	if !spec.AccessPersistent {
 		t.AccessExpiresAt = now.Add(spec.AccessTTL).Truncate(time.Second)
 		ac.Expiry = t.AccessExpiresAt.Unix()
 	}
 	var err error
-	if t.AccessToken, err = e.Keys.Sign(ac); err != nil {
+	if t.AccessToken, err = e.Keys.SignTyped(e.Keys.Signer(), spec.Profile.headerType(spec.AccessPersistent), ac); err != nil {
 		return nil, err
 	}
 	if spec.WithRefresh {

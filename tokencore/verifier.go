@@ -114,12 +114,20 @@ func (v *Verifier) verifySignature(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 	}
 	var m jwt.MapClaims
-	if _, err := v.parser.ParseWithClaims(token, &m, v.keys.keyFor); err != nil {
+	parsed, err := v.parser.ParseWithClaims(token, &m, v.keys.keyFor)
+	if err != nil {
 		return nil, classifyJWTError(err)
 	}
 	c, err := claimsFromMap(m)
 	if err != nil {
 		return nil, err
+	}
+	switch typ := parsed.Header["typ"].(type) {
+	case nil:
+	case string:
+		c.JOSEType = typ
+	default:
+		return nil, fmt.Errorf("%w: typ is not a string", ErrTokenMalformed)
 	}
 	if err := v.checkType(c); err != nil {
 		return nil, err
@@ -134,9 +142,19 @@ func (v *Verifier) verifySignature(token string) (*Claims, error) {
 	return c, nil
 }
 
-// checkType admits access tokens, and legacy ones when configured. Refresh,
-// dummy and ID tokens are never bearer tokens.
+// checkType is the one rule on which signed tokens are bearer tokens. The
+// header's typ tells the two access-token formats apart: "at+jwt" is an
+// RFC 9068 access token (OAuth grants), which must carry that profile's
+// claims; no typ (or "JWT") is mod-authtoken's format, told by its type
+// claim: access tokens, and legacy ones when configured. Any other typ,
+// and refresh, dummy and ID tokens, are never bearer tokens.
 func (v *Verifier) checkType(c *Claims) error {
+	switch formatOf(c.JOSEType) {
+	case formatJWTAccess:
+		return checkJWTAccessClaims(c)
+	case formatOther:
+		return fmt.Errorf("%w: typ %q", ErrTokenWrongType, c.JOSEType)
+	}
 	switch c.Type {
 	case TypeAccess:
 		if c.ExpiresAt == 0 {

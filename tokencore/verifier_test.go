@@ -59,6 +59,22 @@ func TestVerifier(t *testing.T) {
 	badKidTok, _ := badKid.SignedString(otherKey)
 	nbf := jwt.MapClaims{"type": "access", "sub": "a", "exp": now + 100, "nbf": now + 50}
 	refreshJWE, _ := ks.Seal([]byte(`{"type":"refresh"}`))
+	// RFC 9068 access tokens, and tokens whose typ says they are no access
+	// token whatever their claims.
+	typed := func(typ string, c jwt.Claims) string {
+		s, err := ks.SignTyped(signer, typ, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	atjwt := access
+	atjwt.Issuer, atjwt.ClientID, atjwt.Scope, atjwt.Audience = "https://auth.example.org", "web", "api.read", []string{"https://api.example.org"}
+	without := func(edit func(c *AccessClaims)) AccessClaims { c := atjwt; edit(&c); return c }
+	idToken := jwt.MapClaims{"type": TypeID, "iss": "https://auth.example.org", "sub": "alice", "aud": []string{"web"}, "azp": "web", "exp": now + 600, "iat": now}
+	typNumber := jwt.NewWithClaims(jwt.SigningMethodES256, access)
+	typNumber.Header["kid"], typNumber.Header["typ"] = signer.ID, 7
+	typNumberTok, _ := typNumber.SignedString(signer.signer)
 
 	tests := []struct {
 		name   string
@@ -84,6 +100,23 @@ func TestVerifier(t *testing.T) {
 		{"untyped with aud is not legacy", sign(jwt.MapClaims{"sub": "a", "aud": "x"}), "", VerifierOptions{AcceptLegacy: true}, ErrTokenWrongType},
 		{"access without exp", sign(func() AccessClaims { c := access; c.Expiry = 0; return c }()), "", VerifierOptions{}, ErrTokenMalformed},
 		{"sub of wrong type", sign(jwt.MapClaims{"type": "access", "sub": 5, "exp": now + 10}), "", VerifierOptions{}, ErrTokenMalformed},
+		{"at+jwt", typed(TypAccessJWT, atjwt), "diku", VerifierOptions{}, nil},
+		{"application/at+jwt, any case", typed("application/AT+JWT", atjwt), "", VerifierOptions{}, nil},
+		{"at+jwt without the type claim", typed(TypAccessJWT, without(func(c *AccessClaims) { c.Type = "" })), "", VerifierOptions{}, nil},
+		{"typ JWT", typed("JWT", access), "", VerifierOptions{}, nil},
+		{"at+jwt without client_id", typed(TypAccessJWT, without(func(c *AccessClaims) { c.ClientID = "" })), "", VerifierOptions{}, ErrTokenMalformed},
+		{"at+jwt without iss", typed(TypAccessJWT, without(func(c *AccessClaims) { c.Issuer = "" })), "", VerifierOptions{}, ErrTokenMalformed},
+		{"at+jwt without jti", typed(TypAccessJWT, without(func(c *AccessClaims) { c.ID = "" })), "", VerifierOptions{}, ErrTokenMalformed},
+		{"at+jwt without iat", typed(TypAccessJWT, without(func(c *AccessClaims) { c.IssuedAt = 0 })), "", VerifierOptions{}, ErrTokenMalformed},
+		{"at+jwt without exp", typed(TypAccessJWT, without(func(c *AccessClaims) { c.Expiry = 0 })), "", VerifierOptions{}, ErrTokenMalformed},
+		{"at+jwt of type refresh", typed(TypAccessJWT, without(func(c *AccessClaims) { c.Type = TypeRefresh })), "", VerifierOptions{}, ErrTokenWrongType},
+		{"at+jwt of type id", typed(TypAccessJWT, without(func(c *AccessClaims) { c.Type = TypeID })), "", VerifierOptions{}, ErrTokenWrongType},
+		{"aud of the wrong type", typed(TypAccessJWT, jwt.MapClaims{"type": "access", "sub": "a", "exp": now + 10, "aud": []any{1}}), "", VerifierOptions{}, ErrTokenMalformed},
+		{"ID token", sign(idToken), "", VerifierOptions{AcceptLegacy: true}, ErrTokenWrongType},
+		{"access claims in a logout token", typed("logout+jwt", access), "", VerifierOptions{}, ErrTokenWrongType},
+		{"access claims in a DPoP proof", typed("dpop+jwt", access), "", VerifierOptions{}, ErrTokenWrongType},
+		{"access claims typed as an ID token", typed("id_token+jwt", access), "", VerifierOptions{AcceptLegacy: true}, ErrTokenWrongType},
+		{"typ not a string", typNumberTok, "", VerifierOptions{}, ErrTokenMalformed},
 		{"garbage", "a.b.c", "", VerifierOptions{}, ErrTokenMalformed},
 		{"two parts", "a.b", "", VerifierOptions{}, ErrTokenMalformed},
 		{"oversized", strings.Repeat("a", MaxTokenBytes+1), "", VerifierOptions{}, ErrTokenMalformed},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/tokencore"
@@ -296,7 +297,12 @@ func (f *Service) Sign(ctx context.Context, tenant string, p SignPayload) (any, 
 }
 
 // newGrant stores a new FOLIO grant and returns its first token pair.
+// The grant's user must be a UUID (see GrantUserID).
 func (f *Service) newGrant(ctx context.Context, tenant, sub, userID string, now time.Time) (Tokens, *Error) {
+	userID, ok := GrantUserID(userID)
+	if !ok {
+		return Tokens{}, badRequest("user_id must be a UUID")
+	}
 	ttl := f.cfg.TTL.For(tenant)
 	g := &tokencore.Grant{
 		ID: tokencore.NewGrantID(), Kind: tokencore.GrantKindFolio, Subject: sub, UserID: userID, Tenant: tenant,
@@ -572,4 +578,33 @@ func (f *Service) InvalidateAll(ctx context.Context, tenantHeader, accessToken s
 		return storeFailure(err)
 	}
 	return nil
+}
+
+// GrantUserID checks the user id of a new FOLIO grant (/token/sign,
+// /refreshtoken) and returns it in canonical form. mod-authtoken stores a
+// grant's user in a PostgreSQL uuid column: another user id fails its
+// INSERT (a 500 there, a 400 here, since it is the caller's mistake), and a
+// token carrying one breaks /token/invalidate-all on a mod-authtoken that
+// shares the secret. The form is 8-4-4-4-12 hexadecimal digits; upper case
+// is accepted and lowered, because PostgreSQL compares uuids without case
+// while tokengate's user revocations compare strings. Tokens that name no
+// grant (dummy, legacy-access) keep whatever the caller sent, as in
+// mod-authtoken.
+func GrantUserID(id string) (string, bool) {
+	if len(id) != 36 {
+		return "", false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return "", false
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+		default:
+			return "", false
+		}
+	}
+	return strings.ToLower(id), true
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -402,5 +403,49 @@ func TestInvalidateAllOutlivesEveryPath(t *testing.T) {
 	}
 	if user == nil || !user.ExpiresAt.Equal(now.Add(time.Hour+tokencore.RevocationMargin)) {
 		t.Fatalf("user revocation %+v, want expiry %v", user, now.Add(time.Hour+tokencore.RevocationMargin))
+	}
+}
+
+func TestGrantUserID(t *testing.T) {
+	for in, want := range map[string]string{
+		"a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11":  "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11",
+		"A6E5EC3A-6B3B-4F1D-9C45-0B0B3A6F8F11":  "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11",
+		"00000000-0000-0000-0000-000000000000":  "00000000-0000-0000-0000-000000000000",
+		"u1":                                    "",
+		"":                                      "",
+		"a6e5ec3a6b3b4f1d9c450b0b3a6f8f11":      "", // no dashes: PostgreSQL takes it, mod-login never sends it
+		"{a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f1}": "",
+		"a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f1g":  "",
+		"a6e5ec3a-6b3b-4f1d-9c45_0b0b3a6f8f11":  "",
+		"urn:uuid:a6e5ec3a-6b3b-4f1d-9c45-0b0b": "",
+	} {
+		got, ok := GrantUserID(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("GrantUserID(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestSignRefusesANonUUIDUserAndLowersUpperCase(t *testing.T) {
+	e := newTestEngine(t, &clock{t: time.Now()})
+	f := New(e, Config{})
+	ctx := context.Background()
+	if _, ferr := f.Sign(ctx, "diku", SignPayload{Subject: "alice", UserID: "alice"}); ferr == nil || ferr.Status != 400 {
+		t.Fatalf("non-UUID user_id: %v", ferr)
+	}
+	if _, ferr := f.LegacyRefresh(ctx, "diku", "alice", "alice"); ferr == nil || ferr.Status != 400 {
+		t.Fatalf("non-UUID userId at /refreshtoken: %v", ferr)
+	}
+	v, ferr := f.Sign(ctx, "diku", SignPayload{Subject: "alice", UserID: strings.ToUpper(uid)})
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	c, err := e.Verifier(tokencore.VerifierOptions{}).Verify(v.(Tokens).AccessToken, "diku")
+	if err != nil || c.UserID != uid {
+		t.Fatalf("user_id %q, %v", c.UserID, err)
+	}
+	// No grant, no rule: a dummy token and a legacy token take any user.
+	if _, ferr := f.Sign(ctx, "diku", SignPayload{Subject: "x", UserID: "x", Dummy: true}); ferr != nil {
+		t.Fatalf("dummy: %v", ferr)
 	}
 }

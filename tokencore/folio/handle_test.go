@@ -60,9 +60,17 @@ func TestHandleRoutesAndRefuses(t *testing.T) {
 		{"invalidate-all conflicting tokens", Request{Method: "POST", Path: PathInvalidateAll, Tenant: "diku",
 			AccessTokenErr: errors.New("conflicting tokens in Authorization, X-Okapi-Token and cookie")}, 400,
 			"Bad Request: conflicting tokens in Authorization, X-Okapi-Token and cookie", "", ""},
-		{"sign", Request{Method: "POST", Path: PathSign, Tenant: "diku", TrustedSigner: true, Body: body(signBody("alice", "u1"))}, 201, "", "", "Cache-Control"},
+		{"sign", Request{Method: "POST", Path: PathSign, Tenant: "diku", TrustedSigner: true, Body: body(signBody("alice", uid))}, 201, "", "", "Cache-Control"},
 		{"legacy refreshtoken", Request{Method: "POST", Path: PathLegacyRefresh, Tenant: "diku", TrustedSigner: true,
-			Body: body(`{"userId":"u1","sub":"alice"}`)}, 201, "", "", "Pragma"},
+			Body: body(`{"userId":"` + uid + `","sub":"alice"}`)}, 201, "", "", "Pragma"},
+		// A grant's user must be a UUID (mod-authtoken's uuid column).
+		{"sign user_id not a UUID", Request{Method: "POST", Path: PathSign, Tenant: "diku", TrustedSigner: true, Body: body(signBody("alice", "u1"))}, 400,
+			"Bad Request: user_id must be a UUID", "", ""},
+		{"refreshtoken userId not a UUID", Request{Method: "POST", Path: PathLegacyRefresh, Tenant: "diku", TrustedSigner: true,
+			Body: body(`{"userId":"u1","sub":"alice"}`)}, 400, "Bad Request: user_id must be a UUID", "", ""},
+		// Tokens without a grant keep mod-authtoken's leniency.
+		{"dummy sign without a UUID", Request{Method: "POST", Path: PathSign, Tenant: "diku", TrustedSigner: true,
+			Body: body(`{"payload":{"sub":"_AUTHZ_MODULE_","user_id":"not-a-uuid","dummy":true}}`)}, 201, "", "", "Cache-Control"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +121,7 @@ func TestHandleFullCycle(t *testing.T) {
 		}
 		return m
 	}
-	p := decode(post(PathSign, signBody("alice", "u1")))
+	p := decode(post(PathSign, signBody("alice", uid)))
 	if p["tenantId"] != "diku" || p["accessToken"] == "" || p["refreshToken"] == "" {
 		t.Fatalf("sign: %v", p)
 	}
@@ -130,7 +138,7 @@ func TestHandleFullCycle(t *testing.T) {
 	if resp.Status != 401 || !errors.As(resp.Err, &replay) {
 		t.Fatalf("replay: %d %v", resp.Status, resp.Err)
 	}
-	p3 := decode(post(PathSign, signBody("alice", "u1")))
+	p3 := decode(post(PathSign, signBody("alice", uid)))
 	withToken := func(r *Request) { r.AccessToken = p3["accessToken"]; r.Body = nil }
 	if resp := post(PathInvalidateAll, "", withToken); resp.Status != 204 {
 		t.Fatalf("invalidate-all: %d %s", resp.Status, resp.Body)
@@ -167,7 +175,7 @@ func TestHandleDefaultTenantForEveryEndpoint(t *testing.T) {
 func TestHandleStoreOutageRetryAfter(t *testing.T) {
 	o := newFolioOutage(t)
 	o.flaky.FailAll()
-	resp := o.f.Handle(context.Background(), Request{Method: "POST", Path: PathSign, Tenant: "diku", TrustedSigner: true, Body: body(signBody("a", "u"))})
+	resp := o.f.Handle(context.Background(), Request{Method: "POST", Path: PathSign, Tenant: "diku", TrustedSigner: true, Body: body(signBody("a", uid))})
 	if resp.Status != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !errors.Is(resp.Err, tokencore.ErrStoreUnavailable) {
 		t.Fatalf("%d %v %v", resp.Status, resp.Header, resp.Err)
 	}

@@ -35,7 +35,7 @@ func newFolioOutage(t *testing.T) *folioOutage {
 
 func (o *folioOutage) sign(t *testing.T) Tokens {
 	t.Helper()
-	v, ferr := o.f.Sign(t.Context(), "diku", SignPayload{Subject: "alice", UserID: "u1"})
+	v, ferr := o.f.Sign(t.Context(), "diku", SignPayload{Subject: "alice", UserID: uid})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}
@@ -61,7 +61,7 @@ func TestFolioStoreOutage(t *testing.T) {
 	t.Run("sign", func(t *testing.T) {
 		o := newFolioOutage(t)
 		o.flaky.FailAll()
-		_, ferr := o.f.Sign(ctx, "diku", SignPayload{Subject: "alice", UserID: "u1"})
+		_, ferr := o.f.Sign(ctx, "diku", SignPayload{Subject: "alice", UserID: uid})
 		want503(t, "sign", ferr)
 		o.flaky.Recover()
 		o.sign(t)

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // Configuration errors; NewClients and Client.Validate wrap them with %w.
@@ -67,6 +70,31 @@ type Client struct {
 	// IDTokenReissue lets a refresh return a new ID token when the grant
 	// still holds "openid" (Authlete's idTokenReissuable, OIDC Core §12.2).
 	IDTokenReissue bool
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
+	// (OpenID Connect Dynamic Client Registration §2): RS256 or ES256;
+	// empty means RS256, that specification's default, which every
+	// relying party accepts without configuration.
+	IDTokenSignedResponseAlg string
+	// Audience is the aud of the client's access tokens (RFC 9068 §2.2:
+	// the resources they are meant for); empty means the service's.
+	Audience []string
+}
+
+// ID-token signing algorithms a client may register (IDTokenAlgs).
+var idTokenAlgs = []string{tokencore.AlgRS256, tokencore.AlgES256}
+
+// DefaultIDTokenAlg is the ID-token algorithm of a client that registered
+// none: RS256, the default of OpenID Connect Dynamic Client Registration
+// §2, so relying parties that expect it (most do, unconfigured) accept the
+// tokens.
+const DefaultIDTokenAlg = tokencore.AlgRS256
+
+// IDTokenAlg returns the algorithm of the client's ID tokens.
+func (c *Client) IDTokenAlg() string {
+	if c == nil || c.IDTokenSignedResponseAlg == "" {
+		return DefaultIDTokenAlg
+	}
+	return c.IDTokenSignedResponseAlg
 }
 
 // Validate reports every problem with the registration, joined; each wraps
@@ -102,6 +130,14 @@ func (c *Client) Validate() error {
 	for _, s := range c.Scopes {
 		if !isScopeToken(s) {
 			bad("invalid scope %q", s)
+		}
+	}
+	if c.IDTokenSignedResponseAlg != "" && !slices.Contains(idTokenAlgs, c.IDTokenSignedResponseAlg) {
+		bad("id_token_signed_response_alg %q is not supported (want %s)", shorten(c.IDTokenSignedResponseAlg), strings.Join(idTokenAlgs, " or "))
+	}
+	for _, aud := range c.Audience {
+		if !validAudience(aud) {
+			bad("invalid audience %q", shorten(aud))
 		}
 	}
 	if c.AccessTTL < 0 {
@@ -150,6 +186,7 @@ func (c *Client) Clone() *Client {
 	d := *c
 	d.GrantTypes = slices.Clone(c.GrantTypes)
 	d.Scopes = slices.Clone(c.Scopes)
+	d.Audience = slices.Clone(c.Audience)
 	return &d
 }
 
@@ -216,4 +253,15 @@ func isVSChars(s string) bool {
 		}
 	}
 	return true
+}
+
+// MaxAudienceLength bounds one audience value.
+const MaxAudienceLength = 512
+
+// validAudience reports whether aud can be an access token's audience: a
+// resource identifier (RFC 8707 §2: usually an absolute URI, but any
+// string is allowed in aud), 1-512 printable ASCII characters without
+// spaces, so it survives a Caddyfile and every log unchanged.
+func validAudience(aud string) bool {
+	return aud != "" && len(aud) <= MaxAudienceLength && isVSChars(aud) && !strings.Contains(aud, " ")
 }

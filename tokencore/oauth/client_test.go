@@ -77,6 +77,15 @@ func TestClientValidate(t *testing.T) {
 		{"empty scope", func(c *Client) { c.Scopes = []string{""} }, "invalid scope"},
 		{"bad grant type", func(c *Client) { c.GrantTypes = []string{""} }, "invalid grant type"},
 		{"negative ttl", func(c *Client) { c.RefreshTTL = -time.Second }, "must not be negative"},
+		{"ID tokens in RS256", func(c *Client) { c.IDTokenSignedResponseAlg = "RS256" }, ""},
+		{"ID tokens in ES256", func(c *Client) { c.IDTokenSignedResponseAlg = "ES256" }, ""},
+		{"ID tokens in HS256", func(c *Client) { c.IDTokenSignedResponseAlg = "HS256" }, "id_token_signed_response_alg"},
+		{"ID tokens unsigned", func(c *Client) { c.IDTokenSignedResponseAlg = "none" }, "id_token_signed_response_alg"},
+		{"ID token alg in lower case", func(c *Client) { c.IDTokenSignedResponseAlg = "rs256" }, "id_token_signed_response_alg"},
+		{"audience", func(c *Client) { c.Audience = []string{"https://api.example.org", "urn:orders"} }, ""},
+		{"empty audience", func(c *Client) { c.Audience = []string{""} }, "invalid audience"},
+		{"audience with a space", func(c *Client) { c.Audience = []string{"a b"} }, "invalid audience"},
+		{"long audience", func(c *Client) { c.Audience = []string{strings.Repeat("a", MaxAudienceLength+1)} }, "invalid audience"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

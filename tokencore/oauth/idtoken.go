@@ -35,7 +35,7 @@ const MaxExtraIDTokenClaims = 64
 // and allowed to receive reissued ID tokens, and the grant has a user
 // (Authlete's ID_TOKEN_REISSUABLE conditions, A.10).
 func (s *Service) idTokenAllowed(g *tokencore.Grant, c *Client, scopes []string) bool {
-	return s.idKey != nil && c != nil && c.IDTokenReissue && g.Subject != "" && g.ClientID == c.ID &&
+	return len(s.idKeys) > 0 && c != nil && c.IDTokenReissue && g.Subject != "" && g.ClientID == c.ID &&
 		slices.Contains(scopes, ScopeOpenID) && slices.Contains(c.Scopes, ScopeOpenID)
 }
 
@@ -46,9 +46,11 @@ func (s *Service) idTokenAllowed(g *tokencore.Grant, c *Client, scopes []string)
 // no nonce. It expires with the access token it accompanies (or after the
 // client's access lifetime for a persistent access token). extra claims
 // (the reissue API) are added unless they collide with those above;
-// audString renders aud as a string instead of an array.
+// audString renders aud as a string instead of an array. The key is the
+// one of the algorithm the client registered (Client.IDTokenAlg).
 func (s *Service) signIDToken(g *tokencore.Grant, accessExp, now time.Time, extra map[string]any, audString bool) (string, error) {
-	if s.idKey == nil {
+	key := s.IDTokenKey(s.clients.lookup(g.ClientID).IDTokenAlg())
+	if key == nil {
 		return "", tokencore.ErrNoAsymmetricKey
 	}
 	if len(extra) > MaxExtraIDTokenClaims {
@@ -87,9 +89,21 @@ func (s *Service) signIDToken(g *tokencore.Grant, accessExp, now time.Time, extr
 	if g.ACR != "" {
 		claims["acr"] = g.ACR
 	}
-	return s.e.Keys.SignWith(s.idKey, claims)
+	return s.e.Keys.SignWith(key, claims)
 }
 
-// IDTokenKey returns the key that signs ID tokens, or nil when no client
-// may receive one.
-func (s *Service) IDTokenKey() *tokencore.Key { return s.idKey }
+// IDTokenKey returns the key that signs ID tokens of algorithm alg, or nil
+// when there is none or no client may receive an ID token.
+func (s *Service) IDTokenKey(alg string) *tokencore.Key { return s.idKeys[alg] }
+
+// IDTokenAlgs lists the algorithms ID tokens may be signed with, RS256
+// first (for the metadata document); empty when no client may receive one.
+func (s *Service) IDTokenAlgs() []string {
+	var algs []string
+	for _, alg := range idTokenAlgs {
+		if s.idKeys[alg] != nil {
+			algs = append(algs, alg)
+		}
+	}
+	return algs
+}

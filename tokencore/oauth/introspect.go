@@ -129,7 +129,7 @@ func (s *Service) introspect(ctx context.Context, who caller, token string) (*In
 		}
 		return &IntrospectionResponse{
 			Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Subject, TokenType: introspectTypeAccess,
-			Exp: c.ExpiresAt, Iat: c.IssuedAt, Iss: c.Issuer, Jti: c.TokenID,
+			Exp: c.ExpiresAt, Iat: c.IssuedAt, Iss: c.Issuer, Jti: c.TokenID, Aud: c.Audience,
 		}, nil
 	case jwe:
 		rc, err := s.e.ParseRefreshToken(token)

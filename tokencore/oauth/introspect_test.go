@@ -212,7 +212,9 @@ func TestServiceMetadata(t *testing.T) {
 		`"scopes_supported":["api.read","api.write","openid","profile"]`,
 		`"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"]`,
 		`"introspection_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"]`,
-		`"id_token_signing_alg_values_supported":["ES256"]`,
+		// RS256 is mandatory (OpenID Connect Discovery §3); the ES256
+		// signing key is offered too.
+		`"id_token_signing_alg_values_supported":["RS256","ES256"]`,
 		`"subject_types_supported":["public"]`,
 	} {
 		if !strings.Contains(string(b), want) {

@@ -173,7 +173,7 @@ func TestManageListWindowsAndHashes(t *testing.T) {
 	}
 	// FOLIO sessions of a user of the same name are not OAuth tokens.
 	fsvc := folio.New(f.e, folio.Config{})
-	if _, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"}); ferr != nil {
+	if _, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11"}); ferr != nil {
 		t.Fatal(ferr)
 	}
 
@@ -351,7 +351,7 @@ func TestManageRevokeAndDelete(t *testing.T) {
 	c1 := f.createFor(t, "cli", "carol", "api.read")
 	c2 := f.createFor(t, "web", "carol", "api.read")
 	fsvc := folio.New(f.e, folio.Config{})
-	fv, _ := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"})
+	fv, _ := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11"})
 	folioAT := fv.(folio.Tokens).AccessToken
 
 	count := func(status int, m map[string]any) float64 {

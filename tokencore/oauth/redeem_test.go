@@ -59,7 +59,7 @@ func TestOAuthRefreshTokenRefusedAtFolio(t *testing.T) {
 func TestFolioRefreshTokenRefusedAtOAuth(t *testing.T) {
 	f := newFixture(t, false)
 	fsvc := folio.New(f.e, folio.Config{})
-	v, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"})
+	v, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11"})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}
@@ -105,7 +105,7 @@ func TestFolioRefreshTokenRefusedAtOAuth(t *testing.T) {
 func TestOAuthEndpointsSeeOnlyOAuthGrants(t *testing.T) {
 	f := newFixture(t, false)
 	fsvc := folio.New(f.e, folio.Config{})
-	v, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "u1"})
+	v, ferr := fsvc.Sign(f.ctx, "diku", folio.SignPayload{Subject: "alice", UserID: "a6e5ec3a-6b3b-4f1d-9c45-0b0b3a6f8f11"})
 	if ferr != nil {
 		t.Fatal(ferr)
 	}

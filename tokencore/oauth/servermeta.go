@@ -12,8 +12,9 @@ import (
 // authentication methods per endpoint: all three at the token and
 // revocation endpoints, the two secret-based ones at introspection
 // (public clients may not introspect). When a client may receive ID
-// tokens, the OpenID members are added: the ID-token signing algorithm
-// (the key decides it), subject type "public" and the claims ID tokens
+// tokens, the OpenID members are added: the ID-token signing algorithms
+// (RS256, mandatory, and ES256 when a key can sign it; each client's
+// registration picks one), subject type "public" and the claims ID tokens
 // carry.
 func (s *Service) Metadata(ep Endpoints) (*Metadata, error) {
 	m, err := NewMetadata(s.cfg.Issuer, ep)
@@ -34,9 +35,9 @@ func (s *Service) Metadata(ep Endpoints) (*Metadata, error) {
 	if m.IntrospectionEndpoint != "" {
 		m.IntrospectionEndpointAuthMethodsSupported = []string{string(AuthClientSecretBasic), string(AuthClientSecretPost)}
 	}
-	if s.idKey != nil {
+	if algs := s.IDTokenAlgs(); len(algs) > 0 {
 		m.SubjectTypesSupported = []string{"public"}
-		m.IDTokenSigningAlgValuesSupported = []string{s.idKey.Alg}
+		m.IDTokenSigningAlgValuesSupported = algs
 		m.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "azp"}
 	}
 	if err := m.Validate(); err != nil {

@@ -44,6 +44,9 @@ type Config struct {
 	RefreshGrace time.Duration
 	// MaxFormBytes bounds request bodies; zero means DefaultMaxFormBytes.
 	MaxFormBytes int
+	// Audience is the aud of the access tokens of clients that set none
+	// (RFC 9068 §2.2); empty: the tokens carry no aud.
+	Audience []string
 }
 
 // MaxRefreshGrace bounds Config.RefreshGrace: a longer window would let a
@@ -61,16 +64,18 @@ type Service struct {
 	cfg      Config
 	clients  *Clients
 	verifier *tokencore.Verifier
-	// idKey signs ID tokens; nil when no client may receive one.
-	idKey *tokencore.Key
-	rs    map[string]string // resource-server ID -> secret hash
+	// idKeys sign ID tokens, by algorithm: one for each algorithm a client
+	// may ask for (Client.IDTokenAlg) that the key set can sign with; empty
+	// when no client may receive one.
+	idKeys map[string]*tokencore.Key
+	rs     map[string]string // resource-server ID -> secret hash
 }
 
 // NewService validates cfg and returns the service. It fails when the
 // issuer is unusable, when a resource server is misconfigured or shares an
 // ID with a client, when RefreshGrace is out of range, and when a client
-// may be granted "openid" but the key set has no asymmetric private key to
-// sign ID tokens with (tokencore.ErrNoAsymmetricKey).
+// may be granted "openid" but the key set has no asymmetric private key of
+// the algorithm of its ID tokens (tokencore.ErrNoAsymmetricKey).
 func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 	if e == nil || e.Keys == nil || e.Store == nil || e.View == nil {
 		return nil, fmt.Errorf("%w: engine with keys, store and view required", ErrServiceConfig)
@@ -121,13 +126,50 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 		}
 		s.rs[r.ID] = r.SecretHash
 	}
-	s.declareAccessLifetimes()
-	if s.oidcUsed() {
-		if s.idKey = e.Keys.AsymmetricSigner(); s.idKey == nil {
-			return nil, fmt.Errorf("%w: %w", ErrServiceConfig, tokencore.ErrNoAsymmetricKey)
+	for _, aud := range cfg.Audience {
+		if !validAudience(aud) {
+			return nil, fmt.Errorf("%w: invalid audience %q", ErrServiceConfig, shorten(aud))
 		}
 	}
+	s.declareAccessLifetimes()
+	if err := s.pickIDTokenKeys(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// pickIDTokenKeys finds the signing key of every ID-token algorithm: each
+// algorithm a client that may be granted openid asks for must have one, and
+// when OpenID Connect is used at all, RS256 must (OpenID Connect Discovery
+// §3 requires it among id_token_signing_alg_values_supported). ES256 is
+// offered as well when the key set can sign with it.
+func (s *Service) pickIDTokenKeys() error {
+	if !s.oidcUsed() {
+		return nil
+	}
+	s.idKeys = map[string]*tokencore.Key{}
+	for _, alg := range idTokenAlgs {
+		if k := s.e.Keys.SignerFor(alg); k != nil {
+			s.idKeys[alg] = k
+		}
+	}
+	if s.idKeys[tokencore.AlgRS256] == nil {
+		return fmt.Errorf("%w: %w (RS256 is mandatory for an OpenID provider)", ErrServiceConfig, tokencore.ErrNoAsymmetricKey)
+	}
+	for _, c := range s.clients.byID {
+		if slices.Contains(c.Scopes, ScopeOpenID) && s.idKeys[c.IDTokenAlg()] == nil {
+			return fmt.Errorf("%w: client %q: no %s key for its ID tokens: %w", ErrServiceConfig, c.ID, c.IDTokenAlg(), tokencore.ErrNoAsymmetricKey)
+		}
+	}
+	return nil
+}
+
+// audience is the aud of the access tokens of client c.
+func (s *Service) audience(c *Client) []string {
+	if c != nil && len(c.Audience) > 0 {
+		return c.Audience
+	}
+	return s.cfg.Audience
 }
 
 // declareAccessLifetimes tells the engine the longest access token this

@@ -87,16 +87,29 @@ func newFixture(tb testing.TB, inMemory bool, opts ...fixtureOpt) *fixture {
 	return f
 }
 
-// newTestKeys returns a key set with a fresh ES256 key and refresh key.
+// testRS256Key is one RSA key for every test of the package: generating
+// 2048-bit keys is slow, and a key is immutable.
+var testRS256Key = sync.OnceValues(func() (*tokencore.Key, error) {
+	k, _, err := tokencore.GenerateRS256Key()
+	return k, err
+})
+
+// newTestKeys returns a key set with a fresh ES256 key that signs, the
+// package's RS256 key (ID tokens of clients that registered no algorithm)
+// and a fresh refresh key.
 func newTestKeys(tb testing.TB) *tokencore.KeySet {
 	tb.Helper()
 	key, _, err := tokencore.GenerateES256Key()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	rs, err := testRS256Key()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	refreshKey := make([]byte, 32)
 	_, _ = rand.Read(refreshKey)
-	ks, err := tokencore.NewKeySet(key, nil, refreshKey)
+	ks, err := tokencore.NewKeySet(key, []*tokencore.Key{rs}, refreshKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -203,7 +216,21 @@ func TestNewServiceConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	es, _, _ := tokencore.GenerateES256Key()
-	esKeys, _ := tokencore.NewKeySet(es, nil, refreshKey)
+	esOnly, _ := tokencore.NewKeySet(es, nil, refreshKey)
+	rs, err := testRS256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	esKeys, _ := tokencore.NewKeySet(es, []*tokencore.Key{rs}, refreshKey)
+	rsOnly, _ := tokencore.NewKeySet(rs, nil, refreshKey)
+	oidcClient := func(alg string) *Clients {
+		cs, err := NewClients([]Client{{ID: "rp", AuthMethod: AuthClientSecretBasic, SecretHash: HashSecret("x"),
+			GrantTypes: []string{GrantTypeRefreshToken}, Scopes: []string{"openid"}, IDTokenSignedResponseAlg: alg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
 	st := memory.New()
 	engine := func(ks *tokencore.KeySet) *tokencore.Engine {
 		return &tokencore.Engine{Keys: ks, Store: st, View: tokencore.NewRevocationView()}
@@ -219,6 +246,15 @@ func TestNewServiceConfig(t *testing.T) {
 		{"ok", esKeys, Config{Issuer: "https://a.example", Clients: demoClients(t)}, nil},
 		{"folio key without OIDC", folioOnly, Config{Issuer: "https://a.example", Clients: noOIDC}, nil},
 		{"folio key only with an openid client", folioOnly, Config{Issuer: "https://a.example", Clients: demoClients(t)}, tokencore.ErrNoAsymmetricKey},
+		// OpenID Discovery makes RS256 mandatory: without an RSA key, no
+		// OpenID Connect, even when every client asks for ES256.
+		{"ES256 key only, client with the default alg", esOnly, Config{Issuer: "https://a.example", Clients: oidcClient("")}, tokencore.ErrNoAsymmetricKey},
+		{"ES256 key only, ES256 client", esOnly, Config{Issuer: "https://a.example", Clients: oidcClient("ES256")}, tokencore.ErrNoAsymmetricKey},
+		{"ES256 key only without OIDC", esOnly, Config{Issuer: "https://a.example", Clients: noOIDC}, nil},
+		{"RS256 key only, RS256 client", rsOnly, Config{Issuer: "https://a.example", Clients: oidcClient("RS256")}, nil},
+		{"RS256 key only, ES256 client", rsOnly, Config{Issuer: "https://a.example", Clients: oidcClient("ES256")}, tokencore.ErrNoAsymmetricKey},
+		{"service audience", esKeys, Config{Issuer: "https://a.example", Audience: []string{"https://api.example"}}, nil},
+		{"service audience with a space", esKeys, Config{Issuer: "https://a.example", Audience: []string{"a b"}}, ErrServiceConfig},
 		{"missing issuer", esKeys, Config{Clients: demoClients(t)}, ErrMetadata},
 		{"issuer with slash", esKeys, Config{Issuer: "https://a.example/", Clients: demoClients(t)}, ErrServiceConfig},
 		{"http issuer", esKeys, Config{Issuer: "http://a.example"}, ErrMetadata},

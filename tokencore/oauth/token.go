@@ -150,7 +150,7 @@ func (s *Service) refresh(ctx context.Context, client *Client, form Form) (*Toke
 		scopes = []string{} // nil would mean "the grant's scope" to MintTokens
 	}
 	accessTTL, refreshTTL := s.ttls(client)
-	minted, err := s.e.MintTokens(g, tokencore.MintSpec{
+	minted, err := s.mint(g, tokencore.MintSpec{
 		AccessTTL: accessTTL, RefreshTTL: refreshTTL, WithRefresh: true, AccessScopes: scopes,
 	}, now)
 	if err != nil {
@@ -312,10 +312,14 @@ func (s *Service) clientCredentials(ctx context.Context, client *Client, form Fo
 	return tokenResponse(minted, now), nil
 }
 
-// mint mints the tokens of g. A grant without a subject (client
-// credentials) gets access tokens whose sub is the client ID: every
-// access token has a subject, the proxy requires one.
+// mint mints the tokens of an OAuth or management grant g: every access
+// token of this service is an RFC 9068 access token (typ at+jwt, client_id,
+// aud when configured for the client or the service). A grant without a
+// subject (client credentials) gets access tokens whose sub is the client
+// ID: every access token has a subject, the proxy requires one.
 func (s *Service) mint(g *tokencore.Grant, spec tokencore.MintSpec, now time.Time) (*tokencore.IssuedTokens, error) {
+	spec.Profile = tokencore.ProfileJWTAccess
+	spec.Audience = s.audience(s.clients.lookup(g.ClientID))
 	if g.Subject == "" {
 		c := g.Clone()
 		c.Subject = g.ClientID
