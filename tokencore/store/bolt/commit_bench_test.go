@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,4 +64,48 @@ func boltPageUse(tb testing.TB, path string) (used int64, fill float64) {
 		tb.Fatal(err)
 	}
 	return used, float64(inuse) / float64(max(alloc, 1))
+}
+
+// TestBoltGrantsFillTheirPages: grants created under concurrent load (the
+// engine's time-ordered IDs, group commits) fill the pages of the
+// time-ordered buckets (at least 70 %; 77-87 % measured) instead of leaving
+// them half empty. Before: grants' leaf pages 64 % full with random IDs, 42 %
+// with time-ordered IDs at bbolt's default fill, the indexes 50 %.
+func TestBoltGrantsFillTheirPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.db")
+	s := openBolt(t, path)
+	const writers, each = 16, 250
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				if err := s.CreateGrant(t.Context(), storetest.SampleGrant(tokencore.NewGrantID(), time.Now())); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s.Close()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range []string{"grants", "idx_expiry", "idx_subject"} {
+			st := tx.Bucket([]byte(name)).Stats()
+			if st.KeyN != writers*each || st.LeafPageN < 10 {
+				t.Fatalf("%s: %d keys on %d leaf pages", name, st.KeyN, st.LeafPageN)
+			}
+			if fill := float64(st.LeafInuse) / float64(st.LeafAlloc); fill < 0.7 {
+				t.Errorf("%s: leaf pages %.0f %% full, want at least 70 %%", name, 100*fill)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
