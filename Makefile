@@ -3,8 +3,10 @@
 .PHONY: demo test bench soak build
 
 # Run the demo gateway on http://127.0.0.1:8080 (upstream on :9000).
+# The demo login page calls the management API with the demo operator key.
 demo:
-	go run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
+	TOKENGATE_DEMO_OPERATOR_KEY=$${TOKENGATE_DEMO_OPERATOR_KEY:-demo-operator-key} \
+		go run ./cmd/caddy run --config Caddyfile.example --adapter caddyfile
 
 # Run every test: unit tests, fuzz seeds and the end-to-end tests against a
 # real Caddy (built by the integration tests), all with the race detector.

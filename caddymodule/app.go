@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokengate/tokengate/tokencore"
 	"github.com/tokengate/tokengate/tokencore/edi"
+	"github.com/tokengate/tokengate/tokencore/issuer"
 	"github.com/tokengate/tokengate/tokencore/store/bolt"
 	"github.com/tokengate/tokengate/tokencore/store/memory"
 	"github.com/tokengate/tokengate/tokencore/store/redis"
@@ -95,12 +96,19 @@ type App struct {
 	// See docs/operations.md, Backups and recovery.
 	AcceptStore string `json:"accept_store,omitempty"`
 
+	// TrustedIssuers are external identity providers whose tokens routes
+	// may accept (docs/external-issuers.md).
+	TrustedIssuers []TrustedIssuerConfig `json:"trusted_issuers,omitempty"`
+
 	engine  *tokencore.Engine
-	ttl     tokencore.TTLPolicy
-	state   *sharedState
-	key     string
-	logger  *zap.Logger
-	metrics *appMetrics
+	issuers *issuer.Set
+	// issuerHeaders are the claim headers of each trusted issuer.
+	issuerHeaders map[string][]claimHeader
+	ttl           tokencore.TTLPolicy
+	state         *sharedState
+	key           string
+	logger        *zap.Logger
+	metrics       *appMetrics
 
 	// identity is the list of gateway credentials every handler strips
 	// (identity.go).
@@ -238,6 +246,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionEDI(ctx); err != nil {
 		return err
 	}
+	if err := a.provisionIssuers(); err != nil {
+		return err
+	}
 	if backend := a.state.store.Backend(); backend != nil {
 		// A reload: the store is open, so the seeded records are written
 		// now, before any handler of this config serves (as on a first
@@ -351,6 +362,7 @@ func (a *App) Start() error {
 	if a.state.identified != nil {
 		a.startBindingRefresh()
 	}
+	a.startIssuers(a.ctx)
 	a.logStartup()
 	return nil
 }
@@ -463,16 +475,22 @@ func (a *App) openState() (*sharedState, string, error) {
 		cc = tokencore.CacheConfig{MaxEntries: a.Cache.MaxEntries, MaxTTL: time.Duration(a.Cache.MaxTTL)}
 	}
 	sweep, syncEvery := time.Duration(a.SweepInterval), time.Duration(a.RevocationSync)
+	settings := stateSettings{sweep: sweep, syncEvery: syncEvery, cache: cc, store: sc}
 	v, loaded, err := statePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newSharedState(sc, key, cc, sweep, syncEvery, a.logger)
+		return newSharedState(settings, key, a.logger)
 	})
 	if err != nil {
 		return nil, "", err
 	}
+	st := v.(*sharedState)
 	if loaded {
+		if err := reloadConflict(st.settings, settings); err != nil {
+			_, _ = statePool.Delete(key) // this config will not use the state
+			return nil, "", err
+		}
 		a.logger.Debug("reusing tokengate state across config reload", zap.String("store", key))
 	}
-	return v.(*sharedState), key, nil
+	return st, key, nil
 }
 
 // loadKeys builds the key set from the configuration.
@@ -649,6 +667,9 @@ type sharedState struct {
 	sweep     time.Duration
 	syncEvery time.Duration
 	logger    *zap.Logger
+	// settings is what the state was built with; a reload may not change
+	// it (reloadConflict).
+	settings stateSettings
 
 	store *tokencore.StoreHandle
 	view  *tokencore.RevocationView
@@ -666,8 +687,9 @@ type sharedState struct {
 }
 
 // newSharedState prepares the state of one store without opening it.
-func newSharedState(sc StoreConfig, key string, cc tokencore.CacheConfig, sweep, syncEvery time.Duration, logger *zap.Logger) (*sharedState, error) {
-	cache, err := tokencore.NewVerifyCache(cc)
+func newSharedState(settings stateSettings, key string, logger *zap.Logger) (*sharedState, error) {
+	sc := settings.store
+	cache, err := tokencore.NewVerifyCache(settings.cache)
 	if err != nil {
 		return nil, err
 	}
@@ -676,7 +698,7 @@ func newSharedState(sc StoreConfig, key string, cc tokencore.CacheConfig, sweep,
 		name = sc.Path
 	}
 	return &sharedState{
-		sc: sc, name: name, sweep: sweep, syncEvery: syncEvery, logger: logger,
+		sc: sc, name: name, sweep: settings.sweep, syncEvery: settings.syncEvery, logger: logger, settings: settings,
 		store: tokencore.NewStoreHandle(), view: tokencore.NewPendingRevocationView(), cache: cache,
 	}, nil
 }
@@ -783,10 +805,10 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 	s.opened, s.identified, s.cancel, s.follower = true, identified, cancel, follower
 	sweep, syncEvery := s.sweep, s.syncEvery
 	if sweep <= 0 {
-		sweep = time.Minute
+		sweep = defaultSweepInterval
 	}
 	if syncEvery <= 0 {
-		syncEvery = 15 * time.Minute
+		syncEvery = defaultRevocationSync
 	}
 	s.wg.Add(2)
 	go func() {

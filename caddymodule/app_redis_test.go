@@ -79,7 +79,7 @@ func TestRedisStateAppliesPushedRevocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	seq, err := other.PutRevocation(t.Context(), tokencore.Revocation{Kind: tokencore.RevokeToken, Key: "jti-1", NotBefore: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
+	seq, err := other.PutRevocation(t.Context(), tokencore.Revocation{Kind: tokencore.RevocationOfToken, Key: "jti-1", NotBefore: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

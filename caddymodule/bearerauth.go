@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/tokencore"
+	"github.com/tokengate/tokengate/tokencore/issuer"
 	"github.com/tokengate/tokengate/tokencore/policy"
 )
 
@@ -40,6 +41,9 @@ type BearerConfig struct {
 	ClaimHeaders map[string]string `json:"claim_headers,omitempty"`
 	// Realm of the WWW-Authenticate challenge (default "tokengate").
 	Realm string `json:"realm,omitempty"`
+	// Issuers whose tokens are accepted: `self` (tokengate's own) and
+	// names of the app's trusted_issuers. Default: self only.
+	Issuers []string `json:"issuers,omitempty"`
 }
 
 // validate checks the configuration.
@@ -76,6 +80,7 @@ type bearerAuth struct {
 	cfg       *BearerConfig
 	app       *App
 	verifier  *tokencore.Verifier
+	route     *issuer.Route // nil: tokengate's own tokens only
 	creds     *gatewayCredentials
 	claimHdrs []claimHeader
 	userKeys  []string // the {http.auth.user.<key>} claims
@@ -107,6 +112,9 @@ func (b *bearerAuth) provision(ctx caddy.Context, cfg *BearerConfig) error {
 		if !slices.Contains(b.userKeys, claim) {
 			b.userKeys = append(b.userKeys, claim)
 		}
+	}
+	if err := b.useIssuers(cfg.Issuers); err != nil {
+		return err
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = "tokengate"
@@ -148,7 +156,7 @@ func (b *bearerAuth) verify(r *http.Request, tenant string) (*tokencore.Claims, 
 	if tenant == "" {
 		tenant = b.app.DefaultTenant
 	}
-	return b.verifier.Verify(token, tenant)
+	return b.verifyToken(r.Context(), token, tenant)
 }
 
 // assert hands the verified identity on: the identity headers for the
@@ -161,6 +169,9 @@ func (b *bearerAuth) assert(r *http.Request, claims *tokencore.Claims) {
 	for _, ch := range b.claimHdrs {
 		setOrDel(r.Header, ch.header, lookupString(claims, ch.claim))
 	}
+	for _, ch := range b.app.issuerHeaders[claims.TrustedIssuer] {
+		setOrDel(r.Header, ch.header, lookupString(claims, ch.claim))
+	}
 	caddyhttp.SetVar(r.Context(), verifiedVar, verified{claims})
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", claims.Subject)
@@ -169,7 +180,7 @@ func (b *bearerAuth) assert(r *http.Request, claims *tokencore.Claims) {
 				return lookupString(claims, name), true
 			}
 			if name, ok := strings.CutPrefix(key, "http.auth.user."); ok && slices.Contains(b.userKeys, name) {
-				return lookupString(claims, name), true
+				return userValue(claims, name), true
 			}
 			return nil, false
 		})
@@ -181,7 +192,7 @@ func (b *bearerAuth) assert(r *http.Request, claims *tokencore.Claims) {
 func (b *bearerAuth) metadata(claims *tokencore.Claims) map[string]string {
 	m := make(map[string]string, len(b.userKeys))
 	for _, k := range b.userKeys {
-		m[k] = lookupString(claims, k)
+		m[k] = userValue(claims, k)
 	}
 	return m
 }
@@ -212,6 +223,28 @@ func writeChallenge(w http.ResponseWriter, c policy.Challenge, realm string) {
 		setRetryAfter(w, tokencore.StoreRetryAfter)
 	}
 	writeJSON(w, c.Status, c.Body())
+}
+
+// userValue is {http.auth.user.<name>}: the identity claims from the
+// verified token's typed fields (an external issuer's tenant_claim,
+// azp or scp land there, normalized), any other claim by lookupString.
+func userValue(claims *tokencore.Claims, name string) string {
+	var v string
+	switch name {
+	case "tenant":
+		v = claims.Tenant
+	case "user_id":
+		v = claims.UserID
+	case "client_id":
+		v = claims.ClientID
+	case "scope":
+		v = claims.Scope
+	case "iss":
+		v = claims.Issuer
+	default:
+		return lookupString(claims, name)
+	}
+	return claimString(v)
 }
 
 // lookupString renders the claim name of a token for a header or a

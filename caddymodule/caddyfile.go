@@ -33,9 +33,12 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_admin", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_oauth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_manage", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_issuer_admin", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_edi_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_protect", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_require", httpcaddyfile.Before, "basic_auth")
+	// The demo login page answers /login and /callback before the echo.
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_demo_login", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_echo", httpcaddyfile.Before, "respond")
 }
 
@@ -70,6 +73,7 @@ func init() {
 //	    operator_key_hash <sha256:hex|bcrypt>
 //	    oauth { ... }   (see oauth_caddyfile.go)
 //	    edi { ... }     (see edi_caddyfile.go)
+//	    trusted_issuer <name> { ... }  (see issuers_caddyfile.go)
 //	    sweep_interval <duration>
 //	    revocation_sync <duration>
 //	}
@@ -221,6 +225,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err := parseEDIGlobal(d, app); err != nil {
 				return nil, err
 			}
+		case "trusted_issuer":
+			if err := parseTrustedIssuer(d, app); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, d.Errf("unknown tokengate option %q", d.Val())
 		}
@@ -291,6 +299,7 @@ func parseFolio(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    public <path_patterns...>
 //	    allow_preflight
 //	    realm <realm>
+//	    issuers <self|trusted_issuer name...>
 //	    require <rule>                   (repeatable; a rule of tokengate_require)
 //	}
 func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -336,6 +345,12 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			if !h.Args(&p.Realm) {
 				return nil, h.ArgErr()
 			}
+		case "issuers":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			p.Issuers = append(p.Issuers, args...)
 		case "require":
 			if !h.NextArg() {
 				return nil, h.ArgErr()

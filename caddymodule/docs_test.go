@@ -37,7 +37,7 @@ func TestConfigurationReferenceListsEveryJSONName(t *testing.T) {
 		}
 	}
 
-	for _, m := range []caddy.Module{FolioAPI{}, Protect{}, Require{}, BearerProvider{}, JWKS{}, OAuthEndpoints{}, Manage{}, EDIAPI{}, EDIAdmin{}, EDIProtect{}, Echo{}} {
+	for _, m := range []caddy.Module{FolioAPI{}, Protect{}, Require{}, BearerProvider{}, JWKS{}, OAuthEndpoints{}, Manage{}, IssuerAdmin{}, EDIAPI{}, EDIAdmin{}, EDIProtect{}, Echo{}, DemoLogin{}} {
 		id := string(m.CaddyModule().ID)
 		start := strings.Index(jsonNames, "`"+id+"`")
 		if start < 0 {

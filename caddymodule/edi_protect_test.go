@@ -60,8 +60,8 @@ func newTestEDIProtect(tb testing.TB) (p *EDIProtect, ediTok, pastaTok string) {
 	p.creds = app.credentials()
 	uid := "uid=alice,o=EDI,dc=edirepository,dc=org"
 	now := time.Now()
-	es, _ := edi.NewEDISigner(ek, "")
-	ediTok, err = es.Sign(edi.EDIClaims{Subject: edi.EDIID(uid), IdPUID: &uid, Principals: []string{edi.DefaultPublicAccessID},
+	es, _ := edi.NewSigner(ek, "")
+	ediTok, err = es.Sign(edi.Claims{Subject: edi.EDIID(uid), IdPUID: &uid, Principals: []string{edi.DefaultPublicAccessID},
 		Issuer: edi.DefaultIssuer, HostedDomain: edi.DefaultHostedDomain, IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(time.Hour)})
 	if err != nil {
 		tb.Fatal(err)

@@ -27,6 +27,8 @@ func init() {
 //   - DELETE <prefix>/auth/token/delete/{accessTokenIdentifier}
 //   - POST   <prefix>/auth/token/revoke
 //   - POST   <prefix>/idtoken/reissue
+//   - POST   <prefix>/auth/authorization/issue and .../fail (the app's
+//     login page completes an authorization request)
 //
 // Callers authenticate with `Authorization: Bearer <operator key>`, checked
 // against the app's operator_key_hash values. Paths outside the prefix go

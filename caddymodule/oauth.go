@@ -24,9 +24,13 @@ func init() {
 // OAuthEndpoints serves the OAuth 2.0 endpoints of the app's OAuth service
 // (the `oauth` block of the tokengate global option):
 //
-//   - POST <prefix>/token       refresh_token and client_credentials grants
+//   - GET|POST <prefix>/authorize  authorization code flow with PKCE, to
+//     the app's login page (when the oauth block sets login_url)
+//   - POST <prefix>/token       authorization_code, refresh_token and
+//     client_credentials grants
 //   - POST <prefix>/revoke      RFC 7009 revocation
 //   - POST <prefix>/introspect  RFC 7662 introspection
+//   - GET|POST <prefix>/userinfo  OpenID Connect UserInfo
 //   - GET  /.well-known/oauth-authorization-server (RFC 8414, inserted
 //     before the issuer's path) and <issuer path>/.well-known/openid-configuration
 //
@@ -98,8 +102,10 @@ func (o *OAuthEndpoints) setup(svc *oauth.Service) error {
 		jwks = origin + jwks
 	}
 	m, err := o.svc.Metadata(oauth.Endpoints{
-		Token: origin + o.Prefix + "/token", Revocation: origin + o.Prefix + "/revoke",
+		Authorization: origin + o.Prefix + "/authorize",
+		Token:         origin + o.Prefix + "/token", Revocation: origin + o.Prefix + "/revoke",
 		Introspection: origin + o.Prefix + "/introspect", JWKS: jwks,
+		Userinfo: origin + o.Prefix + "/userinfo",
 	})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
@@ -143,7 +149,14 @@ func (o *OAuthEndpoints) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 		return nil
 	}
 	endpoint, ok := strings.CutPrefix(r.URL.Path, o.Prefix)
-	if !ok || (endpoint != "/token" && endpoint != "/revoke" && endpoint != "/introspect") {
+	switch {
+	case !ok:
+		return next.ServeHTTP(w, r)
+	case endpoint == "/authorize" && o.svc.AuthorizationEnabled():
+		return o.authorize(w, r)
+	case endpoint == "/userinfo" && len(o.svc.IDTokenAlgs()) > 0:
+		return o.userinfo(w, r)
+	case endpoint != "/token" && endpoint != "/revoke" && endpoint != "/introspect":
 		return next.ServeHTTP(w, r)
 	}
 	req := oauth.Request{Method: r.Method, ContentType: r.Header.Get("Content-Type"), Authorization: r.Header.Values("Authorization")}

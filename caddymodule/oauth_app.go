@@ -32,6 +32,12 @@ type OAuthConfig struct {
 	// Audience is the aud of the access tokens of clients that set none
 	// (RFC 9068 §2.2: the resource servers they are for). Default: none.
 	Audience []string `json:"audience,omitempty"`
+	// LoginURL is the app's login page: the authorization endpoint
+	// (<prefix>/authorize of tokengate_oauth) sends the browser there with
+	// a ticket, and the page completes the request through the management
+	// API's authorization/issue or /fail. A path on this server or an
+	// https URL; unset turns the authorization endpoint off.
+	LoginURL string `json:"login_url,omitempty"`
 
 	service *oauth.Service
 }
@@ -81,6 +87,12 @@ type OAuthClient struct {
 	// Audience is the aud of the client's access tokens; default: the
 	// oauth block's audience.
 	Audience []string `json:"audience,omitempty"`
+	// RedirectURIs are the client's redirection endpoints for the
+	// authorization code flow, matched byte for byte.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// PKCEOptional lets a confidential client omit PKCE (default: PKCE
+	// S256 is required of every client; public clients cannot opt out).
+	PKCEOptional bool `json:"pkce_optional,omitempty"`
 }
 
 // OAuthResourceServer is an introspection credential.
@@ -122,7 +134,8 @@ func (a *App) provisionOAuth(caddy.Context) error {
 			GrantTypes: c.GrantTypes, Scopes: c.Scopes,
 			AccessTTL: time.Duration(c.AccessTTL), RefreshTTL: time.Duration(c.RefreshTTL),
 			IDTokenReissue: c.IDTokenReissue, IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
-			Audience: c.Audience,
+			Audience:     c.Audience,
+			RedirectURIs: c.RedirectURIs, PKCEOptional: c.PKCEOptional,
 		})
 	}
 	registry, err := oauth.NewClients(clients)
@@ -142,6 +155,7 @@ func (a *App) provisionOAuth(caddy.Context) error {
 		RefreshTTL:      def.Refresh,
 		RefreshGrace:    time.Duration(a.OAuth.RefreshGrace),
 		Audience:        a.OAuth.Audience,
+		LoginURL:        a.OAuth.LoginURL,
 	})
 	if err != nil {
 		return err

@@ -21,10 +21,13 @@ import (
 //	        id_token_reissue
 //	        id_token_signed_response_alg RS256|ES256
 //	        audience <aud...>
+//	        redirect_uris <uri...>
+//	        pkce_optional
 //	    }
 //	    resource_server <id> <sha256:hex|bcrypt>
 //	    refresh_grace <duration>
 //	    audience <aud...>
+//	    login_url <path|url>
 //	}
 //
 // The block may be given more than once; clients and resource servers
@@ -63,6 +66,10 @@ func parseOAuthGlobal(d *caddyfile.Dispenser, app *App) error {
 				return d.ArgErr()
 			}
 			cfg.Audience = append(cfg.Audience, args...)
+		case "login_url":
+			if !d.Args(&cfg.LoginURL) || d.NextArg() {
+				return d.ArgErr()
+			}
 		default:
 			return d.Errf("unknown oauth option %q", d.Val())
 		}
@@ -147,6 +154,17 @@ func parseOAuthClient(d *caddyfile.Dispenser, earlier []OAuthClient) (OAuthClien
 				return c, d.ArgErr()
 			}
 			c.Audience = append(c.Audience, args...)
+		case "redirect_uris":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return c, d.ArgErr()
+			}
+			c.RedirectURIs = append(c.RedirectURIs, args...)
+		case "pkce_optional":
+			if d.NextArg() {
+				return c, d.ArgErr()
+			}
+			c.PKCEOptional = true
 		default:
 			return c, d.Errf("unknown oauth client option %q", d.Val())
 		}

@@ -27,6 +27,9 @@ func TestAdaptOAuth(t *testing.T) {
 				id_token_reissue
 				id_token_signed_response_alg ES256
 				audience https://orders.example.org urn:billing
+				redirect_uris https://app.example/cb
+				redirect_uris http://127.0.0.1:9000/cb
+				pkce_optional
 			}
 			client cli {
 				auth none
@@ -39,6 +42,7 @@ func TestAdaptOAuth(t *testing.T) {
 			resource_server orders sha256:2222222222222222222222222222222222222222222222222222222222222222
 			refresh_grace 5s
 			audience https://api.example.org
+			login_url /login
 		}
 	}
 }
@@ -64,13 +68,14 @@ func TestAdaptOAuth(t *testing.T) {
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Clients) != 3 || len(got.ResourceServers) != 1 || got.RefreshGrace != 5e9 || strings.Join(got.Audience, " ") != "https://api.example.org" {
+	if len(got.Clients) != 3 || len(got.ResourceServers) != 1 || got.RefreshGrace != 5e9 || strings.Join(got.Audience, " ") != "https://api.example.org" || got.LoginURL != "/login" {
 		t.Fatalf("oauth = %s", raw)
 	}
 	web := got.Clients[0]
 	if web.ID != "web" || web.Auth != "client_secret_basic" || !web.IDTokenReissue || web.AccessTTL != 300e9 || web.RefreshTTL != 86400e9 ||
 		strings.Join(web.Scopes, " ") != "openid profile api.read" || strings.Join(web.GrantTypes, " ") != "refresh_token authorization_code" ||
-		web.IDTokenSignedResponseAlg != "ES256" || strings.Join(web.Audience, " ") != "https://orders.example.org urn:billing" {
+		web.IDTokenSignedResponseAlg != "ES256" || strings.Join(web.Audience, " ") != "https://orders.example.org urn:billing" ||
+		strings.Join(web.RedirectURIs, " ") != "https://app.example/cb http://127.0.0.1:9000/cb" || !web.PKCEOptional || got.Clients[1].PKCEOptional {
 		t.Errorf("client web = %+v", web)
 	}
 	if c := got.Clients[2]; c.Secret != "{env.WEB_CLIENT_SECRET}" || c.SecretHash != "" {
@@ -125,6 +130,11 @@ func TestAdaptOAuthErrors(t *testing.T) {
 		"ID token alg arity":     wrap("client a {\n id_token_signed_response_alg RS256 ES256\n }"),
 		"client audience empty":  wrap("client a {\n audience\n }"),
 		"oauth audience empty":   wrap("audience"),
+		"empty redirect uris":    wrap("client a {\n redirect_uris\n }"),
+		"pkce_optional argument": wrap("client a {\n pkce_optional yes\n }"),
+		"login_url arity":        wrap("login_url /a /b"),
+		"demo login option":      ":80 {\n tokengate_demo_login {\n bogus\n }\n}",
+		"demo login literal key": ":80 {\n tokengate_demo_login {\n api http://127.0.0.1/api\n operator_key demo-operator-key\n }\n}",
 		"unknown oauth handler":  ":80 {\n tokengate_oauth {\n bogus\n }\n}",
 		"unknown manage handler": ":80 {\n tokengate_manage {\n bogus\n }\n}",
 		"oauth handler argument": ":80 {\n tokengate_oauth /x extra\n}",
@@ -192,7 +202,8 @@ func TestOAuthEndpointsMetadataPaths(t *testing.T) {
 		if err := json.Unmarshal(o.metadata, &m); err != nil {
 			t.Fatal(err)
 		}
-		if m["token_endpoint"] != tc.token || o.wellKnownOA != tc.wellKnownOA || o.wellKnownOID != tc.wellKnownOID {
+		if m["token_endpoint"] != tc.token || o.wellKnownOA != tc.wellKnownOA || o.wellKnownOID != tc.wellKnownOID ||
+			m["authorization_endpoint"] != nil || m["userinfo_endpoint"] != strings.TrimSuffix(tc.token, "token")+"userinfo" {
 			t.Errorf("%s: token %v, well-known %s %s", tc.issuer, m["token_endpoint"], o.wellKnownOA, o.wellKnownOID)
 		}
 	}

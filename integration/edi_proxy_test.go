@@ -119,7 +119,7 @@ func TestEDIProxyFailures(t *testing.T) {
 	pair := exchangeKey(t, g, ediAliceSecret)
 	now := time.Now()
 	otherEC, _ := edi.GenerateEDIKey()
-	other, _ := edi.NewEDISigner(otherEC, "")
+	other, _ := edi.NewSigner(otherEC, "")
 	foreign, _ := other.Sign(ediClaims(now.Add(-time.Minute)))
 
 	r := g.do("GET", "/package/x", nil)

@@ -219,9 +219,9 @@ func expectEDIAnswer(t *testing.T, r *response, status int, method, msgPrefix st
 }
 
 // ediClaims is a token of alice as the gateway would mint it at iat.
-func ediClaims(iat time.Time) edi.EDIClaims {
+func ediClaims(iat time.Time) edi.Claims {
 	uid, cn, idp := ediAliceUID, "Alice Demo", "ldap"
-	return edi.EDIClaims{
+	return edi.Claims{
 		Subject: ediAliceID, CommonName: &cn, IdPName: &idp, IdPUID: &uid,
 		Principals: []string{edi.DefaultPublicAccessID, edi.DefaultAuthenticatedAccessID, edi.DefaultVettedID},
 		Issuer:     edi.DefaultIssuer, HostedDomain: edi.DefaultHostedDomain,
@@ -229,10 +229,10 @@ func ediClaims(iat time.Time) edi.EDIClaims {
 	}
 }
 
-func mintEDI(t *testing.T, c edi.EDIClaims) string {
+func mintEDI(t *testing.T, c edi.Claims) string {
 	t.Helper()
 	k, _ := ediTestKeys()
-	s, err := edi.NewEDISigner(k, "")
+	s, err := edi.NewSigner(k, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestEDIRefreshErrorTable(t *testing.T) {
 		return string(out)
 	}
 	otherEC, _ := edi.GenerateEDIKey()
-	otherSigner, _ := edi.NewEDISigner(otherEC, "")
+	otherSigner, _ := edi.NewSigner(otherEC, "")
 	foreign, _ := otherSigner.Sign(ediClaims(now.Add(-time.Minute)))
 	otherRSA, _ := edi.GeneratePastaKey()
 	otherPasta, _ := edi.NewPastaSigner(otherRSA)

@@ -138,6 +138,8 @@ func (g *gateway) start() {
 		"XDG_CONFIG_HOME="+filepath.Join(g.dir, "config"),
 		"HOME="+g.dir,
 		itFolioSecret,
+		// The demo login page's operator key (Caddyfile.example).
+		"TOKENGATE_DEMO_OPERATOR_KEY=demo-operator-key",
 	)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {

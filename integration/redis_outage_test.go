@@ -4,11 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 // These tests kill the gateway's Redis (a server of their own) and check
@@ -19,14 +20,14 @@ import (
 // same requests succeed once Redis is back.
 
 func TestRedisOutageFolio(t *testing.T) {
-	srv := startOwnRedis(t)
-	g := startGateway(t, onRedis(t, folioCaddyfile, srv.addr(), "max_staleness 200ms"), "/admin/health")
+	srv := storetest.StartDurableRedisServer(t)
+	g := startGateway(t, onRedis(t, folioCaddyfile, srv.Addr(), "max_staleness 200ms"), "/admin/health")
 	s := sign(t, g, "diku", "alice", userID)
 	bearer := []string{"Authorization", "Bearer " + s.AccessToken}
 	upstreamHeaders(t, g.do("GET", "/orders", nil, bearer...))
 
-	srv.kill()
-	srv.waitDown()
+	srv.Stop()
+	waitDown(srv)
 	const folioText = "Service Unavailable: the token store cannot be reached"
 	expect503(t, "sign", g.do("POST", "/token/sign", map[string]any{"payload": map[string]any{"sub": "bob", "user_id": userID}},
 		"X-Okapi-Tenant", "diku"), folioText)
@@ -41,7 +42,7 @@ func TestRedisOutageFolio(t *testing.T) {
 		t.Error("a 503 of a protected route challenges the client's credentials")
 	}
 
-	srv.start()
+	srv.Start()
 	// Nothing was revoked during the outage: the token works again.
 	eventually(t, http.StatusOK, func() *response { return g.do("GET", "/orders", nil, bearer...) })
 	eventually(t, http.StatusNoContent, func() *response {
@@ -53,18 +54,18 @@ func TestRedisOutageFolio(t *testing.T) {
 }
 
 func TestRedisOutageOAuth(t *testing.T) {
-	srv := startOwnRedis(t)
+	srv := storetest.StartDurableRedisServer(t)
 	t.Setenv("TG_SHORT_SECRET", "sh0rt-secret")
 	cf := strings.Replace(oauthCaddyfile, "{{.Grace}}", "", 1)
 	cf = strings.Replace(cf, "sha256:b6e2b1f2b3ba9a6f0e2e0f8b5d2b5f8d3c9a4e0f6a7b8c9d0e1f2a3b4c5d6e7f", sha256Hash(rsSecret), 1)
-	g := startGateway(t, onRedis(t, cf, srv.addr(), "max_staleness 200ms"), "/.well-known/oauth-authorization-server")
+	g := startGateway(t, onRedis(t, cf, srv.Addr(), "max_staleness 200ms"), "/.well-known/oauth-authorization-server")
 	c := createToken(t, g, "web", "alice", "api.read")
 	web := []string{"Authorization", basicAuth("web", "w3b")}
 	bearer := []string{"Authorization", "Bearer " + c.AccessToken}
 	expectStatus(t, g.do("GET", "/orders", nil, bearer...), http.StatusOK)
 
-	srv.kill()
-	srv.waitDown()
+	srv.Stop()
+	waitDown(srv)
 	const oauthErr = `{"error":"temporarily_unavailable"`
 	expect503(t, "revoke", g.form("/oauth2/revoke", "token="+url.QueryEscape(c.RefreshToken), web...), oauthErr)
 	expect503(t, "token", g.form("/oauth2/token", "grant_type=refresh_token&refresh_token="+url.QueryEscape(c.RefreshToken), web...), oauthErr)
@@ -74,7 +75,7 @@ func TestRedisOutageOAuth(t *testing.T) {
 		"grantType": "AUTHORIZATION_CODE", "clientId": "web", "subject": "bob", "scopes": []string{"api.read"}}), envelope)
 	expect503(t, "a protected route", g.do("GET", "/orders", nil, bearer...), `"error":"temporarily_unavailable"`)
 
-	srv.start()
+	srv.Start()
 	eventually(t, http.StatusOK, func() *response { return g.do("GET", "/orders", nil, bearer...) })
 	eventually(t, http.StatusOK, func() *response {
 		return g.form("/oauth2/revoke", "token="+url.QueryEscape(c.RefreshToken), web...)
@@ -84,8 +85,8 @@ func TestRedisOutageOAuth(t *testing.T) {
 }
 
 func TestRedisOutageEDI(t *testing.T) {
-	srv := startOwnRedis(t)
-	g := startGateway(t, onRedis(t, ediCaddyfile(""), srv.addr(), "max_staleness 200ms"), "/healthz")
+	srv := storetest.StartDurableRedisServer(t)
+	g := startGateway(t, onRedis(t, ediCaddyfile(""), srv.Addr(), "max_staleness 200ms"), "/healthz")
 	pair := exchangeKey(t, g, ediAliceSecret)
 	cookie := []string{"Cookie", "edi-token=" + pair.EDI + "; auth-token=" + pair.Pasta}
 	expectStatus(t, g.do("GET", "/package/x", nil, cookie...), http.StatusOK)
@@ -93,8 +94,8 @@ func TestRedisOutageEDI(t *testing.T) {
 		return g.do("POST", "/api/demo/edi/subjects/"+ediAliceID+"/revoke", nil, "Authorization", "Bearer "+ediOperatorKey)
 	}
 
-	srv.kill()
-	srv.waitDown()
+	srv.Stop()
+	waitDown(srv)
 	r := g.do("POST", "/auth/v1/key", map[string]string{"key": ediAliceSecret})
 	expect503(t, "key exchange", r, `"method":"getTokenByKey"`)
 	expectEDIAnswer(t, r, http.StatusServiceUnavailable, "getTokenByKey", "Service unavailable")
@@ -102,7 +103,7 @@ func TestRedisOutageEDI(t *testing.T) {
 	expect503(t, "refresh", refreshEDI(g, pair.Pasta, pair.EDI), `"method":"refreshToken"`)
 	expect503(t, "a protected route", g.do("GET", "/package/x", nil, cookie...), `"error":"temporarily_unavailable"`)
 
-	srv.start()
+	srv.Start()
 	// The failed revocation was applied nowhere (it used to stay in force
 	// on this instance only): the pair works again.
 	eventually(t, http.StatusOK, func() *response { return g.do("GET", "/package/x", nil, cookie...) })
@@ -114,14 +115,14 @@ func TestRedisOutageEDI(t *testing.T) {
 // (SIGSTOP), it cannot confirm writes, so a revocation answers 503 rather
 // than being acknowledged and lost in a failover; back, the retry answers.
 func TestRedisReplicaNotConfirmed(t *testing.T) {
-	primary := startOwnRedis(t)
-	replica := startOwnRedis(t, "--replicaof", "127.0.0.1", itoa(primary.port))
-	defer replica.signal(syscall.SIGCONT)
+	primary := storetest.StartDurableRedisServer(t)
+	replica := storetest.StartDurableRedisServer(t, "--replicaof", "127.0.0.1", itoa(primary.Port))
+	defer replica.Freeze(false)
 	waitReplicaOnline(t, primary)
-	g := startGateway(t, onRedis(t, folioCaddyfile, primary.addr(), "replica_ack_timeout 200ms"), "/admin/health")
+	g := startGateway(t, onRedis(t, folioCaddyfile, primary.Addr(), "replica_ack_timeout 200ms"), "/admin/health")
 	s := sign(t, g, "diku", "alice", userID)
 
-	replica.signal(syscall.SIGSTOP)
+	replica.Freeze(true)
 	invalidate := func() *response {
 		return g.do("POST", "/token/invalidate", map[string]string{"refreshToken": s.RefreshToken}, "X-Okapi-Tenant", "diku")
 	}
@@ -129,15 +130,15 @@ func TestRedisReplicaNotConfirmed(t *testing.T) {
 	expect503(t, "sign with the replica cut off", g.do("POST", "/token/sign",
 		map[string]any{"payload": map[string]any{"sub": "bob", "user_id": userID}}, "X-Okapi-Tenant", "diku"), "Service Unavailable")
 
-	replica.signal(syscall.SIGCONT)
+	replica.Freeze(false)
 	eventually(t, http.StatusNoContent, invalidate)
 	expectStatus(t, g.do("GET", "/orders", nil, "Authorization", "Bearer "+s.AccessToken), http.StatusUnauthorized)
 }
 
 // waitReplicaOnline waits until primary reports its replica in sync.
-func waitReplicaOnline(t *testing.T, primary *ownRedis) {
+func waitReplicaOnline(t *testing.T, primary *storetest.RedisServer) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: primary.addr()})
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr()})
 	defer c.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

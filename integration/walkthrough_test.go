@@ -71,7 +71,8 @@ func runWalkthrough(t *testing.T, g *gateway, script string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := strings.ReplaceAll(string(src), "127.0.0.1:8080", "127.0.0.1:"+strconv.Itoa(g.ports.GW))
+	body := strings.NewReplacer("127.0.0.1:8080", "127.0.0.1:"+strconv.Itoa(g.ports.GW),
+		"127.0.0.1:9000", "127.0.0.1:"+strconv.Itoa(g.ports.Up)).Replace(string(src))
 	path := filepath.Join(t.TempDir(), filepath.Base(script))
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

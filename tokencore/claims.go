@@ -84,13 +84,18 @@ type Claims struct {
 	TokenID  string // jti
 	GrantID  string // fid
 	ClientID string
-	Scope    string
-	Issuer   string
+	// Scope is space-separated (RFC 6749 §3.3); for external issuers it is
+	// normalized from "scope" or from "scp" (a string or an array).
+	Scope  string
+	Issuer string
 	// Audience is the aud claim, a string or an array on the wire.
 	Audience []string
 	// JOSEType is the typ of the JOSE header ("" when absent): "at+jwt"
 	// marks an RFC 9068 access token (see Verifier.checkType).
 	JOSEType string
+	// TrustedIssuer names the external issuer (as configured) that
+	// verified the token; empty for tokengate's own tokens.
+	TrustedIssuer string
 	// Unix seconds; zero when the claim is absent.
 	IssuedAt  int64
 	ExpiresAt int64
@@ -98,6 +103,16 @@ type Claims struct {
 	// Raw is the whole payload as decoded JSON. Callers must not modify it:
 	// it is shared by every request that hits the verification cache.
 	Raw map[string]any
+}
+
+// CheckTenant is the tenant rule of every bearer verification: a request
+// naming a tenant (X-Okapi-Tenant, or the default tenant) is refused with a
+// token of another tenant. A token without a tenant claim passes.
+func (c *Claims) CheckTenant(tenant string) error {
+	if tenant != "" && c.Tenant != "" && c.Tenant != tenant {
+		return ErrTokenWrongTenant
+	}
+	return nil
 }
 
 // claimsFromMap types the registered and tokengate claims of a payload.

@@ -14,4 +14,13 @@
 // access and refresh tokens. Rotating a refresh token is an atomic
 // compare-and-swap on the grant (Store.UpdateGrant), so concurrent refreshes
 // of one token have exactly one winner.
+//
+// The store interfaces are narrow per protocol, as fosite declares one
+// storage interface per flow: the Engine, and with it FOLIO and OAuth,
+// needs only a TokenStore (grants and revocations); EDI needs an EDIStore
+// beside it. So a backend for FOLIO and OAuth does not implement the EDI
+// records, while the gateway's backends implement Store (both) and run the
+// whole conformance suite (tokencore/storetest). The backends are packages
+// of their own (tokencore/store/...), so that this package links neither
+// bbolt nor go-redis.
 package tokencore

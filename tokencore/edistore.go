@@ -241,8 +241,9 @@ func EncodeAPIKey(k *EDIAPIKey) ([]byte, error) {
 	return b, nil
 }
 
-// CheckAPIKeyUpdate refuses an update that changes the record's identity.
-func CheckAPIKeyUpdate(old, k *EDIAPIKey) error {
+// checkUpdate implements UpdatableRecord: an update may not change the
+// key's identity (ID, owner, secret hash: the keys of its index entries).
+func (k *EDIAPIKey) checkUpdate(old *EDIAPIKey) error {
 	if k.ID != old.ID || k.Owner != old.Owner || string(k.SecretHash) != string(old.SecretHash) {
 		return fmt.Errorf("updating API key %q: the update changed its ID, owner or secret hash: %w", old.ID, ErrInvalidRecord)
 	}
@@ -264,4 +265,7 @@ func CompareAPIKeys(a, b *EDIAPIKey) int {
 	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 }
 
+// SortAPIKeys sorts ks in the order of ListAPIKeys.
 func SortAPIKeys(ks []*EDIAPIKey) { slices.SortFunc(ks, CompareAPIKeys) }
+
+func (k *EDIAPIKey) encode() ([]byte, error) { return EncodeAPIKey(k) }

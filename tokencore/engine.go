@@ -18,7 +18,7 @@ import (
 // enforced by every verifier at once.
 type Engine struct {
 	Keys  *KeySet
-	Store Store
+	Store TokenStore
 	View  *RevocationView
 	Cache *VerifyCache
 	// Now is the clock; nil means time.Now.
@@ -169,7 +169,7 @@ func (e *Engine) revokeGrant(ctx context.Context, id string) (*Grant, uint64, er
 // grantRevocation is the revocation that refuses every token g ever
 // issued, for as long as any of them lives (Grant.RevocationExpiry).
 func grantRevocation(g *Grant) Revocation {
-	return Revocation{Kind: RevokeGrant, Key: g.ID, NotBefore: g.RevokedAt, ExpiresAt: g.RevocationExpiry()}
+	return Revocation{Kind: RevocationOfGrant, Key: g.ID, NotBefore: g.RevokedAt, ExpiresAt: g.RevocationExpiry()}
 }
 
 // errAlreadyRevoked makes RevokeGrant's update write nothing.

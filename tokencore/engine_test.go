@@ -79,7 +79,7 @@ func TestRevokeGrantRetryStoresRevocation(t *testing.T) {
 			claims := &tokencore.Claims{GrantID: "g1", Subject: "alice", IssuedAt: now.Unix()}
 			flaky.FailNext("PutRevocation", 1)
 			if _, err := e.RevokeGrant(ctx, "g1"); !errors.Is(err, tokencore.ErrStoreUnavailable) {
-				t.Fatalf("RevokeGrant with a failing PutRevocation: %v, want ErrStoreUnavailable", err)
+				t.Fatalf("RevocationOfGrant with a failing PutRevocation: %v, want ErrStoreUnavailable", err)
 			}
 			if g, _ := flaky.GetGrant(ctx, "g1"); g.Status != tokencore.GrantActive {
 				t.Errorf("grant %q after a failed revocation: a grant is marked only once its revocation is stored", g.Status)
@@ -88,7 +88,7 @@ func TestRevokeGrantRetryStoresRevocation(t *testing.T) {
 				t.Error("a revocation that was not stored is applied to this instance only")
 			}
 			if _, err := e.RevokeGrant(ctx, "g1"); err != nil {
-				t.Fatalf("retried RevokeGrant: %v", err)
+				t.Fatalf("retried RevocationOfGrant: %v", err)
 			}
 			if g, _ := flaky.GetGrant(ctx, "g1"); g.Status != tokencore.GrantRevoked {
 				t.Errorf("grant %q after the retry, want revoked", g.Status)
@@ -138,7 +138,7 @@ func TestRevokeGrantMarkFails(t *testing.T) {
 	}
 	flaky.FailNext("UpdateGrant", 1)
 	if _, err := e.RevokeGrant(ctx, "g1"); !errors.Is(err, tokencore.ErrStoreUnavailable) {
-		t.Fatalf("RevokeGrant with a failing UpdateGrant: %v, want ErrStoreUnavailable", err)
+		t.Fatalf("RevocationOfGrant with a failing UpdateGrant: %v, want ErrStoreUnavailable", err)
 	}
 	if !restartedView(t, flaky).Revoked(&tokencore.Claims{GrantID: "g1", IssuedAt: now.Unix()}) {
 		t.Error("the revocation was not stored before the grant was marked")
@@ -165,7 +165,7 @@ func TestRevokeStoreFailureChangesNothing(t *testing.T) {
 			now := time.Now()
 			flaky, reopen := open(t)
 			e := &tokencore.Engine{Store: flaky, View: tokencore.NewRevocationView()}
-			r := tokencore.Revocation{Kind: tokencore.RevokeSubject, Key: "alice", NotBefore: now, ExpiresAt: now.Add(time.Hour)}
+			r := tokencore.Revocation{Kind: tokencore.RevocationOfSubject, Key: "alice", NotBefore: now, ExpiresAt: now.Add(time.Hour)}
 			claims := &tokencore.Claims{Subject: "alice", IssuedAt: now.Add(-time.Minute).Unix()}
 
 			flaky.FailAll()

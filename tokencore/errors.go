@@ -26,6 +26,8 @@ func (e *ReplayError) Error() string { return e.Err.Error() }
 func (e *ReplayError) Unwrap() error { return e.Err }
 
 // Store errors. Stores wrap these with %w so callers branch with errors.Is.
+// Every store error of the engine and of the store packages is declared
+// here.
 var (
 	// ErrNotFound means the record does not exist (or was swept).
 	ErrNotFound = errors.New("tokencore: not found")
@@ -60,6 +62,24 @@ var (
 	// process holds it (bbolt allows one process per file). Only this
 	// failure may be explained to an operator as "another process".
 	ErrStoreLocked = errors.New("tokencore: store is locked by another process")
+	// ErrStoreNotOpen is returned by a StoreHandle before its store is
+	// attached. It wraps ErrStoreClosed: the store is not usable (yet),
+	// through no fault of the request.
+	ErrStoreNotOpen = fmt.Errorf("tokencore: store not open yet: %w", ErrStoreClosed)
+	// ErrInvalidRecord means a store refused a record: a grant without an
+	// ID, with a key field that is too long, or too large as a whole; a
+	// revocation without a kind or with a key that is too long; an update
+	// that changed a record's identity. Records come from the gateway
+	// itself, so this is a bug or an abuse attempt, never a condition to
+	// retry.
+	ErrInvalidRecord = errors.New("tokencore: invalid record")
+	// ErrStoreNotBound is returned by BindStore when the store is not the
+	// one the keys were used with.
+	ErrStoreNotBound = errors.New("the store is not the store of these keys")
+	// ErrStoreIdentityLost is returned by AdvanceGeneration when the store
+	// has lost its identity while in use (a Redis flushed under a running
+	// gateway).
+	ErrStoreIdentityLost = errors.New("the store has lost its identity (was it emptied?)")
 )
 
 // StoreRetryAfter is the Retry-After the protocols send with a 503 for
@@ -75,7 +95,10 @@ func WrapUnavailable(err error) error {
 	return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 }
 
-// Token errors returned by verification and by the grant operations.
+// Token errors returned by verification and by the grant operations. They
+// are the vocabulary of every protocol: the sentinels of tokencore/edi's
+// codecs wrap them (edi.ErrExpired is a tokencore.ErrTokenExpired), so a
+// caller branches on one set whatever token it verified.
 var (
 	// ErrTokenMalformed: the token cannot be parsed (wrong shape, bad
 	// encoding, too large, unexpected claims).
@@ -99,4 +122,17 @@ var (
 	ErrRefreshReused = errors.New("refresh token was already used")
 	// ErrGrantInactive: the grant exists but was revoked or has expired.
 	ErrGrantInactive = errors.New("grant is not active")
+	// ErrTokenAudience: a token of an external issuer is not meant for
+	// this gateway (none of its aud values is an accepted audience).
+	ErrTokenAudience = errors.New("token is meant for another audience")
+	// ErrTokenIssuer: the token's issuer is not one the route trusts.
+	ErrTokenIssuer = errors.New("token issuer is not trusted")
+	// ErrTokenInactive: the issuer's introspection endpoint says the
+	// (opaque) token is not active: unknown, expired or revoked there.
+	ErrTokenInactive = errors.New("token is not active")
+	// ErrIssuerUnavailable: an external issuer's keys or introspection
+	// endpoint could not be reached, and what was known of them is older
+	// than the configured stale window (fail closed). The client may
+	// retry; the token itself may be fine.
+	ErrIssuerUnavailable = errors.New("token issuer cannot be reached")
 )

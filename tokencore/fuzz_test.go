@@ -93,12 +93,12 @@ func (fv *fuzzVerifier) verify(t *testing.T, token, tenant string) (*Claims, err
 		t.Fatalf("cached verdict differs: %+v, %v; first %+v", again, err, c)
 	}
 	for _, r := range []Revocation{
-		{Kind: RevokeGrant, Key: c.GrantID},
-		{Kind: RevokeToken, Key: c.TokenID},
-		{Kind: RevokeUser, Key: UserKey(c.Tenant, c.UserID), NotBefore: time.Unix(c.IssuedAt, 0)},
-		{Kind: RevokeSubject, Key: c.Subject, NotBefore: time.Unix(c.IssuedAt, 0)},
+		{Kind: RevocationOfGrant, Key: c.GrantID},
+		{Kind: RevocationOfToken, Key: c.TokenID},
+		{Kind: RevocationOfUser, Key: UserKey(c.Tenant, c.UserID), NotBefore: time.Unix(c.IssuedAt, 0)},
+		{Kind: RevocationOfSubject, Key: c.Subject, NotBefore: time.Unix(c.IssuedAt, 0)},
 	} {
-		if r.Key == "" || r.Kind == RevokeUser && c.UserID == "" {
+		if r.Key == "" || r.Kind == RevocationOfUser && c.UserID == "" {
 			continue
 		}
 		one := NewRevocationView()

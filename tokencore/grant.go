@@ -3,6 +3,7 @@ package tokencore
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -54,6 +55,12 @@ type Grant struct {
 	Properties []Property `json:"properties,omitempty"`
 	// Nonce-free ID-token parameters remembered for reissue (OIDC Core §12.2).
 	IDTokenAudience string `json:"id_token_aud,omitempty"`
+	// Code is the authorization code of a grant created by the
+	// authorization endpoint (see AuthorizationCode); nil otherwise.
+	Code *AuthorizationCode `json:"code,omitempty"`
+	// Claims are the user's claims the app supplied when it completed the
+	// authorization (a JSON object), served by the UserInfo endpoint.
+	Claims json.RawMessage `json:"claims,omitempty"`
 
 	Status          GrantStatus `json:"status"`
 	CreatedAt       time.Time   `json:"created_at"`
@@ -106,6 +113,7 @@ func (g *Grant) Clone() *Grant {
 	c.AccessScopes = slices.Clone(g.AccessScopes)
 	c.Properties = slices.Clone(g.Properties)
 	c.GraceResponse = slices.Clone(g.GraceResponse)
+	g.cloneCode(&c)
 	return &c
 }
 
@@ -119,13 +127,14 @@ func (g *Grant) Active(now time.Time) bool {
 
 // RecomputeExpiry sets ExpiresAt to the latest expiry of any token the
 // grant ever issued: its current access and refresh tokens and every
-// earlier access token (MaxAccessExpiresAt).
+// earlier access token (MaxAccessExpiresAt), and a pending authorization
+// code.
 func (g *Grant) RecomputeExpiry() {
 	if g.AccessPersistent {
 		g.ExpiresAt = time.Time{}
 		return
 	}
-	g.ExpiresAt = latest(g.AccessExpiresAt, g.RefreshExpiresAt, g.MaxAccessExpiresAt)
+	g.ExpiresAt = latest(g.AccessExpiresAt, g.RefreshExpiresAt, g.MaxAccessExpiresAt, g.codeExpiry())
 }
 
 // noteAccessExpiry raises MaxAccessExpiresAt to exp; it is never lowered.

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,13 +13,6 @@ import (
 // validate, match, order and expire records identically (the storetest
 // suite checks they do). They are exported for the store packages
 // (tokencore/store/...), not for the protocols.
-
-// ErrInvalidRecord means a store refused a record: a grant without an ID,
-// with a key field that is too long, or too large as a whole; a revocation
-// without a kind or with a key that is too long. Records come from the
-// gateway itself, so this is a bug or an abuse attempt, never a condition
-// to retry.
-var ErrInvalidRecord = errors.New("tokencore: invalid record")
 
 // Record limits. Stores put grant IDs, token hashes and the indexed fields
 // into keys (bbolt keys are at most 32 KiB; Redis keys should be short),
@@ -68,16 +60,52 @@ func EncodeGrant(g *Grant) ([]byte, error) {
 	return b, nil
 }
 
-// CheckUpdatedGrant validates the grant an UpdateGrant callback returned: it may
-// not rename the grant (the ID is the record's identity and the key of
-// every index entry) and must stay within the record limits.
-func CheckUpdatedGrant(id string, g *Grant) error {
-	if g.ID != id {
-		return fmt.Errorf("updating grant %q: the update changed the grant ID: %w", id, ErrInvalidRecord)
-	}
-	_, err := EncodeGrant(g)
-	return err
+// UpdatableRecord is a record kind that a store updates with a callback
+// (Store.UpdateGrant, EDIStore.UpdateAPIKey): *Grant and *EDIAPIKey.
+type UpdatableRecord[T any] interface {
+	// Clone returns a deep copy, which the callback may edit freely.
+	Clone() T
+	// checkUpdate refuses an update that changed the record's identity
+	// (the key of every index entry), comparing with old.
+	checkUpdate(old T) error
+	// encode validates the record and returns its stored JSON form.
+	encode() ([]byte, error)
 }
+
+// UpdateRecord is the step every store's update takes between reading the
+// stored record old and writing the result, whatever the backend: it calls
+// fn on a copy of old, refuses a result that changed the record's identity
+// or breaks the record limits (ErrInvalidRecord), and returns the updated
+// record with its stored encoding. fn's own error is returned unwrapped,
+// so that callers branch on their own error values. Nothing is written
+// here: the store writes the encoding, and maintains its indexes, in the
+// same atomic step as its read of old.
+func UpdateRecord[T UpdatableRecord[T]](old T, fn func(T) error) (T, []byte, error) {
+	var zero T
+	rec := old.Clone()
+	if err := fn(rec); err != nil {
+		return zero, nil, err
+	}
+	if err := rec.checkUpdate(old); err != nil {
+		return zero, nil, err
+	}
+	b, err := rec.encode()
+	if err != nil {
+		return zero, nil, err
+	}
+	return rec, b, nil
+}
+
+// checkUpdate implements UpdatableRecord: an update may not rename the
+// grant (the ID is the record's identity and the key of every index entry).
+func (g *Grant) checkUpdate(old *Grant) error {
+	if g.ID != old.ID {
+		return fmt.Errorf("updating grant %q: the update changed the grant ID: %w", old.ID, ErrInvalidRecord)
+	}
+	return nil
+}
+
+func (g *Grant) encode() ([]byte, error) { return EncodeGrant(g) }
 
 // ValidateRevocation refuses revocations that cannot be stored or that
 // name nothing.

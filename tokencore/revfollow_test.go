@@ -45,7 +45,7 @@ func startInstance(t *testing.T, addr, prefix string, cfg tokencore.FollowerConf
 }
 
 func subjectRevocation(sub string, at time.Time) tokencore.Revocation {
-	return tokencore.Revocation{Kind: tokencore.RevokeSubject, Key: sub, NotBefore: at, ExpiresAt: at.Add(time.Hour)}
+	return tokencore.Revocation{Kind: tokencore.RevocationOfSubject, Key: sub, NotBefore: at, ExpiresAt: at.Add(time.Hour)}
 }
 
 func subjectClaims(sub string, iat time.Time) *tokencore.Claims {

@@ -129,13 +129,13 @@ func (v *RevocationView) waitLoaded() bool {
 
 func (v *RevocationView) table(k RevocationKind) map[string]Revocation {
 	switch k {
-	case RevokeGrant:
+	case RevocationOfGrant:
 		return v.grants
-	case RevokeToken:
+	case RevocationOfToken:
 		return v.tokens
-	case RevokeUser:
+	case RevocationOfUser:
 		return v.users
-	case RevokeSubject:
+	case RevocationOfSubject:
 		return v.subjects
 	}
 	return nil

@@ -39,10 +39,25 @@ import (
 //     never maintain them.
 //   - Sweep removes grants whose ExpiresAt has passed and revocations whose
 //     ExpiresAt has passed. A grant with a zero ExpiresAt is never swept.
+//
+// Store is what a backend of the gateway implements: the records of every
+// protocol. The protocols themselves ask for less, as fosite declares one
+// storage interface per flow: the Engine, and with it FOLIO and OAuth,
+// needs a TokenStore (grants and revocations); the EDI service and manager
+// need an EDIStore beside it, and refuse an engine whose store has none. A
+// backend for FOLIO and OAuth alone therefore implements TokenStore and not
+// the nine EDI methods; the conformance suite (tokencore/storetest) checks
+// the whole contract of the backends that implement it.
 type Store interface {
+	TokenStore
+	EDIStore
+}
+
+// TokenStore is the store of the Engine: the grants (token families) of
+// FOLIO and OAuth and the revocations every protocol checks.
+type TokenStore interface {
 	GrantStore
 	RevocationStore
-	EDIStore
 
 	// Sweep deletes expired records and returns how many it removed.
 	Sweep(ctx context.Context, now time.Time) (int, error)
@@ -91,16 +106,16 @@ type RevocationKind string
 
 // Revocation kinds.
 const (
-	// RevokeGrant: every token of the grant (family) with ID Key.
-	RevokeGrant RevocationKind = "grant"
-	// RevokeToken: the single token whose jti is Key.
-	RevokeToken RevocationKind = "token"
-	// RevokeUser: every token of user Key (UserKey(tenant, userID)) issued
+	// RevocationOfGrant: every token of the grant (family) with ID Key.
+	RevocationOfGrant RevocationKind = "grant"
+	// RevocationOfToken: the single token whose jti is Key.
+	RevocationOfToken RevocationKind = "token"
+	// RevocationOfUser: every token of user Key (UserKey(tenant, userID)) issued
 	// at or before NotBefore (FOLIO invalidate-all).
-	RevokeUser RevocationKind = "user"
-	// RevokeSubject: every token whose subject is Key issued at or before
+	RevocationOfUser RevocationKind = "user"
+	// RevocationOfSubject: every token whose subject is Key issued at or before
 	// NotBefore's second (EDI subject revocation, no jti needed).
-	RevokeSubject RevocationKind = "subject"
+	RevocationOfSubject RevocationKind = "subject"
 )
 
 // Revocation is one entry of the revocation view. Revocations are persisted

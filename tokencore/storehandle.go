@@ -3,16 +3,10 @@ package tokencore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// ErrStoreNotOpen is returned by a StoreHandle before its store is attached.
-// It wraps ErrStoreClosed: the store is not usable (yet), through no fault
-// of the request.
-var ErrStoreNotOpen = fmt.Errorf("tokencore: store not open yet: %w", ErrStoreClosed)
 
 // StoreHandle is a Store whose backend is attached after the handle is
 // handed out. Caddy provisions every module (and so builds every service on

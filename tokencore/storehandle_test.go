@@ -71,7 +71,7 @@ func TestPendingViewFailsClosed(t *testing.T) {
 		got <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
-	view.Load([]Revocation{{Kind: RevokeGrant, Key: "other", ExpiresAt: now.Add(time.Hour)}})
+	view.Load([]Revocation{{Kind: RevocationOfGrant, Key: "other", ExpiresAt: now.Add(time.Hour)}})
 	if err := <-got; err != nil {
 		t.Fatalf("after the load: %v", err)
 	}

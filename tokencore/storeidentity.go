@@ -56,14 +56,6 @@ type IdentifiedStore interface {
 	AdvanceGeneration(ctx context.Context) (StoreIdentity, error)
 }
 
-// ErrStoreNotBound is returned by BindStore when the store is not the one
-// the keys were used with.
-var ErrStoreNotBound = errors.New("the store is not the store of these keys")
-
-// ErrStoreIdentityLost is returned by AdvanceGeneration when the store has
-// lost its identity while in use (a Redis flushed under a running gateway).
-var ErrStoreIdentityLost = errors.New("the store has lost its identity (was it emptied?)")
-
 // StoreBindingPath is the Caddy storage key of the binding, next to the
 // `auto` keys. It is written for every key source (files and FOLIO secrets
 // too), since the risk is the same.

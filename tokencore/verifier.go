@@ -64,9 +64,7 @@ func NewVerifier(keys *KeySet, cache *VerifyCache, view *RevocationView, opts Ve
 // revocation view has not been loaded (after waiting up to ViewLoadWait).
 func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
 	if !v.view.waitLoaded() {
-		// The store is not open (the HTTP app may start serving before
-		// the tokengate app has opened it, and waiting did not help): no
-		// verdict without the revocations.
+		// Before the signature work: no verdict without the revocations.
 		return nil, fmt.Errorf("revocations not loaded: %w", ErrStoreNotOpen)
 	}
 	c, err := v.verifySignature(token)
@@ -76,16 +74,33 @@ func (v *Verifier) Verify(token, tenant string) (*Claims, error) {
 	if err := v.checkTime(c); err != nil {
 		return nil, err
 	}
-	if tenant != "" && c.Tenant != "" && c.Tenant != tenant {
-		return nil, ErrTokenWrongTenant
+	if err := c.CheckTenant(tenant); err != nil {
+		return nil, err
 	}
-	if err := v.view.Check(); err != nil {
-		return nil, err // stale and the store unreachable: wraps ErrStoreUnavailable
-	}
-	if v.view.Revoked(c) { // the one revocation decision (RevocationView.Revoked)
-		return nil, ErrTokenRevoked
+	if err := v.view.Admit(c); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// Admit is the revocation step of every bearer-token verifier, tokengate's
+// own and the external issuers' (tokencore/issuer): no verdict until the
+// revocations are loaded (ErrStoreNotOpen), none from a view that is stale
+// while the store is unreachable (wraps ErrStoreUnavailable), and
+// ErrTokenRevoked when Revoked refuses c.
+func (v *RevocationView) Admit(c *Claims) error {
+	if !v.waitLoaded() {
+		// The store is not open (the HTTP app may start serving before
+		// the tokengate app has opened it, and waiting did not help).
+		return fmt.Errorf("revocations not loaded: %w", ErrStoreNotOpen)
+	}
+	if err := v.Check(); err != nil {
+		return err
+	}
+	if v.Revoked(c) { // the one revocation decision (RevocationView.Revoked)
+		return ErrTokenRevoked
+	}
+	return nil
 }
 
 // verifySignature returns the structurally valid, correctly signed claims of

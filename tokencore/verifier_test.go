@@ -173,10 +173,10 @@ func TestVerifierRevocationBeatsCache(t *testing.T) {
 		t.Fatalf("cache hits = %d, want 4", h)
 	}
 	exp := clk.t.Add(time.Hour)
-	view.Apply(Revocation{Kind: RevokeGrant, Key: "g1", ExpiresAt: exp})
-	view.Apply(Revocation{Kind: RevokeToken, Key: "j2", ExpiresAt: exp})
-	view.Apply(Revocation{Kind: RevokeUser, Key: UserKey("t", "u3"), NotBefore: clk.t.Add(-5 * time.Second), ExpiresAt: exp})
-	view.Apply(Revocation{Kind: RevokeSubject, Key: "s-j4", NotBefore: clk.t, ExpiresAt: exp})
+	view.Apply(Revocation{Kind: RevocationOfGrant, Key: "g1", ExpiresAt: exp})
+	view.Apply(Revocation{Kind: RevocationOfToken, Key: "j2", ExpiresAt: exp})
+	view.Apply(Revocation{Kind: RevocationOfUser, Key: UserKey("t", "u3"), NotBefore: clk.t.Add(-5 * time.Second), ExpiresAt: exp})
+	view.Apply(Revocation{Kind: RevocationOfSubject, Key: "s-j4", NotBefore: clk.t, ExpiresAt: exp})
 	for _, tok := range []string{tokGrant, tokJTI, tokUser, tokSubject} {
 		if _, err := v.Verify(tok, ""); !errors.Is(err, ErrTokenRevoked) {
 			t.Fatalf("revoked token: err = %v", err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/tokengate/tokengate/tokencore"
-	"github.com/tokengate/tokengate/tokencore/storetest"
 )
 
 // watchedBody records whether it was read: an endpoint that takes no body
@@ -166,8 +165,7 @@ func TestAdminHandle(t *testing.T) {
 // Retry-After, nothing changed, and the cause is handed to the log.
 func TestAdminHandleStoreOutage(t *testing.T) {
 	f := newFixture(t)
-	flaky := storetest.NewFlaky(f.e.Store)
-	f.e.Store = flaky
+	flaky := f.outage()
 	a := NewAdmin(f.m, 0)
 	flaky.FailAll()
 	for _, c := range []struct{ method, target, body string }{

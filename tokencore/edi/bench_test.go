@@ -36,7 +36,7 @@ func BenchmarkPastaVerify(b *testing.B) {
 }
 
 func BenchmarkEDISign(b *testing.B) {
-	s, err := NewEDISigner(testEDIKey(), "")
+	s, err := NewSigner(testEDIKey(), "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func BenchmarkEDISign(b *testing.B) {
 
 func BenchmarkEDIVerify(b *testing.B) {
 	key := testEDIKey()
-	s, err := NewEDISigner(key, "")
+	s, err := NewSigner(key, "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,11 +13,11 @@
 //     accepts the signed external form, and PastaToken.Internal only ever
 //     produces B from a token the caller already holds.
 //   - The EDI token ("edi-token"): an ES256 JWT with exactly fifteen claims
-//     (EDIClaims), built and verified with golang-jwt. The key decides the
+//     (Claims), built and verified with golang-jwt. The key decides the
 //     algorithm: only ES256 with a configured P-256 key is ever accepted,
 //     whatever the token header says.
 //
-// The package has two layers. The codecs (EDISigner, EDIVerifier,
+// The package has two layers. The codecs (Signer, Verifier,
 // PastaSigner, PastaVerifier) sign, verify and parse; they keep no state
 // beyond their immutable keys and know nothing of revocation or pairs.
 // Service builds the protocol on them and on a tokencore.Engine: the refresh
@@ -51,7 +51,7 @@ const (
 	DefaultEDITTL = 8 * time.Hour
 	// DefaultPastaTTL is the lifetime of a minted PASTA token.
 	DefaultPastaTTL = 8 * time.Hour
-	// MaxLeeway is the largest clock skew an EDIVerifier tolerates. EDI
+	// MaxLeeway is the largest clock skew an Verifier tolerates. EDI
 	// itself uses none; a minute covers clusters whose clocks drift without
 	// stretching an 8-hour token noticeably.
 	MaxLeeway = 60 * time.Second

@@ -18,38 +18,38 @@ import (
 // verify, whatever a token's header asks for.
 const ediAlg = "ES256"
 
-// EDISigner mints EDI tokens: ES256 JWTs whose header is exactly EDI's
+// Signer mints EDI tokens: ES256 JWTs whose header is exactly EDI's
 // {"alg":"ES256","typ":"JWT"}, plus "kid" when the signer has one (spec
 // §4.1: consumers ignore extra header fields, and a kid lets verifiers pick
 // the key during a rotation). It is safe for concurrent use.
-type EDISigner struct {
+type Signer struct {
 	key *ecdsa.PrivateKey
 	kid string
 }
 
-// NewEDISigner returns a signer for a P-256 private key. kid may be empty,
+// NewSigner returns a signer for a P-256 private key. kid may be empty,
 // which reproduces EDI's header; KeyID gives a stable kid for a key.
-func NewEDISigner(key *ecdsa.PrivateKey, kid string) (*EDISigner, error) {
+func NewSigner(key *ecdsa.PrivateKey, kid string) (*Signer, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: nil EC private key", ErrKey)
 	}
 	if err := checkP256(&key.PublicKey); err != nil {
 		return nil, err
 	}
-	return &EDISigner{key: key, kid: kid}, nil
+	return &Signer{key: key, kid: kid}, nil
 }
 
 // Public returns the verification key.
-func (s *EDISigner) Public() *ecdsa.PublicKey { return &s.key.PublicKey }
+func (s *Signer) Public() *ecdsa.PublicKey { return &s.key.PublicKey }
 
 // KeyID returns the kid the signer writes into headers, or "".
-func (s *EDISigner) KeyID() string { return s.kid }
+func (s *Signer) KeyID() string { return s.kid }
 
-// Sign returns the compact JWS of c. It refuses claims that an EDIVerifier
+// Sign returns the compact JWS of c. It refuses claims that an Verifier
 // would reject for their form (ErrUnencodable): an empty sub, iss or hd, a
 // zero or out-of-range time, exp not after iat, or a result over
 // MaxTokenLength. It does not compare iss and hd with any configuration.
-func (s *EDISigner) Sign(c EDIClaims) (string, error) {
+func (s *Signer) Sign(c Claims) (string, error) {
 	if err := c.checkMintable(); err != nil {
 		return "", err
 	}
@@ -67,10 +67,10 @@ func (s *EDISigner) Sign(c EDIClaims) (string, error) {
 	return out, nil
 }
 
-// EDIVerifier checks EDI tokens (spec §4.3 steps 1–6). It is immutable once
+// Verifier checks EDI tokens (spec §4.3 steps 1–6). It is immutable once
 // built and safe for concurrent use. Revocation (step 7) is the caller's:
 // it is checked on the returned claims.
-type EDIVerifier struct {
+type Verifier struct {
 	all          []jwt.VerificationKey // every configured key, tried when a token has no kid
 	byKID        map[string]*ecdsa.PublicKey
 	issuer       string
@@ -101,12 +101,12 @@ func (c *verifierConfig) addKey(k *ecdsa.PublicKey) {
 	c.keys = append(c.keys, k)
 }
 
-// EDIVerifierOption configures NewEDIVerifier.
-type EDIVerifierOption func(*verifierConfig) error
+// VerifierOption configures NewVerifier.
+type VerifierOption func(*verifierConfig) error
 
 // WithKeyID adds a key that tokens can select with their kid header. The key
 // is also tried for tokens without a kid, like the keys passed directly.
-func WithKeyID(kid string, key *ecdsa.PublicKey) EDIVerifierOption {
+func WithKeyID(kid string, key *ecdsa.PublicKey) VerifierOption {
 	return func(c *verifierConfig) error {
 		if kid == "" {
 			return fmt.Errorf("%w: empty kid", ErrKey)
@@ -124,7 +124,7 @@ func WithKeyID(kid string, key *ecdsa.PublicKey) EDIVerifierOption {
 }
 
 // WithIssuer sets the required iss (default DefaultIssuer).
-func WithIssuer(iss string) EDIVerifierOption {
+func WithIssuer(iss string) VerifierOption {
 	return func(c *verifierConfig) error {
 		if iss == "" {
 			return errors.New("edi: empty issuer")
@@ -135,7 +135,7 @@ func WithIssuer(iss string) EDIVerifierOption {
 }
 
 // WithHostedDomain sets the required hd (default DefaultHostedDomain).
-func WithHostedDomain(hd string) EDIVerifierOption {
+func WithHostedDomain(hd string) VerifierOption {
 	return func(c *verifierConfig) error {
 		if hd == "" {
 			return errors.New("edi: empty hosted domain")
@@ -147,7 +147,7 @@ func WithHostedDomain(hd string) EDIVerifierOption {
 
 // WithLeeway tolerates clock drift on exp, nbf and iat: 0 (the default, as
 // in EDI) to MaxLeeway.
-func WithLeeway(d time.Duration) EDIVerifierOption {
+func WithLeeway(d time.Duration) VerifierOption {
 	return func(c *verifierConfig) error {
 		if d < 0 || d > MaxLeeway {
 			return fmt.Errorf("edi: leeway %s is outside 0s..%s", d, MaxLeeway)
@@ -159,7 +159,7 @@ func WithLeeway(d time.Duration) EDIVerifierOption {
 
 // WithClock replaces time.Now, for tests and for callers that take one
 // clock reading per request.
-func WithClock(now func() time.Time) EDIVerifierOption {
+func WithClock(now func() time.Time) VerifierOption {
 	return func(c *verifierConfig) error {
 		if now == nil {
 			return errors.New("edi: nil clock")
@@ -169,11 +169,11 @@ func WithClock(now func() time.Time) EDIVerifierOption {
 	}
 }
 
-// NewEDIVerifier returns a verifier for the given P-256 public keys and
+// NewVerifier returns a verifier for the given P-256 public keys and
 // those added with WithKeyID; at least one key is required. A token with a
 // kid is verified only with the key of that kid, and fails if no key has
 // it: a kid may select among the configured keys, never bring its own.
-func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVerifier, error) {
+func NewVerifier(keys []*ecdsa.PublicKey, opts ...VerifierOption) (*Verifier, error) {
 	c := &verifierConfig{
 		byKID:        make(map[string]*ecdsa.PublicKey),
 		issuer:       DefaultIssuer,
@@ -194,7 +194,7 @@ func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVer
 	if len(c.keys) == 0 {
 		return nil, fmt.Errorf("%w: no EDI verification key", ErrKey)
 	}
-	v := &EDIVerifier{
+	v := &Verifier{
 		all:          make([]jwt.VerificationKey, len(c.keys)),
 		byKID:        c.byKID,
 		issuer:       c.issuer,
@@ -229,24 +229,24 @@ func NewEDIVerifier(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) (*EDIVer
 //  2. exp is present and now < exp (a token whose exp is now is expired);
 //  3. nbf and iat are present and not in the future;
 //  4. sub is a non-empty string;
-//  5. the claim set is exactly that of EDIClaims, which rules out aud and
+//  5. the claim set is exactly that of Claims, which rules out aud and
 //     jti, the legacy identityId and idpCname, and any unknown claim;
 //  6. iss and hd equal the configured values.
 //
 // Leeway applies to steps 2 and 3. Errors wrap exactly one of ErrMalformed,
 // ErrSignature, ErrExpired, ErrNotYetValid and ErrClaims.
-func (v *EDIVerifier) Verify(token string) (EDIClaims, error) {
+func (v *Verifier) Verify(token string) (Claims, error) {
 	if len(token) > MaxTokenLength {
-		return EDIClaims{}, fmt.Errorf("%w: %w: EDI token of %d bytes", ErrMalformed, ErrTooLarge, len(token))
+		return Claims{}, fmt.Errorf("%w: %w: EDI token of %d bytes", ErrMalformed, ErrTooLarge, len(token))
 	}
 	// The header rules every tokengate parser shares (crit, duplicate
 	// members, b64); the claims reader is strict on its own (UnmarshalJSON).
 	if err := tokencore.CheckCompactHeader(token, tokencore.JWS); err != nil {
-		return EDIClaims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	jc := &jwtClaims{hostedDomain: v.hostedDomain}
 	if _, err := v.parser.ParseWithClaims(token, jc, v.keyfunc); err != nil {
-		return EDIClaims{}, fmt.Errorf("%w: %v", classify(err), err)
+		return Claims{}, fmt.Errorf("%w: %v", classify(err), err)
 	}
 	return jc.claims, nil
 }
@@ -255,7 +255,7 @@ func (v *EDIVerifier) Verify(token string) (EDIClaims, error) {
 // verifier's clock, with its leeway) to claims Verify returned earlier, so
 // that a cached verdict is never used past the token's lifetime. The rules
 // and errors are exactly those of Verify.
-func (v *EDIVerifier) CheckTime(c EDIClaims) error {
+func (v *Verifier) CheckTime(c Claims) error {
 	now := v.now()
 	switch {
 	case !now.Before(c.ExpiresAt.Add(v.leeway)):
@@ -269,12 +269,12 @@ func (v *EDIVerifier) CheckTime(c EDIClaims) error {
 }
 
 // Leeway returns the configured clock leeway.
-func (v *EDIVerifier) Leeway() time.Duration { return v.leeway }
+func (v *Verifier) Leeway() time.Duration { return v.leeway }
 
 // Scope identifies what the verifier accepts (its keys, issuer and hosted
 // domain), for keying caches of its verdicts: two verifiers with the same
 // scope accept the same tokens with the same claims.
-func (v *EDIVerifier) Scope() string {
+func (v *Verifier) Scope() string {
 	var b strings.Builder
 	b.WriteString("edi-v1|")
 	b.WriteString(v.issuer)
@@ -298,7 +298,7 @@ func (v *EDIVerifier) Scope() string {
 }
 
 // keyfunc returns the keys a token may be verified with.
-func (v *EDIVerifier) keyfunc(t *jwt.Token) (any, error) {
+func (v *Verifier) keyfunc(t *jwt.Token) (any, error) {
 	// Belt and braces: WithValidMethods already admits ES256 only, and this
 	// also fails closed should "ES256" be re-registered with golang-jwt.
 	if t.Method != jwt.SigningMethodES256 {
@@ -336,12 +336,12 @@ func classify(err error) error {
 	return ErrClaims
 }
 
-// jwtClaims adapts EDIClaims to golang-jwt. Strict decoding errors are kept
+// jwtClaims adapts Claims to golang-jwt. Strict decoding errors are kept
 // rather than returned from UnmarshalJSON: golang-jwt decodes claims before
 // it checks the signature, and a forged token should fail as a forgery.
 // Validate reports them once the signature has verified.
 type jwtClaims struct {
-	claims       EDIClaims
+	claims       Claims
 	decodeErr    error
 	hostedDomain string // required hd; empty when signing
 }

@@ -73,16 +73,16 @@ func nonCanonical(t *testing.T, tok string) string {
 	return out
 }
 
-func mustEDIVerifier(t testing.TB, keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) *EDIVerifier {
+func mustEDIVerifier(t testing.TB, keys []*ecdsa.PublicKey, opts ...VerifierOption) *Verifier {
 	t.Helper()
-	v, err := NewEDIVerifier(keys, opts...)
+	v, err := NewVerifier(keys, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
 }
 
-func fixedClock(now time.Time) EDIVerifierOption {
+func fixedClock(now time.Time) VerifierOption {
 	return WithClock(func() time.Time { return now })
 }
 
@@ -110,7 +110,7 @@ func TestEDIVerify(t *testing.T) {
 	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 
 	v := mustEDIVerifier(t, []*ecdsa.PublicKey{&key.PublicKey}, WithKeyID("k2", &key2.PublicKey), fixedClock(testNow))
-	signer, err := NewEDISigner(key, "")
+	signer, err := NewSigner(key, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestEDIVerify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := v.Verify(tt.token)
 			checkErr(t, err, tt.want)
-			if err != nil && !reflect.DeepEqual(got, EDIClaims{}) {
+			if err != nil && !reflect.DeepEqual(got, Claims{}) {
 				t.Fatalf("failed Verify returned claims %+v", got)
 			}
 			if err == nil && got.Subject != fullClaims().Subject {
@@ -295,7 +295,7 @@ func TestEDIVerifyOptions(t *testing.T) {
 	key := testEDIKey()
 	c := fullClaims()
 	c.Issuer, c.HostedDomain = "https://auth.example.org", "example.org"
-	s, _ := NewEDISigner(key, "")
+	s, _ := NewSigner(key, "")
 	tok, err := s.Sign(c)
 	if err != nil {
 		t.Fatal(err)
@@ -303,13 +303,13 @@ func TestEDIVerifyOptions(t *testing.T) {
 	keys := []*ecdsa.PublicKey{&key.PublicKey}
 	tests := []struct {
 		name string
-		opts []EDIVerifierOption
+		opts []VerifierOption
 		want error
 	}{
 		{"defaults", nil, ErrClaims},
-		{"issuer only", []EDIVerifierOption{WithIssuer(c.Issuer)}, ErrClaims},
-		{"hosted domain only", []EDIVerifierOption{WithHostedDomain(c.HostedDomain)}, ErrClaims},
-		{"both", []EDIVerifierOption{WithIssuer(c.Issuer), WithHostedDomain(c.HostedDomain)}, nil},
+		{"issuer only", []VerifierOption{WithIssuer(c.Issuer)}, ErrClaims},
+		{"hosted domain only", []VerifierOption{WithHostedDomain(c.HostedDomain)}, ErrClaims},
+		{"both", []VerifierOption{WithIssuer(c.Issuer), WithHostedDomain(c.HostedDomain)}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,34 +328,34 @@ func TestEDIVerifyOptions(t *testing.T) {
 	}
 }
 
-func TestNewEDIVerifierRejects(t *testing.T) {
+func TestNewVerifierRejects(t *testing.T) {
 	good := []*ecdsa.PublicKey{&testEDIKey().PublicKey}
 	p384 := &mustEC(elliptic.P384()).PublicKey
 	tests := []struct {
 		name string
 		keys []*ecdsa.PublicKey
-		opts []EDIVerifierOption
+		opts []VerifierOption
 	}{
 		{"no keys", nil, nil},
 		{"nil key", []*ecdsa.PublicKey{nil}, nil},
 		{"P-384 key", []*ecdsa.PublicKey{p384}, nil},
-		{"P-384 kid key", good, []EDIVerifierOption{WithKeyID("k", p384)}},
-		{"empty kid", good, []EDIVerifierOption{WithKeyID("", good[0])}},
-		{"kid twice", good, []EDIVerifierOption{WithKeyID("k", good[0]), WithKeyID("k", good[0])}},
-		{"leeway over a minute", good, []EDIVerifierOption{WithLeeway(61 * time.Second)}},
-		{"negative leeway", good, []EDIVerifierOption{WithLeeway(-time.Second)}},
-		{"empty issuer", good, []EDIVerifierOption{WithIssuer("")}},
-		{"empty hosted domain", good, []EDIVerifierOption{WithHostedDomain("")}},
-		{"nil clock", good, []EDIVerifierOption{WithClock(nil)}},
+		{"P-384 kid key", good, []VerifierOption{WithKeyID("k", p384)}},
+		{"empty kid", good, []VerifierOption{WithKeyID("", good[0])}},
+		{"kid twice", good, []VerifierOption{WithKeyID("k", good[0]), WithKeyID("k", good[0])}},
+		{"leeway over a minute", good, []VerifierOption{WithLeeway(61 * time.Second)}},
+		{"negative leeway", good, []VerifierOption{WithLeeway(-time.Second)}},
+		{"empty issuer", good, []VerifierOption{WithIssuer("")}},
+		{"empty hosted domain", good, []VerifierOption{WithHostedDomain("")}},
+		{"nil clock", good, []VerifierOption{WithClock(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if v, err := NewEDIVerifier(tt.keys, tt.opts...); err == nil || v != nil {
-				t.Fatalf("NewEDIVerifier = %v, %v; want an error", v, err)
+			if v, err := NewVerifier(tt.keys, tt.opts...); err == nil || v != nil {
+				t.Fatalf("NewVerifier = %v, %v; want an error", v, err)
 			}
 		})
 	}
-	if _, err := NewEDIVerifier(nil, WithKeyID("k", good[0]), WithLeeway(MaxLeeway)); err != nil {
+	if _, err := NewVerifier(nil, WithKeyID("k", good[0]), WithLeeway(MaxLeeway)); err != nil {
 		t.Fatalf("kid key only, maximal leeway: %v", err)
 	}
 }
@@ -366,7 +366,7 @@ func TestEDISign(t *testing.T) {
 	key := testEDIKey()
 	tests := []struct {
 		name, kid, header string
-		claims            EDIClaims
+		claims            Claims
 		payload           string
 	}{
 		{"profile, no kid", "", es256Header, fullClaims(), fullClaimsJSON},
@@ -374,7 +374,7 @@ func TestEDISign(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewEDISigner(key, tt.kid)
+			s, err := NewSigner(key, tt.kid)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -398,7 +398,7 @@ func TestEDISign(t *testing.T) {
 			if len(sig) != 64 {
 				t.Fatalf("signature of %d bytes, want 64", len(sig))
 			}
-			opts := []EDIVerifierOption{fixedClock(testNow)}
+			opts := []VerifierOption{fixedClock(testNow)}
 			if tt.kid != "" {
 				opts = append(opts, WithKeyID(tt.kid, &key.PublicKey))
 			}
@@ -421,24 +421,24 @@ func TestEDISign(t *testing.T) {
 }
 
 func TestEDISignRejects(t *testing.T) {
-	s, err := NewEDISigner(testEDIKey(), "")
+	s, err := NewSigner(testEDIKey(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
-		mod  func(*EDIClaims)
+		mod  func(*Claims)
 	}{
-		{"empty sub", func(c *EDIClaims) { c.Subject = "" }},
-		{"empty iss", func(c *EDIClaims) { c.Issuer = "" }},
-		{"empty hd", func(c *EDIClaims) { c.HostedDomain = "" }},
-		{"zero times", func(c *EDIClaims) { c.IssuedAt, c.NotBefore, c.ExpiresAt = time.Time{}, time.Time{}, time.Time{} }},
-		{"zero nbf", func(c *EDIClaims) { c.NotBefore = time.Time{} }},
-		{"exp equals iat", func(c *EDIClaims) { c.ExpiresAt = c.IssuedAt.Add(999 * time.Millisecond) }},
-		{"exp before iat", func(c *EDIClaims) { c.ExpiresAt = c.IssuedAt.Add(-time.Hour) }},
-		{"link without ediId", func(c *EDIClaims) { c.Links[0].EDIID = "" }},
-		{"zero linkedAt", func(c *EDIClaims) { c.Links[0].LinkedAt = time.Time{} }},
-		{"too large", func(c *EDIClaims) { c.CommonName = ptr(strings.Repeat("x", MaxTokenLength)) }},
+		{"empty sub", func(c *Claims) { c.Subject = "" }},
+		{"empty iss", func(c *Claims) { c.Issuer = "" }},
+		{"empty hd", func(c *Claims) { c.HostedDomain = "" }},
+		{"zero times", func(c *Claims) { c.IssuedAt, c.NotBefore, c.ExpiresAt = time.Time{}, time.Time{}, time.Time{} }},
+		{"zero nbf", func(c *Claims) { c.NotBefore = time.Time{} }},
+		{"exp equals iat", func(c *Claims) { c.ExpiresAt = c.IssuedAt.Add(999 * time.Millisecond) }},
+		{"exp before iat", func(c *Claims) { c.ExpiresAt = c.IssuedAt.Add(-time.Hour) }},
+		{"link without ediId", func(c *Claims) { c.Links[0].EDIID = "" }},
+		{"zero linkedAt", func(c *Claims) { c.Links[0].LinkedAt = time.Time{} }},
+		{"too large", func(c *Claims) { c.CommonName = ptr(strings.Repeat("x", MaxTokenLength)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,10 +449,10 @@ func TestEDISignRejects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewEDISigner(nil, ""); !errors.Is(err, ErrKey) {
+	if _, err := NewSigner(nil, ""); !errors.Is(err, ErrKey) {
 		t.Errorf("nil key: %v", err)
 	}
-	if _, err := NewEDISigner(mustEC(elliptic.P384()), ""); !errors.Is(err, ErrKey) {
+	if _, err := NewSigner(mustEC(elliptic.P384()), ""); !errors.Is(err, ErrKey) {
 		t.Errorf("P-384 key: %v", err)
 	}
 }
@@ -461,7 +461,7 @@ func TestEDISignRejects(t *testing.T) {
 // iat, nbf and exp comes through unchanged.
 func TestEDIRefreshRoundTrip(t *testing.T) {
 	key := testEDIKey()
-	s, _ := NewEDISigner(key, "")
+	s, _ := NewSigner(key, "")
 	tok, err := s.Sign(fullClaims())
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +497,7 @@ func TestEDIRefreshRoundTrip(t *testing.T) {
 // -race it checks that Verify shares no mutable state.
 func TestEDIVerifyConcurrent(t *testing.T) {
 	key := testEDIKey()
-	s, _ := NewEDISigner(key, "k")
+	s, _ := NewSigner(key, "k")
 	v := mustEDIVerifier(t, nil, WithKeyID("k", &key.PublicKey), fixedClock(testNow))
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {

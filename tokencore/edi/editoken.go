@@ -20,12 +20,12 @@ import (
 // comparison free of overflow.
 const maxUnixSeconds = 253402300799
 
-// EDIClaims are the claims of an EDI token (spec §4.2). EDI always emits
+// Claims are the claims of an EDI token (spec §4.2). EDI always emits
 // all fifteen, in this order, with JSON null for absent values; MarshalJSON
 // does the same, and UnmarshalJSON accepts exactly that set, nothing more
 // and nothing less. Nullable claims are pointers so that null and "" stay
 // distinct when a token is refreshed.
-type EDIClaims struct {
+type Claims struct {
 	// Subject (sub) is the EDI-ID of the profile or group: "EDI-" and 40
 	// lowercase hex digits (see EDIID).
 	Subject string
@@ -61,7 +61,7 @@ type EDIClaims struct {
 	ExpiresAt time.Time
 }
 
-// Link is one linked profile inside EDIClaims.Links.
+// Link is one linked profile inside Claims.Links.
 type Link struct {
 	// EDIID (ediId) is the linked profile's EDI-ID.
 	EDIID string
@@ -85,7 +85,7 @@ func EDIID(idpUID string) string {
 // Refreshed returns a deep copy of c with a new lifetime: iat and nbf set to
 // now and exp to now+ttl, at second precision. Everything else, principals
 // and links included, is copied unchanged (spec §5.2 step 6).
-func (c EDIClaims) Refreshed(now time.Time, ttl time.Duration) EDIClaims {
+func (c Claims) Refreshed(now time.Time, ttl time.Duration) Claims {
 	out := c.clone()
 	iat := time.Unix(now.Unix(), 0).UTC()
 	out.IssuedAt = iat
@@ -95,7 +95,7 @@ func (c EDIClaims) Refreshed(now time.Time, ttl time.Duration) EDIClaims {
 }
 
 // clone copies c so that the copy shares no slice or pointer with it.
-func (c EDIClaims) clone() EDIClaims {
+func (c Claims) clone() Claims {
 	c.CommonName = cloneString(c.CommonName)
 	c.Email = cloneString(c.Email)
 	c.Principals = slices.Clone(c.Principals)
@@ -125,10 +125,10 @@ func cloneString(p *string) *string {
 	return &s
 }
 
-// checkMintable refuses claims that EDIVerifier would reject for their
+// checkMintable refuses claims that Verifier would reject for their
 // form, so that a mistake (a forgotten time, an empty subject) fails at
 // minting rather than at the client.
-func (c EDIClaims) checkMintable() error {
+func (c Claims) checkMintable() error {
 	switch {
 	case c.Subject == "":
 		return fmt.Errorf("%w: empty sub", ErrUnencodable)
@@ -148,7 +148,7 @@ func (c EDIClaims) checkMintable() error {
 	return nil
 }
 
-// wireClaims is the JSON form of EDIClaims; its field order is the claim
+// wireClaims is the JSON form of Claims; its field order is the claim
 // order of spec §4.2, which encoding/json preserves.
 type wireClaims struct {
 	Sub             string     `json:"sub"`
@@ -181,7 +181,7 @@ type wireLink struct {
 // MarshalJSON writes the fifteen claims in EDI's order, null for nil
 // pointers and [] for nil slices. It fails for times before 1970 or after
 // 9999, which covers a forgotten (zero) time.
-func (c EDIClaims) MarshalJSON() ([]byte, error) {
+func (c Claims) MarshalJSON() ([]byte, error) {
 	w := wireClaims{
 		Sub:             c.Subject,
 		CN:              c.CommonName,
@@ -277,9 +277,9 @@ func claimIndex(name string) int {
 // iat, nbf and exp integers between 1970 and 9999. aud, jti, the pre-2025
 // identityId and idpCname, and any other name are refused. Errors wrap
 // ErrClaims. On error c is left unchanged.
-func (c *EDIClaims) UnmarshalJSON(data []byte) error {
+func (c *Claims) UnmarshalJSON(data []byte) error {
 	var (
-		out  EDIClaims
+		out  Claims
 		seen [numClaims]bool
 	)
 	err := readObject(data, func(name string, raw json.RawMessage) error {

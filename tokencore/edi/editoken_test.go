@@ -13,8 +13,8 @@ import (
 var testNow = time.Unix(1_700_000_000, 0).UTC()
 
 // fullClaims has every claim set, links included, with some nulls.
-func fullClaims() EDIClaims {
-	return EDIClaims{
+func fullClaims() Claims {
+	return Claims{
 		Subject:         "EDI-166ebf44ac70835c7ebce152e2219ae5eab16418",
 		CommonName:      ptr("EDI"),
 		Email:           ptr("edi@example.org"),
@@ -34,8 +34,8 @@ func fullClaims() EDIClaims {
 }
 
 // groupClaims is a group-key token (spec §6.2): group defaults, nil slices.
-func groupClaims() EDIClaims {
-	return EDIClaims{
+func groupClaims() Claims {
+	return Claims{
 		Subject:      "EDI-bdae74972ed710c56b1e0df18ccb6e23c31f60f6",
 		CommonName:   ptr("Vetted"),
 		Issuer:       DefaultIssuer,
@@ -59,10 +59,10 @@ const (
 
 // TestEDIClaimsJSON: EDI's claim order, null for absent values, [] for
 // empty lists; and the strict reader takes the same bytes back.
-func TestEDIClaimsJSON(t *testing.T) {
+func TestClaimsJSON(t *testing.T) {
 	tests := []struct {
 		name   string
-		claims EDIClaims
+		claims Claims
 		json   string
 	}{
 		{"profile", fullClaims(), fullClaimsJSON},
@@ -77,7 +77,7 @@ func TestEDIClaimsJSON(t *testing.T) {
 			if string(got) != tt.json {
 				t.Fatalf("JSON\n got %s\nwant %s", got, tt.json)
 			}
-			var back EDIClaims
+			var back Claims
 			if err := json.Unmarshal(got, &back); err != nil {
 				t.Fatal(err)
 			}
@@ -95,16 +95,16 @@ func TestEDIClaimsJSON(t *testing.T) {
 	}
 }
 
-func TestEDIClaimsMarshalRejectsTimes(t *testing.T) {
+func TestClaimsMarshalRejectsTimes(t *testing.T) {
 	tests := []struct {
 		name string
-		mod  func(*EDIClaims)
+		mod  func(*Claims)
 	}{
-		{"zero iat", func(c *EDIClaims) { c.IssuedAt = time.Time{} }},
-		{"zero nbf", func(c *EDIClaims) { c.NotBefore = time.Time{} }},
-		{"zero exp", func(c *EDIClaims) { c.ExpiresAt = time.Time{} }},
-		{"exp after 9999", func(c *EDIClaims) { c.ExpiresAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
-		{"zero linkedAt", func(c *EDIClaims) { c.Links[0].LinkedAt = time.Time{} }},
+		{"zero iat", func(c *Claims) { c.IssuedAt = time.Time{} }},
+		{"zero nbf", func(c *Claims) { c.NotBefore = time.Time{} }},
+		{"zero exp", func(c *Claims) { c.ExpiresAt = time.Time{} }},
+		{"exp after 9999", func(c *Claims) { c.ExpiresAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{"zero linkedAt", func(c *Claims) { c.Links[0].LinkedAt = time.Time{} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +137,7 @@ func editJSON(t testing.TB, pairs ...string) string {
 type claimCase struct{ name, json, why string }
 
 // claimCases are checked both by UnmarshalJSON and, signed, by
-// EDIVerifier.Verify.
+// Verifier.Verify.
 func claimCases(t testing.TB) []claimCase {
 	const (
 		sub        = `"sub":"EDI-166ebf44ac70835c7ebce152e2219ae5eab16418",`
@@ -203,7 +203,7 @@ func claimCases(t testing.TB) []claimCase {
 	}
 }
 
-func TestEDIClaimsUnmarshalRejects(t *testing.T) {
+func TestClaimsUnmarshalRejects(t *testing.T) {
 	for _, tt := range claimCases(t) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := groupClaims()
@@ -217,26 +217,26 @@ func TestEDIClaimsUnmarshalRejects(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{`[]`, `"x"`, `null`, `{}`, `1`} {
-		var c EDIClaims
+		var c Claims
 		if err := c.UnmarshalJSON([]byte(bad)); !errors.Is(err, ErrClaims) {
 			t.Errorf("UnmarshalJSON(%s): %v, want ErrClaims", bad, err)
 		}
 	}
-	if err := new(EDIClaims).UnmarshalJSON([]byte(fullClaimsJSON + `{}`)); !errors.Is(err, ErrClaims) {
+	if err := new(Claims).UnmarshalJSON([]byte(fullClaimsJSON + `{}`)); !errors.Is(err, ErrClaims) {
 		t.Errorf("trailing data: %v, want ErrClaims", err)
 	}
 }
 
 // TestEDIClaimsUnmarshalAccepts: variations EDI's own tokens may have.
-func TestEDIClaimsUnmarshalAccepts(t *testing.T) {
+func TestClaimsUnmarshalAccepts(t *testing.T) {
 	tests := []struct {
 		name  string
 		json  string
-		check func(*testing.T, EDIClaims)
+		check func(*testing.T, Claims)
 	}{
 		{"reordered", `{"exp":1700028800,"nbf":1700000000,"iat":1700000000,"hd":"edirepository.org","iss":"https://auth.edirepository.org","idpUid":null,"idpName":null,"idpCommonName":null,"isEmailVerified":false,"isEmailEnabled":false,"links":[],"principals":[],"email":null,"cn":"Vetted","sub":"EDI-bdae74972ed710c56b1e0df18ccb6e23c31f60f6"}`,
-			func(t *testing.T, c EDIClaims) {
-				if !reflect.DeepEqual(c.clone(), func() EDIClaims {
+			func(t *testing.T, c Claims) {
+				if !reflect.DeepEqual(c.clone(), func() Claims {
 					g := groupClaims()
 					g.Principals, g.Links = []string{}, []Link{}
 					return g
@@ -246,13 +246,13 @@ func TestEDIClaimsUnmarshalAccepts(t *testing.T) {
 			}},
 		{"whitespace", strings.ReplaceAll(groupClaimsJSON, ",", " ,\n "), nil},
 		{"empty strings kept distinct from null", editJSON(t, `"cn":"EDI"`, `"cn":""`, `"email":"edi@example.org"`, `"email":null`),
-			func(t *testing.T, c EDIClaims) {
+			func(t *testing.T, c Claims) {
 				if c.CommonName == nil || *c.CommonName != "" || c.Email != nil {
 					t.Fatalf("cn = %v, email = %v", c.CommonName, c.Email)
 				}
 			}},
 		{"unicode escapes", editJSON(t, `"cn":"EDI"`, `"cn":"Zo\u00eb \ud83d\ude00"`),
-			func(t *testing.T, c EDIClaims) {
+			func(t *testing.T, c Claims) {
 				if *c.CommonName != "Zoë 😀" {
 					t.Fatalf("cn = %q", *c.CommonName)
 				}
@@ -260,7 +260,7 @@ func TestEDIClaimsUnmarshalAccepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var c EDIClaims
+			var c Claims
 			if err := json.Unmarshal([]byte(tt.json), &c); err != nil {
 				t.Fatal(err)
 			}

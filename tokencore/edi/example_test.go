@@ -15,9 +15,9 @@ import (
 func Example_refresh() {
 	ediKey, _ := edi.GenerateEDIKey()
 	pastaKey, _ := edi.GeneratePastaKey()
-	ediSigner, _ := edi.NewEDISigner(ediKey, "")
+	ediSigner, _ := edi.NewSigner(ediKey, "")
 	pastaSigner, _ := edi.NewPastaSigner(pastaKey)
-	ediVerifier, _ := edi.NewEDIVerifier([]*ecdsa.PublicKey{ediSigner.Public()})
+	ediVerifier, _ := edi.NewVerifier([]*ecdsa.PublicKey{ediSigner.Public()})
 	pastaVerifier, _ := edi.NewPastaVerifier(pastaSigner.Public())
 
 	// A pair as a client holds it: the PASTA token has expired, the EDI
@@ -25,7 +25,7 @@ func Example_refresh() {
 	uid := "uid=alice,o=EDI,dc=edirepository,dc=org"
 	issued := time.Now().Add(-7 * time.Hour)
 	oldPasta, _ := pastaSigner.Sign(edi.NewPastaToken(uid, issued.Add(-time.Minute), "vetted", "authenticated"))
-	oldEDI, _ := ediSigner.Sign(edi.EDIClaims{
+	oldEDI, _ := ediSigner.Sign(edi.Claims{
 		Subject: edi.EDIID(uid), IdPUID: &uid,
 		Issuer: edi.DefaultIssuer, HostedDomain: edi.DefaultHostedDomain,
 		IssuedAt: issued, NotBefore: issued, ExpiresAt: issued.Add(edi.DefaultEDITTL),

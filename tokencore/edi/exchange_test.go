@@ -160,7 +160,7 @@ func TestKeyExchangeTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := EDIClaims{
+	want := Claims{
 		Subject: aliceID, CommonName: ptr("Alice Demo"), Email: ptr("alice@example.org"),
 		Principals: []string{DefaultPublicAccessID, DefaultAuthenticatedAccessID, DefaultVettedID},
 		Links: []Link{{EDIID: "EDI-f91e50ff19832113d40f436ae2d320add9f511fb", LinkedAt: time.Unix(1_690_000_000, 0).UTC(),
@@ -193,7 +193,7 @@ func TestKeyExchangeTokens(t *testing.T) {
 	r = f.s.ExchangeSecret(ctx, groupSecret)
 	checkResponse(t, r, 200, MethodKey, msgKeyExchanged)
 	c, _ = f.s.ediVerifier.Verify(r.EDIToken)
-	wantGroup := EDIClaims{Subject: groupID, CommonName: ptr("demo-group"), Principals: []string{}, Links: []Link{},
+	wantGroup := Claims{Subject: groupID, CommonName: ptr("demo-group"), Principals: []string{}, Links: []Link{},
 		Issuer: DefaultIssuer, HostedDomain: DefaultHostedDomain, IssuedAt: testNow, NotBefore: testNow, ExpiresAt: testNow.Add(8 * time.Hour)}
 	if !reflect.DeepEqual(c, wantGroup) {
 		t.Fatalf("group claims\n got %+v\nwant %+v", c, wantGroup)

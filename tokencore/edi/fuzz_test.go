@@ -153,12 +153,12 @@ func FuzzPastaParsePlaintext(f *testing.F) {
 // mutated payloads exercise the strict claim reader too.
 func FuzzEDIVerify(f *testing.F) {
 	key, key2 := testEDIKey(), testEDIKey2()
-	signer, err := NewEDISigner(key, "")
+	signer, err := NewSigner(key, "")
 	if err != nil {
 		f.Fatal(err)
 	}
 	v := mustEDIVerifier(f, []*ecdsa.PublicKey{&key.PublicKey}, WithKeyID("k2", &key2.PublicKey), fixedClock(testNow))
-	for _, c := range []EDIClaims{fullClaims(), groupClaims()} {
+	for _, c := range []Claims{fullClaims(), groupClaims()} {
 		tok, err := signer.Sign(c)
 		if err != nil {
 			f.Fatal(err)
@@ -193,7 +193,7 @@ func FuzzEDIVerify(f *testing.F) {
 		c, err := v.Verify(s)
 		if err != nil {
 			oneSentinel(t, err)
-			if !reflect.DeepEqual(c, EDIClaims{}) {
+			if !reflect.DeepEqual(c, Claims{}) {
 				t.Fatalf("failed Verify returned %+v", c)
 			}
 			return
@@ -226,7 +226,7 @@ func FuzzEDIClaimsJSON(f *testing.F) {
 		f.Add([]byte(cc.json))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var c EDIClaims
+		var c Claims
 		if err := c.UnmarshalJSON(data); err != nil {
 			if !errors.Is(err, ErrClaims) {
 				t.Fatalf("error %v is not ErrClaims", err)
@@ -237,7 +237,7 @@ func FuzzEDIClaimsJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted claims cannot be written: %v", err)
 		}
-		var back EDIClaims
+		var back Claims
 		if err := back.UnmarshalJSON(out); err != nil || !reflect.DeepEqual(back, c) {
 			t.Fatalf("read back %+v, %v; want %+v", back, err, c)
 		}

@@ -169,7 +169,7 @@ func MarshalPublicKeyPEM(key crypto.PublicKey) ([]byte, error) {
 }
 
 // KeyID returns the RFC 7638 JWK thumbprint (SHA-256, base64url) of a
-// public key: a stable kid for EDISigner that every instance derives alike
+// public key: a stable kid for Signer that every instance derives alike
 // from the same key, without coordination.
 func KeyID(pub crypto.PublicKey) (string, error) {
 	thumb, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)

@@ -218,7 +218,7 @@ func TestGenerateAndMarshal(t *testing.T) {
 	}
 
 	// Generated keys sign tokens their public keys verify.
-	es, _ := NewEDISigner(ec2, "")
+	es, _ := NewSigner(ec2, "")
 	tok, err := es.Sign(fullClaims())
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestCheckP256RejectsOffCurvePoint(t *testing.T) {
 	if err := checkP256(bad); !errors.Is(err, ErrKey) {
 		t.Fatalf("off-curve point: %v", err)
 	}
-	if _, err := NewEDIVerifier([]*ecdsa.PublicKey{bad}); !errors.Is(err, ErrKey) {
+	if _, err := NewVerifier([]*ecdsa.PublicKey{bad}); !errors.Is(err, ErrKey) {
 		t.Fatalf("verifier with off-curve point: %v", err)
 	}
 }

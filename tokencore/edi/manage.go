@@ -142,31 +142,48 @@ func DocFromKey(k *tokencore.EDIAPIKey) KeyDoc {
 
 // Manager writes subject and key records and revokes subjects and keys.
 type Manager struct {
-	e   *tokencore.Engine
-	cfg Config
+	e    *tokencore.Engine
+	recs tokencore.EDIStore // the engine's store as an EDIStore
+	cfg  Config
 }
 
 // NewManager returns a manager; only the non-key fields of cfg are used.
 func NewManager(e *tokencore.Engine, cfg Config) (*Manager, error) {
-	if e == nil || e.Store == nil || e.View == nil {
-		return nil, errors.New("edi: the engine needs a store and a revocation view")
-	}
-	cfg, err := cfg.withDefaults()
+	recs, err := ediRecords(e)
 	if err != nil {
 		return nil, err
 	}
-	return newManager(e, cfg), nil
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return newManager(e, recs, cfg), nil
+}
+
+// ediRecords checks that the engine can run EDI: a store, a revocation
+// view, and a store that holds EDI records. The engine asks its store for
+// grants and revocations only (tokencore.TokenStore), so that a backend can
+// serve FOLIO and OAuth without the EDI methods; EDI needs them.
+func ediRecords(e *tokencore.Engine) (tokencore.EDIStore, error) {
+	if e == nil || e.Store == nil || e.View == nil {
+		return nil, errors.New("edi: the engine needs a store and a revocation view")
+	}
+	recs, ok := e.Store.(tokencore.EDIStore)
+	if !ok {
+		return nil, fmt.Errorf("edi: the engine's store (%T) holds no EDI records: it does not implement tokencore.EDIStore", e.Store)
+	}
+	return recs, nil
 }
 
 // Manager returns a manager sharing the service's engine and configuration.
-func (s *Service) Manager() *Manager { return newManager(s.e, s.cfg) }
+func (s *Service) Manager() *Manager { return newManager(s.e, s.recs, s.cfg) }
 
 // newManager declares to the engine how long EDI tokens live (edi_ttl plus
 // the leeway; PASTA tokens are refused with their EDI token), so subject
 // revocations outlive them.
-func newManager(e *tokencore.Engine, cfg Config) *Manager {
+func newManager(e *tokencore.Engine, recs tokencore.EDIStore, cfg Config) *Manager {
 	e.DeclareAccessLifetime(cfg.EDITTL + cfg.Leeway)
-	return &Manager{e: e, cfg: cfg}
+	return &Manager{e: e, recs: recs, cfg: cfg}
 }
 
 func checkText(name string, p *string, limit int) error {
@@ -331,7 +348,7 @@ func (m *Manager) PutSubject(ctx context.Context, ediID string, d SubjectDoc) (*
 		return nil, false, err
 	}
 	if s.Type == tokencore.EDIGroup {
-		owner, err := m.e.Store.GetSubject(ctx, s.Owner)
+		owner, err := m.recs.GetSubject(ctx, s.Owner)
 		if errors.Is(err, tokencore.ErrNotFound) {
 			return nil, false, invalidf("group owner %s does not exist", s.Owner)
 		} else if err != nil {
@@ -344,7 +361,7 @@ func (m *Manager) PutSubject(ctx context.Context, ediID string, d SubjectDoc) (*
 	now := m.cfg.Now()
 	s.CreatedAt, s.UpdatedAt = now, now
 	created := true
-	if old, err := m.e.Store.GetSubject(ctx, ediID); err == nil {
+	if old, err := m.recs.GetSubject(ctx, ediID); err == nil {
 		s.CreatedAt, created = old.CreatedAt, false
 		// Writing the same content again (a seed at every start) changes
 		// nothing, not even the update time.
@@ -356,7 +373,7 @@ func (m *Manager) PutSubject(ctx context.Context, ediID string, d SubjectDoc) (*
 	} else if !errors.Is(err, tokencore.ErrNotFound) {
 		return nil, false, err
 	}
-	if err := m.e.Store.PutSubject(ctx, s); err != nil {
+	if err := m.recs.PutSubject(ctx, s); err != nil {
 		return nil, false, err
 	}
 	return s, created, nil
@@ -367,7 +384,7 @@ func (m *Manager) GetSubject(ctx context.Context, ediID string) (*tokencore.EDIS
 	if !ValidEDIID(ediID) {
 		return nil, invalidf("EDI-ID %q is not EDI- and 40 lowercase hex digits", truncate(ediID))
 	}
-	return m.e.Store.GetSubject(ctx, ediID)
+	return m.recs.GetSubject(ctx, ediID)
 }
 
 // RevokeSubject refuses, at once and on every instance, every EDI token of
@@ -384,7 +401,7 @@ func (m *Manager) RevokeSubject(ctx context.Context, ediID string) (tokencore.Re
 	}
 	now := m.cfg.Now()
 	r := tokencore.Revocation{
-		Kind: tokencore.RevokeSubject, Key: ediID, NotBefore: now,
+		Kind: tokencore.RevocationOfSubject, Key: ediID, NotBefore: now,
 		ExpiresAt: m.e.PrincipalRevocationExpiry(now),
 	}
 	if err := m.e.Revoke(ctx, r); err != nil {
@@ -453,7 +470,7 @@ func (m *Manager) checkKeySubjects(ctx context.Context, owner, group string) err
 	if !ValidEDIID(owner) {
 		return invalidf("owner must be an EDI-ID")
 	}
-	o, err := m.e.Store.GetSubject(ctx, owner)
+	o, err := m.recs.GetSubject(ctx, owner)
 	if errors.Is(err, tokencore.ErrNotFound) {
 		return invalidf("owner %s does not exist", owner)
 	} else if err != nil {
@@ -468,7 +485,7 @@ func (m *Manager) checkKeySubjects(ctx context.Context, owner, group string) err
 	if !ValidEDIID(group) {
 		return invalidf("group must be an EDI-ID")
 	}
-	g, err := m.e.Store.GetSubject(ctx, group)
+	g, err := m.recs.GetSubject(ctx, group)
 	if errors.Is(err, tokencore.ErrNotFound) {
 		return invalidf("group %s does not exist", group)
 	} else if err != nil {
@@ -520,7 +537,7 @@ func (m *Manager) CreateKey(ctx context.Context, req KeyRequest) (*tokencore.EDI
 			SecretHash: tokencore.APIKeyHash(secret), Preview: secret[:previewLength],
 			ValidFrom: from, ValidTo: to, CreatedAt: now, UpdatedAt: now,
 		}
-		err := m.e.Store.CreateAPIKey(ctx, k)
+		err := m.recs.CreateAPIKey(ctx, k)
 		if err == nil {
 			return k, secret, nil
 		}
@@ -557,12 +574,12 @@ func (m *Manager) ImportKey(ctx context.Context, k *tokencore.EDIAPIKey) (*token
 		return nil, invalidf("API key %s: valid_from must be before valid_to", k.ID)
 	}
 	k.CreatedAt, k.UpdatedAt = now, now
-	err := m.e.Store.CreateAPIKey(ctx, k)
+	err := m.recs.CreateAPIKey(ctx, k)
 	if err == nil || !errors.Is(err, tokencore.ErrConflict) {
 		return k, err
 	}
 	errOtherSecret := errors.New("other secret")
-	out, err := m.e.Store.UpdateAPIKey(ctx, k.ID, func(old *tokencore.EDIAPIKey) error {
+	out, err := m.recs.UpdateAPIKey(ctx, k.ID, func(old *tokencore.EDIAPIKey) error {
 		if string(old.SecretHash) != string(k.SecretHash) || old.Owner != k.Owner {
 			return errOtherSecret
 		}
@@ -619,7 +636,7 @@ func (m *Manager) UpdateKey(ctx context.Context, id string, p KeyPatch) (*tokenc
 		}
 		to = &t
 	}
-	cur, err := m.e.Store.GetAPIKey(ctx, id)
+	cur, err := m.recs.GetAPIKey(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -629,7 +646,7 @@ func (m *Manager) UpdateKey(ctx context.Context, id string, p KeyPatch) (*tokenc
 		}
 	}
 	now := m.cfg.Now()
-	return m.e.Store.UpdateAPIKey(ctx, id, func(k *tokencore.EDIAPIKey) error {
+	return m.recs.UpdateAPIKey(ctx, id, func(k *tokencore.EDIAPIKey) error {
 		if k.Revoked() {
 			return ErrKeyRevoked
 		}
@@ -658,7 +675,7 @@ func (m *Manager) UpdateKey(ctx context.Context, id string, p KeyPatch) (*tokenc
 // first revocation time.
 func (m *Manager) RevokeKey(ctx context.Context, id string) (*tokencore.EDIAPIKey, error) {
 	now := m.cfg.Now()
-	return m.e.Store.UpdateAPIKey(ctx, id, func(k *tokencore.EDIAPIKey) error {
+	return m.recs.UpdateAPIKey(ctx, id, func(k *tokencore.EDIAPIKey) error {
 		if !k.Revoked() {
 			k.RevokedAt, k.UpdatedAt = now, now
 		}
@@ -668,7 +685,7 @@ func (m *Manager) RevokeKey(ctx context.Context, id string) (*tokencore.EDIAPIKe
 
 // GetKey returns a key record.
 func (m *Manager) GetKey(ctx context.Context, id string) (*tokencore.EDIAPIKey, error) {
-	return m.e.Store.GetAPIKey(ctx, id)
+	return m.recs.GetAPIKey(ctx, id)
 }
 
 // ListKeys returns owner's keys (every key when owner is empty), without
@@ -678,7 +695,7 @@ func (m *Manager) ListKeys(ctx context.Context, owner string, includeRevoked boo
 	if owner != "" && !ValidEDIID(owner) {
 		return nil, invalidf("owner must be an EDI-ID")
 	}
-	ks, err := m.e.Store.ListAPIKeys(ctx, owner)
+	ks, err := m.recs.ListAPIKeys(ctx, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -693,5 +710,5 @@ func (m *Manager) Location() *time.Location { return m.cfg.Location }
 
 // ListSubjects returns every subject record, by EDI-ID.
 func (m *Manager) ListSubjects(ctx context.Context) ([]*tokencore.EDISubject, error) {
-	return m.e.Store.ListSubjects(ctx)
+	return m.recs.ListSubjects(ctx)
 }

@@ -289,6 +289,22 @@ func TestImportKey(t *testing.T) {
 	}
 }
 
+// outage puts the fixture's store behind a storetest.Flaky and rebuilds
+// the service and manager on it: they take the engine's store as their
+// EDIStore when they are built.
+func (f *fixture) outage() *storetest.Flaky {
+	f.t.Helper()
+	flaky := storetest.NewFlaky(f.e.Store.(tokencore.Store))
+	f.e.Store = flaky
+	s, err := NewService(f.e, f.s.Config())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(s.Close)
+	f.s, f.m = s, s.Manager()
+	return flaky
+}
+
 // TestRevokeSubjectStoreOutage: a subject revocation the store refuses is
 // applied nowhere, this instance included, so instances never disagree
 // (it used to be applied on the serving instance only, and stayed split
@@ -296,8 +312,7 @@ func TestImportKey(t *testing.T) {
 // the retry after recovery is in force.
 func TestRevokeSubjectStoreOutage(t *testing.T) {
 	f := newFixture(t)
-	flaky := storetest.NewFlaky(f.e.Store)
-	f.e.Store = flaky
+	flaky := f.outage()
 	ctx := t.Context()
 	flaky.FailAll()
 	if _, err := f.m.RevokeSubject(ctx, bobID); !errors.Is(err, tokencore.ErrStoreUnavailable) {
@@ -327,7 +342,7 @@ func TestRevokeSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Kind != tokencore.RevokeSubject || r.Key != bobID || !r.NotBefore.Equal(testNow) || !r.ExpiresAt.Equal(testNow.Add(8*time.Hour+30*time.Second+tokencore.RevocationMargin)) {
+	if r.Kind != tokencore.RevocationOfSubject || r.Key != bobID || !r.NotBefore.Equal(testNow) || !r.ExpiresAt.Equal(testNow.Add(8*time.Hour+30*time.Second+tokencore.RevocationMargin)) {
 		t.Fatalf("revocation %+v", r)
 	}
 	if !f.e.View.SubjectRevoked(bobID, testNow.Unix()) || f.e.View.SubjectRevoked(bobID, testNow.Unix()+1) {

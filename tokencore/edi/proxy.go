@@ -19,15 +19,6 @@ const (
 	maxCookieHeader = 64 << 10
 )
 
-// Errors of ExtractTokens; the gateway answers them with 401.
-var (
-	// ErrNoCredentials: the request carries neither token.
-	ErrNoCredentials = errors.New("edi: no edi-token")
-	// ErrCredentials: the request carries its tokens in a way the gateway
-	// refuses (see ExtractTokens).
-	ErrCredentials = errors.New("edi: unusable credentials")
-)
-
 // RequestTokens are the tokens a proxied request presents.
 type RequestTokens struct {
 	// EDIToken from the edi-token cookie or Authorization: Bearer.
@@ -145,7 +136,7 @@ func RebuildCookies(lines []string, ediToken, pastaInternal string) string {
 type Identity struct {
 	// Claims of the verified EDI token. Shared with the verification cache:
 	// read them, never modify them.
-	Claims *EDIClaims
+	Claims *Claims
 	// Pasta is the verified, unexpired, bound PASTA token, or nil when the
 	// request had none. Shared with the cache like Claims.
 	Pasta *PastaToken
@@ -205,7 +196,7 @@ func (s *Service) PublicPasta() (string, error) {
 }
 
 // verifyEDICached verifies an EDI token through the cache.
-func (s *Service) verifyEDICached(token string) (*EDIClaims, error) {
+func (s *Service) verifyEDICached(token string) (*Claims, error) {
 	cache := s.e.Cache
 	var key tokencore.CacheKey
 	keyed := false
@@ -213,7 +204,7 @@ func (s *Service) verifyEDICached(token string) (*EDIClaims, error) {
 		keyed = true
 		key = cache.Key(s.ediScope, token)
 		if v, ok := cache.Get(key); ok {
-			if c, ok := v.(*EDIClaims); ok {
+			if c, ok := v.(*Claims); ok {
 				if err := s.ediVerifier.CheckTime(*c); err != nil {
 					return nil, err
 				}

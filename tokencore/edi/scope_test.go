@@ -12,7 +12,7 @@ import (
 // differs, so a cached verdict is never reused under other keys or rules.
 func TestVerifierScopes(t *testing.T) {
 	k1, k2 := &testEDIKey().PublicKey, &testEDIKey2().PublicKey
-	scope := func(keys []*ecdsa.PublicKey, opts ...EDIVerifierOption) string {
+	scope := func(keys []*ecdsa.PublicKey, opts ...VerifierOption) string {
 		return mustEDIVerifier(t, keys, opts...).Scope()
 	}
 	base := scope([]*ecdsa.PublicKey{k1})
@@ -57,7 +57,7 @@ func TestCheckTime(t *testing.T) {
 			t.Errorf("now %s leeway %s: %v, want %v", tc.now, tc.leeway, err, tc.want)
 		}
 		// Verify agrees.
-		tok, _ := NewEDISigner(testEDIKey(), "")
+		tok, _ := NewSigner(testEDIKey(), "")
 		s, err := tok.Sign(c)
 		if err != nil {
 			t.Fatal(err)

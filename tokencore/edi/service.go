@@ -161,26 +161,29 @@ func (c Config) withDefaults() (Config, error) {
 type Service struct {
 	e             *tokencore.Engine
 	cfg           Config
-	ediSigner     *EDISigner
-	ediVerifier   *EDIVerifier
+	ediSigner     *Signer
+	ediVerifier   *Verifier
 	pastaSigner   *PastaSigner
 	pastaVerifier *PastaVerifier
 	ediScope      string
 	pastaScope    string
 	usage         *usageRecorder
+	// recs is the engine's store as an EDIStore (see ediRecords).
+	recs tokencore.EDIStore
 }
 
 // NewService builds the service. At least one EDI and one PASTA key (signing
 // or verification) is required.
 func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
-	if e == nil || e.Store == nil || e.View == nil {
-		return nil, errors.New("edi: the engine needs a store and a revocation view")
-	}
-	cfg, err := cfg.withDefaults()
+	recs, err := ediRecords(e)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{e: e, cfg: cfg}
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{e: e, recs: recs, cfg: cfg}
 	var (
 		ediPubs   []*ecdsa.PublicKey
 		pastaPubs []*rsa.PublicKey
@@ -190,13 +193,13 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.ediSigner, err = NewEDISigner(cfg.EDISigningKey, kid); err != nil {
+		if s.ediSigner, err = NewSigner(cfg.EDISigningKey, kid); err != nil {
 			return nil, fmt.Errorf("EDI signing key: %w", err)
 		}
 		ediPubs = append(ediPubs, &cfg.EDISigningKey.PublicKey)
 	}
 	ediPubs = append(ediPubs, cfg.EDIVerifyKeys...)
-	opts := []EDIVerifierOption{
+	opts := []VerifierOption{
 		WithIssuer(cfg.Issuer), WithHostedDomain(cfg.HostedDomain), WithLeeway(cfg.Leeway), WithClock(cfg.Now),
 	}
 	seen := map[string]bool{}
@@ -213,7 +216,7 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 			opts = append(opts, WithKeyID(kid, k))
 		}
 	}
-	if s.ediVerifier, err = NewEDIVerifier(nil, opts...); err != nil {
+	if s.ediVerifier, err = NewVerifier(nil, opts...); err != nil {
 		return nil, err
 	}
 	if cfg.PastaSigningKey != nil {
@@ -228,7 +231,7 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 	}
 	s.ediScope = s.ediVerifier.Scope()
 	s.pastaScope = s.pastaVerifier.Scope()
-	s.usage = newUsageRecorder(e.Store, cfg.OnUsageError)
+	s.usage = newUsageRecorder(recs, cfg.OnUsageError)
 	return s, nil
 }
 
@@ -257,18 +260,6 @@ func (s *Service) Close() { s.usage.flush() }
 
 // FlushUsage waits until every key use recorded so far is written.
 func (s *Service) FlushUsage() { s.usage.flush() }
-
-// Errors of the service beyond the codec sentinels; they wrap nothing else.
-var (
-	// ErrRevoked: the EDI token's subject was revoked after it was issued.
-	ErrRevoked = errors.New("edi: token subject is revoked")
-	// ErrUnbound: the PASTA token does not belong to the EDI token's
-	// subject (spec §5.3).
-	ErrUnbound = errors.New("edi: PASTA token is not bound to the EDI token")
-	// ErrPastaExpired: the PASTA token has expired (proxied traffic), or
-	// expired longer ago than pasta_max_expired_age (refresh).
-	ErrPastaExpired = errors.New("edi: PASTA token is expired")
-)
 
 // describe is the diagnostic text after a 401 message: fixed words per
 // cause, never token material.
@@ -347,7 +338,7 @@ func (s *Service) RefreshPair(pastaToken, ediToken string) *Response {
 // Bound implements the binding rule of spec §5.3: the PASTA uid is the
 // public uid, the EDI token's idpUid, or the idpUid of one of its links.
 // Comparisons are exact (byte for byte), as PASTA compares uids.
-func Bound(p PastaToken, c EDIClaims, publicUID string) bool {
+func Bound(p PastaToken, c Claims, publicUID string) bool {
 	if p.UID == publicUID {
 		return true
 	}
@@ -390,7 +381,7 @@ func (s *Service) ExchangeSecret(ctx context.Context, secret string) *Response {
 		return invalid(errKeyLength)
 	}
 	hash := tokencore.APIKeyHash(secret)
-	rec, err := s.e.Store.GetAPIKeyByHash(ctx, hash)
+	rec, err := s.recs.GetAPIKeyByHash(ctx, hash)
 	if errors.Is(err, tokencore.ErrNotFound) {
 		return invalid(errKeyUnknown)
 	} else if err != nil {
@@ -465,37 +456,37 @@ func (s *Service) afterRevocation(ctx context.Context, sub string, now time.Time
 
 // subjectTokens builds the claims and the PASTA token (without times) of a
 // key's subject from the current records (spec §6.2 step 5).
-func (s *Service) subjectTokens(ctx context.Context, k *tokencore.EDIAPIKey) (EDIClaims, PastaToken, error) {
-	owner, err := s.e.Store.GetSubject(ctx, k.Owner)
+func (s *Service) subjectTokens(ctx context.Context, k *tokencore.EDIAPIKey) (Claims, PastaToken, error) {
+	owner, err := s.recs.GetSubject(ctx, k.Owner)
 	if errors.Is(err, tokencore.ErrNotFound) {
-		return EDIClaims{}, PastaToken{}, fmt.Errorf("%w: owner %s not found", errKeySubject, k.Owner)
+		return Claims{}, PastaToken{}, fmt.Errorf("%w: owner %s not found", errKeySubject, k.Owner)
 	} else if err != nil {
-		return EDIClaims{}, PastaToken{}, err
+		return Claims{}, PastaToken{}, err
 	}
 	if owner.Type != tokencore.EDIProfile {
-		return EDIClaims{}, PastaToken{}, fmt.Errorf("%w: owner %s is not a profile", errKeySubject, k.Owner)
+		return Claims{}, PastaToken{}, fmt.Errorf("%w: owner %s is not a profile", errKeySubject, k.Owner)
 	}
 	if k.Group == "" {
 		return s.profileClaims(owner), PastaToken{UID: owner.PastaUID, AuthSystem: s.cfg.AuthSystem, Groups: owner.PastaGroups}, nil
 	}
-	group, err := s.e.Store.GetSubject(ctx, k.Group)
+	group, err := s.recs.GetSubject(ctx, k.Group)
 	if errors.Is(err, tokencore.ErrNotFound) {
-		return EDIClaims{}, PastaToken{}, fmt.Errorf("%w: group %s not found", errKeySubject, k.Group)
+		return Claims{}, PastaToken{}, fmt.Errorf("%w: group %s not found", errKeySubject, k.Group)
 	} else if err != nil {
-		return EDIClaims{}, PastaToken{}, err
+		return Claims{}, PastaToken{}, err
 	}
 	if group.Type != tokencore.EDIGroup {
-		return EDIClaims{}, PastaToken{}, fmt.Errorf("%w: %s is not a group", errKeySubject, k.Group)
+		return Claims{}, PastaToken{}, fmt.Errorf("%w: %s is not a group", errKeySubject, k.Group)
 	}
 	if group.Owner != k.Owner {
-		return EDIClaims{}, PastaToken{}, errKeyUntrusted
+		return Claims{}, PastaToken{}, errKeyUntrusted
 	}
 	return s.groupClaims(group), PastaToken{UID: s.cfg.PublicUID, AuthSystem: s.cfg.AuthSystem}, nil
 }
 
 // profileClaims are a profile's claims (spec §4.2); times are set later.
-func (s *Service) profileClaims(p *tokencore.EDISubject) EDIClaims {
-	c := EDIClaims{
+func (s *Service) profileClaims(p *tokencore.EDISubject) Claims {
+	c := Claims{
 		Subject:        p.EDIID,
 		CommonName:     p.CommonName,
 		Email:          p.Email,
@@ -518,9 +509,9 @@ func (s *Service) profileClaims(p *tokencore.EDISubject) EDIClaims {
 
 // groupClaims are a group key's claims: sub and cn of the group, every
 // other claim at its group default (spec §4.2, last column).
-func (s *Service) groupClaims(g *tokencore.EDISubject) EDIClaims {
+func (s *Service) groupClaims(g *tokencore.EDISubject) Claims {
 	name := g.Name
-	return EDIClaims{
+	return Claims{
 		Subject: g.EDIID, CommonName: &name, Principals: []string{}, Links: []Link{},
 		Issuer: s.cfg.Issuer, HostedDomain: s.cfg.HostedDomain,
 	}

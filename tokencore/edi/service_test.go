@@ -37,7 +37,7 @@ type fixture struct {
 	e     *tokencore.Engine
 	s     *Service
 	m     *Manager
-	edi   *EDISigner   // the service's key, without kid (as EDI signs)
+	edi   *Signer      // the service's key, without kid (as EDI signs)
 	pasta *PastaSigner // the service's key
 }
 
@@ -71,7 +71,7 @@ func newFixture(t testing.TB, mods ...func(*Config)) *fixture {
 	}
 	t.Cleanup(f.s.Close)
 	f.m = f.s.Manager()
-	if f.edi, err = NewEDISigner(testEDIKey(), ""); err != nil {
+	if f.edi, err = NewSigner(testEDIKey(), ""); err != nil {
 		t.Fatal(err)
 	}
 	f.pasta = mustPastaSigner(t, testPastaKey())
@@ -79,8 +79,8 @@ func newFixture(t testing.TB, mods ...func(*Config)) *fixture {
 }
 
 // aliceClaims are alice's claims issued at iat.
-func aliceClaims(iat time.Time) EDIClaims {
-	return EDIClaims{
+func aliceClaims(iat time.Time) Claims {
+	return Claims{
 		Subject: aliceID, CommonName: ptr("Alice Demo"), Email: ptr("alice@example.org"),
 		Principals: []string{DefaultPublicAccessID, DefaultAuthenticatedAccessID},
 		Links: []Link{{EDIID: "EDI-f91e50ff19832113d40f436ae2d320add9f511fb", LinkedAt: time.Unix(1_690_000_000, 0).UTC(),
@@ -91,15 +91,15 @@ func aliceClaims(iat time.Time) EDIClaims {
 	}
 }
 
-func bobClaims(iat time.Time) EDIClaims {
-	return EDIClaims{
+func bobClaims(iat time.Time) Claims {
+	return Claims{
 		Subject: bobID, IdPName: ptr("github"), IdPUID: ptr(bobUID),
 		Issuer: DefaultIssuer, HostedDomain: DefaultHostedDomain,
 		IssuedAt: iat, NotBefore: iat, ExpiresAt: iat.Add(DefaultEDITTL),
 	}
 }
 
-func (f *fixture) signEDI(c EDIClaims) string {
+func (f *fixture) signEDI(c Claims) string {
 	f.t.Helper()
 	tok, err := f.edi.Sign(c)
 	if err != nil {
@@ -139,7 +139,7 @@ func TestRefreshErrorTable(t *testing.T) {
 	now := testNow
 	goodEDI := f.signEDI(aliceClaims(now.Add(-time.Hour)))
 	goodPasta := f.signPasta(aliceUID, now.Add(time.Hour), "vetted", "authenticated")
-	otherEDI, _ := NewEDISigner(testEDIKey2(), "")
+	otherEDI, _ := NewSigner(testEDIKey2(), "")
 	foreignEDI, err := otherEDI.Sign(aliceClaims(now.Add(-time.Hour)))
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestRefreshErrorTable(t *testing.T) {
 	wrongHD := aliceClaims(now.Add(-time.Hour))
 	wrongHD.HostedDomain = "evil.example"
 	revokedSub := bobClaims(now.Add(-time.Hour))
-	if err := f.e.Revoke(t.Context(), tokencore.Revocation{Kind: tokencore.RevokeSubject, Key: bobID, NotBefore: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if err := f.e.Revoke(t.Context(), tokencore.Revocation{Kind: tokencore.RevocationOfSubject, Key: bobID, NotBefore: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	internalForm, _ := NewPastaToken(aliceUID, now.Add(time.Hour), "vetted").Internal()
@@ -366,7 +366,7 @@ func TestPairBinding(t *testing.T) {
 	}
 	// A group-key EDI token (idpUid null, no links) binds only public.
 	f := newFixture(t)
-	g := EDIClaims{Subject: groupID, CommonName: ptr("demo-group"), Principals: []string{}, Links: []Link{},
+	g := Claims{Subject: groupID, CommonName: ptr("demo-group"), Principals: []string{}, Links: []Link{},
 		Issuer: DefaultIssuer, HostedDomain: DefaultHostedDomain, IssuedAt: testNow, NotBefore: testNow, ExpiresAt: testNow.Add(time.Hour)}
 	if r := f.s.RefreshPair(f.signPasta("public", testNow), f.signEDI(g)); r.Status != 200 {
 		t.Fatalf("group pair: %d %s", r.Status, r.Msg)

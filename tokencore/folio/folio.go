@@ -573,7 +573,7 @@ func (f *Service) InvalidateAll(ctx context.Context, tenantHeader, accessToken s
 	// The entry refuses every token of the user issued until now, through
 	// any path of the gateway: it lasts the longest access lifetime any of
 	// them can issue (legacy-access tokens never expire).
-	r := tokencore.Revocation{Kind: tokencore.RevokeUser, Key: tokencore.UserKey(c.Tenant, c.UserID), NotBefore: now, ExpiresAt: f.e.PrincipalRevocationExpiry(now)}
+	r := tokencore.Revocation{Kind: tokencore.RevocationOfUser, Key: tokencore.UserKey(c.Tenant, c.UserID), NotBefore: now, ExpiresAt: f.e.PrincipalRevocationExpiry(now)}
 	if err := f.e.Revoke(ctx, r); err != nil {
 		return storeFailure(err)
 	}

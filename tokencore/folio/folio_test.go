@@ -397,7 +397,7 @@ func TestInvalidateAllOutlivesEveryPath(t *testing.T) {
 	rs, _ := fe.Store.Revocations(context.Background(), now)
 	var user *tokencore.Revocation
 	for i := range rs {
-		if rs[i].Kind == tokencore.RevokeUser {
+		if rs[i].Kind == tokencore.RevocationOfUser {
 			user = &rs[i]
 		}
 	}

@@ -47,3 +47,26 @@ func BenchmarkIntrospect(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAuthorizationCodeBolt measures one whole authorization code
+// flow below HTTP on the embedded bbolt store: the authorization request
+// (validation and sealing the ticket), authorization/issue (opening the
+// ticket, creating the grant: one fsynced write) and the code redemption
+// with PKCE and an openid scope (minting the access token, a refresh
+// token and an ID token, and the compare-and-swap: a second write).
+func BenchmarkAuthorizationCodeBolt(b *testing.B) {
+	f := newFixture(b, false, withAuthorization(b))
+	query := webQuery("")
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			code := issue(b, f, ticketOf(b, f, query), "").Query().Get("code")
+			if _, oerr := redeem(f, webRedeemBody(code), webAuth); oerr != nil {
+				b.Error(oerr)
+				return
+			}
+		}
+	})
+}

@@ -78,6 +78,14 @@ type Client struct {
 	// Audience is the aud of the client's access tokens (RFC 9068 §2.2:
 	// the resources they are meant for); empty means the service's.
 	Audience []string
+	// RedirectURIs are the redirection endpoints registered for the
+	// authorization code flow; a redirect_uri is accepted only when it is
+	// one of them, byte for byte (RFC 9700 §4.1.3).
+	RedirectURIs []string
+	// PKCEOptional lets a confidential client send authorization requests
+	// without a PKCE code_challenge. PKCE is required by default and
+	// always for public clients (RFC 9700 §2.1.1).
+	PKCEOptional bool
 }
 
 // ID-token signing algorithms a client may register (IDTokenAlgs).
@@ -146,6 +154,14 @@ func (c *Client) Validate() error {
 	if c.RefreshTTL < 0 {
 		bad("refresh_ttl %s must not be negative", c.RefreshTTL)
 	}
+	for _, u := range c.RedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			bad("redirect URI %q: %v", shorten(u), err)
+		}
+	}
+	if c.PKCEOptional && c.AuthMethod == AuthNone {
+		bad("a public client cannot opt out of PKCE")
+	}
 	return errors.Join(errs...)
 }
 
@@ -187,6 +203,7 @@ func (c *Client) Clone() *Client {
 	d.GrantTypes = slices.Clone(c.GrantTypes)
 	d.Scopes = slices.Clone(c.Scopes)
 	d.Audience = slices.Clone(c.Audience)
+	d.RedirectURIs = slices.Clone(c.RedirectURIs)
 	return &d
 }
 

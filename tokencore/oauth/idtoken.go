@@ -49,6 +49,13 @@ func (s *Service) idTokenAllowed(g *tokencore.Grant, c *Client, scopes []string)
 // audString renders aud as a string instead of an array. The key is the
 // one of the algorithm the client registered (Client.IDTokenAlg).
 func (s *Service) signIDToken(g *tokencore.Grant, accessExp, now time.Time, extra map[string]any, audString bool) (string, error) {
+	return s.signIDTokenNonce(g, accessExp, now, extra, audString, "")
+}
+
+// signIDTokenNonce is signIDToken with the nonce of the authorization
+// request, for the first ID token of an authorization code grant (OIDC
+// Core §3.1.3.6); "" leaves it out.
+func (s *Service) signIDTokenNonce(g *tokencore.Grant, accessExp, now time.Time, extra map[string]any, audString bool, nonce string) (string, error) {
 	key := s.IDTokenKey(s.clients.lookup(g.ClientID).IDTokenAlg())
 	if key == nil {
 		return "", tokencore.ErrNoAsymmetricKey
@@ -88,6 +95,9 @@ func (s *Service) signIDToken(g *tokencore.Grant, accessExp, now time.Time, extr
 	}
 	if g.ACR != "" {
 		claims["acr"] = g.ACR
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
 	}
 	return s.e.Keys.SignWith(key, claims)
 }

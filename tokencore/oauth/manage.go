@@ -27,7 +27,8 @@ import (
 //
 // This file holds the entry point (Manage), the answer helpers and the
 // shared enums; each API has its own file (manage_list.go, manage_create.go,
-// manage_update.go, manage_delete.go, manage_revoke.go, manage_reissue.go),
+// manage_update.go, manage_delete.go, manage_revoke.go, manage_reissue.go,
+// authorize_issue.go for authorization/issue and /fail),
 // beside operator authentication (manage_auth.go), identifier resolution
 // (manage_identify.go) and body decoding (manage_decode.go).
 
@@ -39,11 +40,14 @@ const (
 	ActionNotFound    = "NOT_FOUND"
 	ActionServerError = "INTERNAL_SERVER_ERROR"
 	ActionCallerError = "CALLER_ERROR"
+	// ActionLocation: the answer's responseContent is the URL the app
+	// redirects the browser to (authorization/issue and /fail).
+	ActionLocation = "LOCATION"
 )
 
 func actionStatus(action string) int {
 	switch action {
-	case ActionOK:
+	case ActionOK, ActionLocation:
 		return http.StatusOK
 	case ActionForbidden:
 		return http.StatusForbidden
@@ -172,7 +176,8 @@ func (s *Service) Manage(ctx context.Context, req ManageRequest) ManageResponse 
 		method = http.MethodGet
 	case strings.HasPrefix(route, "/auth/token/delete/") && len(route) > len("/auth/token/delete/"):
 		method = http.MethodDelete
-	case route == "/auth/token/create", route == "/auth/token/update", route == "/auth/token/revoke", route == "/idtoken/reissue":
+	case route == "/auth/token/create", route == "/auth/token/update", route == "/auth/token/revoke", route == "/idtoken/reissue",
+		route == "/auth/authorization/issue", route == "/auth/authorization/fail":
 	default:
 		return answer(result("A001404", ActionNotFound, "No management API at this path."), nil)
 	}
@@ -193,6 +198,10 @@ func (s *Service) Manage(ctx context.Context, req ManageRequest) ManageResponse 
 		return s.manageRevoke(ctx, req)
 	case "/idtoken/reissue":
 		return s.manageReissue(ctx, req)
+	case "/auth/authorization/issue":
+		return s.authorizationIssue(ctx, req)
+	case "/auth/authorization/fail":
+		return s.authorizationFail(ctx, req)
 	}
 	return s.manageDelete(ctx, strings.TrimPrefix(route, "/auth/token/delete/"))
 }

@@ -124,7 +124,7 @@ func (s *Service) manageList(ctx context.Context, q url.Values) ManageResponse {
 	}
 	var match []*tokencore.Grant
 	for _, g := range all {
-		if g.RedeemableAt(operatorEndpoint()) != nil || g.Status != tokencore.GrantActive {
+		if g.RedeemableAt(operatorEndpoint()) != nil || g.Status != tokencore.GrantActive || g.CodePending() {
 			continue
 		}
 		if status == "INVALID" && g.Active(now) {

@@ -320,7 +320,7 @@ func replacedAccessRevocation(g *tokencore.Grant, now time.Time) tokencore.Revoc
 	if g.AccessExpiresAt.IsZero() {
 		keep = now.Add(persistentRevocationKeep)
 	}
-	return tokencore.Revocation{Kind: tokencore.RevokeToken, Key: g.AccessID, NotBefore: now, ExpiresAt: keep}
+	return tokencore.Revocation{Kind: tokencore.RevocationOfToken, Key: g.AccessID, NotBefore: now, ExpiresAt: keep}
 }
 
 // swap is the store update of the plan: it refuses with errTokenMoved when

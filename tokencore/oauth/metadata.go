@@ -49,6 +49,9 @@ type Metadata struct {
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint,omitempty"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
+	// AuthorizationResponseISSParameterSupported: authorization responses
+	// carry iss (RFC 9207 §3).
+	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 	// OpenID Connect Discovery members.
 	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
@@ -121,6 +124,9 @@ func (m *Metadata) Validate() error {
 	}
 	if m.TokenEndpoint == "" {
 		errs = append(errs, fmt.Errorf("%w: token_endpoint is required", ErrMetadata))
+	}
+	if m.AuthorizationEndpoint != "" && len(m.ResponseTypesSupported) == 0 {
+		errs = append(errs, fmt.Errorf("%w: response_types_supported is required with an authorization endpoint", ErrMetadata))
 	}
 	if len(m.GrantTypesSupported) == 0 {
 		errs = append(errs, fmt.Errorf("%w: grant_types_supported must be listed", ErrMetadata))

@@ -17,7 +17,7 @@ import (
 func outageFixture(t *testing.T) (*fixture, *storetest.Flaky) {
 	t.Helper()
 	f := newFixture(t, false)
-	flaky := storetest.NewFlaky(f.e.Store)
+	flaky := storetest.NewFlaky(f.e.Store.(tokencore.Store))
 	f.e.Store = flaky
 	return f, flaky
 }

@@ -207,7 +207,7 @@ func TestProxyAndIntrospectionAgree(t *testing.T) {
 	}
 	add("access token replaced by a management update", d.AccessToken)
 	e := f.create(t, fmt.Sprintf(long, "EDI-0000000000000000000000000000000000000000"))
-	if err := f.e.Revoke(f.ctx, tokencore.Revocation{Kind: tokencore.RevokeSubject, Key: "EDI-0000000000000000000000000000000000000000",
+	if err := f.e.Revoke(f.ctx, tokencore.Revocation{Kind: tokencore.RevocationOfSubject, Key: "EDI-0000000000000000000000000000000000000000",
 		NotBefore: f.clk.now(), ExpiresAt: f.e.PrincipalRevocationExpiry(f.clk.now())}); err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	// Audience is the aud of the access tokens of clients that set none
 	// (RFC 9068 §2.2); empty: the tokens carry no aud.
 	Audience []string
+	// LoginURL is the app's login page, where the authorization endpoint
+	// sends the browser with a ticket (a path on this server or an https
+	// URL). Empty turns the authorization endpoint off.
+	LoginURL string
 }
 
 // MaxRefreshGrace bounds Config.RefreshGrace: a longer window would let a
@@ -101,6 +105,11 @@ func NewService(e *tokencore.Engine, cfg Config) (*Service, error) {
 	}
 	if cfg.MaxFormBytes <= 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
+	}
+	if cfg.LoginURL != "" {
+		if err := validateLoginURL(cfg.LoginURL); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrServiceConfig, err)
+		}
 	}
 	s := &Service{
 		e:        e,

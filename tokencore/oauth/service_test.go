@@ -118,7 +118,7 @@ func newTestKeys(tb testing.TB) *tokencore.KeySet {
 
 // newFixtureOn builds the service over the given keys and store; now is
 // the clock (nil: the real one).
-func newFixtureOn(tb testing.TB, ks *tokencore.KeySet, st tokencore.Store, now func() time.Time, opts ...fixtureOpt) *fixture {
+func newFixtureOn(tb testing.TB, ks *tokencore.KeySet, st tokencore.TokenStore, now func() time.Time, opts ...fixtureOpt) *fixture {
 	tb.Helper()
 	cache, err := tokencore.NewVerifyCache(tokencore.CacheConfig{MaxEntries: 10000})
 	if err != nil {

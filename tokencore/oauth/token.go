@@ -23,7 +23,8 @@ const (
 )
 
 // Token is the token endpoint, POST <prefix>/token. It supports
-// grant_type=refresh_token and grant_type=client_credentials.
+// grant_type=authorization_code (authcode.go), refresh_token and
+// client_credentials.
 //
 // Order of the checks (authlib's, with the RFC where it differs):
 //
@@ -48,6 +49,12 @@ func (s *Service) Token(ctx context.Context, req Request) (*TokenResponse, *Erro
 	case "":
 		return nil, NewError(ErrInvalidRequest, descMissingGrantType)
 	case GrantTypeRefreshToken, GrantTypeClientCredentials:
+	case GrantTypeAuthorizationCode:
+		// Codes exist only where the authorization endpoint is on; the
+		// metadata lists the grant type then, and only then.
+		if !s.AuthorizationEnabled() {
+			return nil, NewError(ErrUnsupportedGrantType, "")
+		}
 	default:
 		return nil, NewError(ErrUnsupportedGrantType, "")
 	}
@@ -58,8 +65,11 @@ func (s *Service) Token(ctx context.Context, req Request) (*TokenResponse, *Erro
 	if !client.AllowsGrant(gt) {
 		return nil, NewError(ErrUnauthorizedClient, fmt.Sprintf(descUnauthorizedClient, gt))
 	}
-	if gt == GrantTypeClientCredentials {
+	switch gt {
+	case GrantTypeClientCredentials:
 		return s.clientCredentials(ctx, client, form)
+	case GrantTypeAuthorizationCode:
+		return s.authorizationCode(ctx, client, form)
 	}
 	return s.refresh(ctx, client, form)
 }

@@ -34,7 +34,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "missing grant_type", req: post(rt, webAuth), code: ErrInvalidRequest, status: 400, desc: "grant_type"},
 		{name: "empty grant_type", req: post("grant_type=&"+rt, webAuth), code: ErrInvalidRequest, status: 400, desc: "grant_type"},
 		{name: "unsupported grant", req: post("grant_type=password&username=a&password=b", webAuth), code: ErrUnsupportedGrantType, status: 400, desc: "-"},
-		{name: "authorization_code not served", req: post("grant_type=authorization_code&code=x", webAuth), code: ErrUnsupportedGrantType, status: 400},
+		{name: "authorization_code without the authorization endpoint", req: post("grant_type=authorization_code&code=x", webAuth), code: ErrUnsupportedGrantType, status: 400},
 		{name: "no client credentials", req: post("grant_type=refresh_token&" + rt), code: ErrInvalidClient, status: 401, challenge: true},
 		{name: "basic wrong secret", req: post("grant_type=refresh_token&"+rt, basic("web:nope")), code: ErrInvalidClient, status: 401, challenge: true},
 		{name: "basic unknown client", req: post("grant_type=refresh_token&"+rt, basic("nobody:x")), code: ErrInvalidClient, status: 401,
@@ -181,7 +181,7 @@ func TestRefreshReplayRevokesGrant(t *testing.T) {
 		}
 		// The revocation is persisted, so other instances and restarts see it.
 		rs, _ := f.e.Store.Revocations(f.ctx, f.clk.now())
-		if len(rs) != 1 || rs[0].Kind != tokencore.RevokeGrant || rs[0].Key != g.ID {
+		if len(rs) != 1 || rs[0].Kind != tokencore.RevocationOfGrant || rs[0].Key != g.ID {
 			t.Errorf("stored revocations %+v", rs)
 		}
 	}

@@ -75,6 +75,9 @@ func ChallengeFor(err error) Challenge {
 			desc = re.cause.Error()
 		}
 		return Challenge{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc, Result: "invalid"}
+	case errors.Is(err, tokencore.ErrIssuerUnavailable):
+		return Challenge{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "the token's issuer cannot be reached to confirm its keys; retry later", Result: "unavailable"}
 	case errors.Is(err, tokencore.ErrStoreUnavailable):
 		return Challenge{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 			Description: "the token store cannot be reached to confirm revocations; retry later", Result: "unavailable"}
@@ -94,6 +97,12 @@ func ChallengeFor(err error) Challenge {
 		return invalidToken("the token is not an access token", "invalid")
 	case errors.Is(err, tokencore.ErrTokenSignature):
 		return invalidToken("the token signature is invalid", "invalid")
+	case errors.Is(err, tokencore.ErrTokenAudience):
+		return invalidToken("the token is meant for another audience", "invalid")
+	case errors.Is(err, tokencore.ErrTokenIssuer):
+		return invalidToken("the token's issuer is not trusted here", "invalid")
+	case errors.Is(err, tokencore.ErrTokenInactive):
+		return invalidToken("the token is not active", "invalid")
 	default:
 		return invalidToken("the token is malformed", "invalid")
 	}

@@ -52,23 +52,38 @@ func NewRedisPrefix(t testing.TB) string {
 
 // RedisServer is a redis-server of the test's own, on a free loopback
 // port, for what the shared server on 6379 must never go through: being
-// stopped (an outage) or getting replicas. Persistence is off; the server
-// is killed when the test ends.
+// stopped (an outage) or getting replicas. The server is killed when the
+// test ends.
 type RedisServer struct {
 	// Port is the server's loopback port; it stays the same across Stop
 	// and Start.
 	Port int
 
-	t    testing.TB
-	dir  string
-	args []string
-	cmd  *exec.Cmd
+	t       testing.TB
+	dir     string
+	args    []string
+	durable bool
+	cmd     *exec.Cmd
 }
 
 // StartRedisServer starts redis-server with extra arguments (e.g.
 // "--replicaof", "127.0.0.1", "6380"). A machine without redis-server
 // fails the test: CI installs it (.ci/run).
 func StartRedisServer(t testing.TB, extra ...string) *RedisServer {
+	t.Helper()
+	return startRedisServer(t, false, extra)
+}
+
+// StartDurableRedisServer is StartRedisServer with persistence on: the
+// server keeps its data in an append-only file fsynced at every write, so
+// a Start after Stop (kill -9) finds everything acknowledged before it, as
+// a production Redis configured for durability would.
+func StartDurableRedisServer(t testing.TB, extra ...string) *RedisServer {
+	t.Helper()
+	return startRedisServer(t, true, extra)
+}
+
+func startRedisServer(t testing.TB, durable bool, extra []string) *RedisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is not installed (.ci/run installs it): %v", err)
@@ -79,7 +94,7 @@ func StartRedisServer(t testing.TB, extra ...string) *RedisServer {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	r := &RedisServer{t: t, Port: port, dir: t.TempDir(), args: extra}
+	r := &RedisServer{t: t, Port: port, dir: t.TempDir(), args: extra, durable: durable}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -88,11 +103,16 @@ func StartRedisServer(t testing.TB, extra ...string) *RedisServer {
 // Addr is the server's address.
 func (r *RedisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.Port) }
 
-// Start runs the server (again, on the same port) and waits for PING.
+// Start runs the server (again, on the same port and files) and waits for
+// PING.
 func (r *RedisServer) Start() {
 	r.t.Helper()
-	args := append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", r.dir}, r.args...)
+	persistence := []string{"--appendonly", "no"}
+	if r.durable {
+		persistence = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	args := append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--dir", r.dir}, persistence...)
+	args = append(args, r.args...)
 	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)

@@ -43,9 +43,9 @@ func testRevocationSeq(t *testing.T, s tokencore.Store) {
 		t.Fatalf("RevocationSeq of an empty store = %d, want 0", n)
 	}
 	puts := []tokencore.Revocation{
-		rev(tokencore.RevokeGrant, "g1"),
-		rev(tokencore.RevokeUser, tokencore.UserKey("T", "u")),
-		rev(tokencore.RevokeGrant, "g1"), // the same key again: merged, numbered anew
+		rev(tokencore.RevocationOfGrant, "g1"),
+		rev(tokencore.RevocationOfUser, tokencore.UserKey("T", "u")),
+		rev(tokencore.RevocationOfGrant, "g1"), // the same key again: merged, numbered anew
 	}
 	for i, r := range puts {
 		if n := putSeq(t, s, r); n != uint64(i+1) {
@@ -58,7 +58,7 @@ func testRevocationSeq(t *testing.T, s tokencore.Store) {
 	if n := seqNow(t, s); n != 3 {
 		t.Errorf("RevocationSeq = %d, want 3 (a refused put takes no number)", n)
 	}
-	if n := putSeq(t, s, rev(tokencore.RevokeToken, "j")); n != 4 {
+	if n := putSeq(t, s, rev(tokencore.RevocationOfToken, "j")); n != 4 {
 		t.Errorf("next number %d, want 4", n)
 	}
 	// Sweeping revocations does not give numbers back.
@@ -68,7 +68,7 @@ func testRevocationSeq(t *testing.T, s tokencore.Store) {
 	if n := seqNow(t, s); n != 4 {
 		t.Errorf("RevocationSeq after Sweep = %d, want 4", n)
 	}
-	if n := putSeq(t, s, rev(tokencore.RevokeToken, "k")); n != 5 {
+	if n := putSeq(t, s, rev(tokencore.RevocationOfToken, "k")); n != 5 {
 		t.Errorf("number after Sweep %d, want 5", n)
 	}
 }
@@ -83,7 +83,7 @@ func testRevocationSeqConcurrent(t *testing.T, s tokencore.Store) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				n, err := s.PutRevocation(t.Context(), rev(tokencore.RevokeToken, fmt.Sprintf("w%d-%d", w, i%3)))
+				n, err := s.PutRevocation(t.Context(), rev(tokencore.RevocationOfToken, fmt.Sprintf("w%d-%d", w, i%3)))
 				if err != nil {
 					t.Error(err)
 					return
@@ -119,11 +119,11 @@ func testRevocationFeed(t *testing.T, s tokencore.Store) {
 	if err != nil || pos.Seq != 0 || pos.Epoch != "" {
 		t.Fatalf("FeedPosition of an empty store = %+v, %v; want 0 and no epoch", pos, err)
 	}
-	first := rev(tokencore.RevokeGrant, "g1")
+	first := rev(tokencore.RevocationOfGrant, "g1")
 	later := first
 	later.NotBefore, later.ExpiresAt = t0().Add(time.Minute), t0().Add(time.Minute)
 	putSeq(t, s, first)
-	putSeq(t, s, rev(tokencore.RevokeSubject, "alice"))
+	putSeq(t, s, rev(tokencore.RevocationOfSubject, "alice"))
 	putSeq(t, s, later)
 	pos, err = feed.FeedPosition(ctx)
 	if err != nil || pos.Seq != 3 || pos.Epoch == "" {
@@ -160,7 +160,7 @@ func testRevocationFeed(t *testing.T, s tokencore.Store) {
 		got <- rs
 	}()
 	time.Sleep(20 * time.Millisecond)
-	putSeq(t, s, rev(tokencore.RevokeToken, "j"))
+	putSeq(t, s, rev(tokencore.RevocationOfToken, "j"))
 	select {
 	case rs := <-got:
 		if len(rs) != 1 || rs[0].Seq != 4 || rs[0].Key != "j" {

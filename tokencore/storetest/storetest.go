@@ -269,7 +269,7 @@ func testInvalidRecords(t *testing.T, s tokencore.Store) {
 
 	for _, r := range []tokencore.Revocation{
 		{Key: "no-kind", ExpiresAt: t0()},
-		{Kind: tokencore.RevokeToken, Key: strings.Repeat("k", tokencore.MaxRevocationKeyLen+1)},
+		{Kind: tokencore.RevocationOfToken, Key: strings.Repeat("k", tokencore.MaxRevocationKeyLen+1)},
 	} {
 		if _, err := s.PutRevocation(ctx, r); !errors.Is(err, tokencore.ErrInvalidRecord) {
 			t.Errorf("PutRevocation(kind %q, key of %d bytes): %v, want ErrInvalidRecord", r.Kind, len(r.Key), err)
@@ -720,11 +720,11 @@ func testRevocations(t *testing.T, s tokencore.Store) {
 		}
 		return r
 	}
-	grant := R(tokencore.RevokeGrant, "g1", time.Hour)
-	token := R(tokencore.RevokeToken, "j1", 10*time.Minute)
-	user := R(tokencore.RevokeUser, tokencore.UserKey("T1", "u1"), 2*time.Hour)
-	subject := R(tokencore.RevokeSubject, "alice", 0)    // never expires
-	sameKey := R(tokencore.RevokeToken, "g1", time.Hour) // same key, other kind: distinct
+	grant := R(tokencore.RevocationOfGrant, "g1", time.Hour)
+	token := R(tokencore.RevocationOfToken, "j1", 10*time.Minute)
+	user := R(tokencore.RevocationOfUser, tokencore.UserKey("T1", "u1"), 2*time.Hour)
+	subject := R(tokencore.RevocationOfSubject, "alice", 0)    // never expires
+	sameKey := R(tokencore.RevocationOfToken, "g1", time.Hour) // same key, other kind: distinct
 	put(t, s, grant, token, user, subject, sameKey)
 
 	sameRevs(t, revocations(t, s, t0()), []tokencore.Revocation{grant, token, user, subject, sameKey})
@@ -737,7 +737,7 @@ func testRevocationMerge(t *testing.T, s tokencore.Store) {
 	key := tokencore.UserKey("T1", "u1")
 	at := func(d time.Duration) time.Time { return t0().Add(d) }
 	user := func(nb, exp time.Duration) tokencore.Revocation {
-		return tokencore.Revocation{Kind: tokencore.RevokeUser, Key: key, NotBefore: at(nb), ExpiresAt: at(exp)}
+		return tokencore.Revocation{Kind: tokencore.RevocationOfUser, Key: key, NotBefore: at(nb), ExpiresAt: at(exp)}
 	}
 	tests := []struct {
 		name string
@@ -785,7 +785,7 @@ func testSweep(t *testing.T, s tokencore.Store) {
 	create(t, s, old, ancient, edge, live, forever, tombstone)
 
 	rev := func(key string, expires time.Time) tokencore.Revocation {
-		return tokencore.Revocation{Kind: tokencore.RevokeToken, Key: key, NotBefore: t0(), ExpiresAt: expires}
+		return tokencore.Revocation{Kind: tokencore.RevocationOfToken, Key: key, NotBefore: t0(), ExpiresAt: expires}
 	}
 	expired := rev("expired", now.Add(-time.Nanosecond))
 	// Kept through its ExpiresAt instant, like RevocationView.Prune does: a
@@ -874,7 +874,7 @@ func testSweepKeepsRevokedTokens(t *testing.T, s tokencore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: g.ID, NotBefore: revoked.RevokedAt, ExpiresAt: revoked.RevocationExpiry()}
+	r := tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: g.ID, NotBefore: revoked.RevokedAt, ExpiresAt: revoked.RevocationExpiry()}
 	put(t, s, r)
 
 	if _, err := s.Sweep(ctx, t0().Add(10*time.Second)); err != nil {
@@ -917,7 +917,7 @@ func testCancelled(t *testing.T, s tokencore.Store) {
 	check("DeleteGrant", s.DeleteGrant(ctx, "g"))
 	_, _, err = s.ListGrants(ctx, tokencore.GrantFilter{})
 	check("ListGrants", err)
-	_, err = s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g", ExpiresAt: t0()})
+	_, err = s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: "g", ExpiresAt: t0()})
 	check("PutRevocation", err)
 	_, err = s.Revocations(ctx, t0())
 	check("Revocations", err)
@@ -1008,7 +1008,7 @@ func testClose(t *testing.T, s tokencore.Store) {
 	check("DeleteGrant", s.DeleteGrant(ctx, "g"))
 	_, _, err = s.ListGrants(ctx, tokencore.GrantFilter{})
 	check("ListGrants", err)
-	_, err = s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeGrant, Key: "g"})
+	_, err = s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevocationOfGrant, Key: "g"})
 	check("PutRevocation", err)
 	_, err = s.Revocations(ctx, t0())
 	check("Revocations", err)

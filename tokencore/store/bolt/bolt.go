@@ -434,16 +434,9 @@ func (s *Store) updateGrantOnce(ctx context.Context, id string, fn func(g *token
 		}
 		return nil, false, err
 	}
-	g := old.Clone()
-	if err := fn(g); err != nil {
-		return nil, false, err // unwrapped: the caller branches on its own errors
-	}
-	if g.ID != id {
-		return nil, false, tokencore.CheckUpdatedGrant(id, g)
-	}
-	b, err := tokencore.EncodeGrant(g)
+	g, b, err := tokencore.UpdateRecord(old, fn)
 	if err != nil {
-		return nil, false, err
+		return nil, false, err // fn's error unwrapped: the caller branches on it
 	}
 	oldIdx, newIdx := grantIndexes(old), grantIndexes(g)
 	err = s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {

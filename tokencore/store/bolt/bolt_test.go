@@ -61,8 +61,8 @@ func TestBoltStorePersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	revs := []tokencore.Revocation{
-		{Kind: tokencore.RevokeUser, Key: tokencore.UserKey("T1", "u1"), NotBefore: t0, ExpiresAt: t0.Add(time.Hour)},
-		{Kind: tokencore.RevokeSubject, Key: "bob", NotBefore: t0},
+		{Kind: tokencore.RevocationOfUser, Key: tokencore.UserKey("T1", "u1"), NotBefore: t0, ExpiresAt: t0.Add(time.Hour)},
+		{Kind: tokencore.RevocationOfSubject, Key: "bob", NotBefore: t0},
 	}
 	for _, r := range revs {
 		if _, err := s.PutRevocation(ctx, r); err != nil {
@@ -106,7 +106,7 @@ func TestBoltStorePersists(t *testing.T) {
 	if n, err := s.RevocationSeq(ctx); err != nil || n != 2 {
 		t.Errorf("RevocationSeq after reopen = %d, %v; want 2", n, err)
 	}
-	if n, err := s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevokeToken, Key: "j", NotBefore: t0, ExpiresAt: t0.Add(72 * time.Hour)}); err != nil || n != 3 {
+	if n, err := s.PutRevocation(ctx, tokencore.Revocation{Kind: tokencore.RevocationOfToken, Key: "j", NotBefore: t0, ExpiresAt: t0.Add(72 * time.Hour)}); err != nil || n != 3 {
 		t.Errorf("PutRevocation after reopen got number %d, %v; want 3", n, err)
 	}
 	// The expiry index survived: b expires after an hour, the rotated a
@@ -341,7 +341,7 @@ func TestBoltStoreSweepBacklog(t *testing.T) {
 				}
 			}
 			for i := range tc.revs {
-				r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: fmt.Sprint(i), NotBefore: t0, ExpiresAt: t0.Add(time.Duration(i) * time.Second)}
+				r := tokencore.Revocation{Kind: tokencore.RevocationOfToken, Key: fmt.Sprint(i), NotBefore: t0, ExpiresAt: t0.Add(time.Duration(i) * time.Second)}
 				if _, err := s.PutRevocation(ctx, r); err != nil {
 					t.Fatal(err)
 				}

@@ -254,16 +254,9 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencor
 		if err != nil {
 			return fmt.Errorf("updating API key: %w", err)
 		}
-		k := old.Clone()
-		if err := fn(k); err != nil {
-			return err // unwrapped: the caller branches on its own errors
-		}
-		if err := tokencore.CheckAPIKeyUpdate(old, k); err != nil {
-			return err
-		}
-		b, err := tokencore.EncodeAPIKey(k)
+		k, b, err := tokencore.UpdateRecord(old, fn)
 		if err != nil {
-			return err
+			return err // fn's error unwrapped: the caller branches on it
 		}
 		if !k.CreatedAt.Equal(old.CreatedAt) {
 			// The owner index is ordered by creation time.

@@ -151,14 +151,8 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencor
 	if !ok {
 		return nil, fmt.Errorf("updating API key %q: %w", id, tokencore.ErrNotFound)
 	}
-	k := old.Clone()
-	if err := fn(k); err != nil {
-		return nil, err // unwrapped: the caller branches on its own errors
-	}
-	if err := tokencore.CheckAPIKeyUpdate(old, k); err != nil {
-		return nil, err
-	}
-	if _, err := tokencore.EncodeAPIKey(k); err != nil {
+	k, _, err := tokencore.UpdateRecord(old, fn)
+	if err != nil {
 		return nil, err
 	}
 	s.edi.keys[id] = k.Clone()

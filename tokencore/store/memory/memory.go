@@ -121,11 +121,8 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 	if !ok {
 		return nil, fmt.Errorf("updating grant %q: %w", id, tokencore.ErrNotFound)
 	}
-	g := old.Clone()
-	if err := fn(g); err != nil {
-		return nil, err // unwrapped: the caller branches on its own errors
-	}
-	if err := tokencore.CheckUpdatedGrant(id, g); err != nil {
+	g, _, err := tokencore.UpdateRecord(old, fn)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.checkHashes(g); err != nil {

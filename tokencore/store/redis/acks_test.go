@@ -59,7 +59,7 @@ func TestRedisReplicaAcks(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now()
 	rev := func(key string) tokencore.Revocation {
-		return tokencore.Revocation{Kind: tokencore.RevokeToken, Key: key, NotBefore: now, ExpiresAt: now.Add(time.Hour)}
+		return tokencore.Revocation{Kind: tokencore.RevocationOfToken, Key: key, NotBefore: now, ExpiresAt: now.Add(time.Hour)}
 	}
 
 	// Confirmed: the replica has the revocation when PutRevocation returns.
@@ -136,7 +136,7 @@ func TestRedisReplicaAcksOff(t *testing.T) {
 	})
 	replica.Freeze(true)
 	defer replica.Freeze(false)
-	r := tokencore.Revocation{Kind: tokencore.RevokeToken, Key: "a", NotBefore: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	r := tokencore.Revocation{Kind: tokencore.RevocationOfToken, Key: "a", NotBefore: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 	if _, err := s.PutRevocation(t.Context(), r); err != nil {
 		t.Fatalf("with acknowledgement off: %v", err)
 	}

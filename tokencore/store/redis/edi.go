@@ -260,16 +260,9 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(k *tokencor
 		if err != nil {
 			return err
 		}
-		k := old.Clone()
-		if err := fn(k); err != nil {
-			return err // unwrapped: the caller branches on its own errors
-		}
-		if err := tokencore.CheckAPIKeyUpdate(old, k); err != nil {
-			return err
-		}
-		b, err := tokencore.EncodeAPIKey(k)
+		k, b, err := tokencore.UpdateRecord(old, fn)
 		if err != nil {
-			return err
+			return err // fn's error unwrapped: the caller branches on it
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, s.apiKeyKey(id), b, 0)

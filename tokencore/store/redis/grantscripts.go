@@ -133,16 +133,9 @@ func (s *Store) updateGrantOnce(ctx context.Context, id string, fn func(g *token
 	if err != nil {
 		return nil, false, err
 	}
-	g := old.Clone()
-	if err := fn(g); err != nil {
-		return nil, false, err // unwrapped: the caller branches on its own errors
-	}
-	if err := tokencore.CheckUpdatedGrant(id, g); err != nil {
-		return nil, false, err
-	}
-	record, err := tokencore.EncodeGrant(g)
+	g, record, err := tokencore.UpdateRecord(old, fn)
 	if err != nil {
-		return nil, false, err
+		return nil, false, err // fn's error unwrapped: the caller branches on it
 	}
 	newHashes := tokencore.GrantHashes(g)
 	var del []string
