@@ -1,6 +1,6 @@
 # The two commands of the README.
 
-.PHONY: demo test bench build
+.PHONY: demo test bench soak build
 
 # Run the demo gateway on http://127.0.0.1:8080 (upstream on :9000).
 # The demo login page calls the management API with the demo operator key.
@@ -17,6 +17,11 @@ test:
 build:
 	go build -o caddy ./cmd/caddy
 
-# Load test: the gateway against plain reverse_proxy, in one run (needs wrk).
+# Load test: the machine's limits, then every route on bbolt, memory and Redis
+# against them, with each issue 10 target PASS/FAIL (docs/performance.md).
 bench:
 	./bench/run.sh
+
+# Mixed 10-minute soak on bbolt: do RSS and the store file level off?
+soak:
+	./bench/soak.sh

@@ -165,11 +165,7 @@ func (b *bearerAuth) verify(r *http.Request, tenant string) (*tokencore.Claims, 
 // (VerifiedClaims).
 func (b *bearerAuth) assert(r *http.Request, claims *tokencore.Claims) {
 	b.counters["valid"].Inc()
-	setOrDel(r.Header, HeaderUserID, claims.UserID)
-	setOrDel(r.Header, HeaderTenant, claims.Tenant)
-	setOrDel(r.Header, HeaderSubject, claims.Subject)
-	setOrDel(r.Header, HeaderClientID, claims.ClientID)
-	setOrDel(r.Header, HeaderScope, claims.Scope)
+	setIdentity(r.Header, claims)
 	for _, ch := range b.claimHdrs {
 		setOrDel(r.Header, ch.header, lookupString(claims, ch.claim))
 	}

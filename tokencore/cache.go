@@ -2,6 +2,7 @@ package tokencore
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -19,15 +20,19 @@ import (
 // checked on every request by the Verifier, so ristretto's asynchronous Set
 // can never make a revoked token pass.
 type VerifyCache struct {
-	c      *ristretto.Cache[string, *cacheEntry]
+	c      *ristretto.Cache[uint64, *cacheEntry]
 	maxTTL time.Duration
 	hits   atomic.Uint64
 	misses atomic.Uint64
 }
 
+// CacheKey identifies a verdict: SHA-256(scope || 0 || token). Its first 8
+// bytes index the cache; the whole hash is compared on every hit.
+type CacheKey [sha256.Size]byte
+
 type cacheEntry struct {
-	key   string // the full SHA-256, compared on every hit
-	value any    // *Claims for the Verifier; other verifiers store their own
+	key   CacheKey // compared on every hit
+	value any      // *Claims for the Verifier; other verifiers store their own
 }
 
 // CacheConfig bounds the cache.
@@ -52,7 +57,7 @@ func NewVerifyCache(cfg CacheConfig) (*VerifyCache, error) {
 	if cfg.MaxTTL <= 0 {
 		cfg.MaxTTL = DefaultCacheMaxTTL
 	}
-	c, err := ristretto.NewCache(&ristretto.Config[string, *cacheEntry]{
+	c, err := ristretto.NewCache(&ristretto.Config[uint64, *cacheEntry]{
 		NumCounters: cfg.MaxEntries * 10,
 		MaxCost:     cfg.MaxEntries,
 		BufferItems: 64,
@@ -68,11 +73,11 @@ func NewVerifyCache(cfg CacheConfig) (*VerifyCache, error) {
 // Key returns the cache key of token under a verifier's scope (a string that
 // identifies the verifier's keys and rules): SHA-256(scope || 0 || token).
 // Verifiers other than Verifier (EDI tokens) use Key, Get and Put directly.
-func (vc *VerifyCache) Key(scope, token string) string { return cacheKey(scope, token) }
+func (vc *VerifyCache) Key(scope, token string) CacheKey { return cacheKey(scope, token) }
 
 // Get returns the value cached under key.
-func (vc *VerifyCache) Get(key string) (any, bool) {
-	if e, ok := vc.c.Get(key); ok && e.key == key {
+func (vc *VerifyCache) Get(key CacheKey) (any, bool) {
+	if e, ok := vc.c.Get(key.index()); ok && e.key == key {
 		vc.hits.Add(1)
 		return e.value, true
 	}
@@ -84,24 +89,38 @@ func (vc *VerifyCache) Get(key string) (any, bool) {
 // ttl is not cached. Only ever cache the result of signature and structure
 // checks: anything that can change (expiry, revocation) must be checked on
 // every request.
-func (vc *VerifyCache) Put(key string, value any, ttl time.Duration) {
+func (vc *VerifyCache) Put(key CacheKey, value any, ttl time.Duration) {
 	if ttl > vc.maxTTL {
 		ttl = vc.maxTTL
 	}
 	if ttl <= 0 {
 		return
 	}
-	vc.c.SetWithTTL(key, &cacheEntry{key: key, value: value}, 1, ttl)
+	vc.c.SetWithTTL(key.index(), &cacheEntry{key: key, value: value}, 1, ttl)
 }
 
-// cacheKey is SHA-256(scope || 0 || token) as a string.
-func cacheKey(scope, token string) string {
-	h := sha256.New()
-	h.Write([]byte(scope))
-	h.Write([]byte{0})
-	h.Write([]byte(token))
-	return string(h.Sum(nil))
+// cacheKeyStack bounds the scope and token hashed without a heap
+// allocation: every bearer token a cache hit sees is far below it.
+const cacheKeyStack = 2048
+
+// cacheKey is SHA-256(scope || 0 || token). A cache hit is on every
+// protected request's path: the bytes are gathered on the stack, so the
+// key costs a hash and no allocation.
+func cacheKey(scope, token string) CacheKey {
+	var buf [cacheKeyStack]byte
+	b := buf[:0]
+	if n := len(scope) + 1 + len(token); n > len(buf) {
+		b = make([]byte, 0, n)
+	}
+	b = append(b, scope...)
+	b = append(b, 0)
+	b = append(b, token...)
+	return sha256.Sum256(b)
 }
+
+// index is the ristretto key of k: its first 8 bytes (ristretto keeps a
+// uint64 key as its own hash, so no second hash is computed).
+func (k CacheKey) index() uint64 { return binary.LittleEndian.Uint64(k[:8]) }
 
 // Stats returns the hit and miss counts since the cache was made.
 func (vc *VerifyCache) Stats() (hits, misses uint64) { return vc.hits.Load(), vc.misses.Load() }

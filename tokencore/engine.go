@@ -3,6 +3,7 @@ package tokencore
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,13 +43,19 @@ func (e *Engine) Verifier(opts VerifierOptions) *Verifier {
 	return NewVerifier(e.Keys, e.Cache, e.View, opts, e.Now)
 }
 
-// NewGrantID returns a random record identifier (grants, API keys): 128
-// bits as 32 lowercase hex characters. Hex, not base64url, because record IDs
-// travel in URL paths and on command lines, where an ID starting with '-'
-// reads as a flag.
+// NewGrantID returns a record identifier (grants, API keys): 128 bits as 32
+// lowercase hex characters, the first 48 the creation time in milliseconds
+// since the Unix epoch and the other 80 random (as in a UUIDv7). Time first
+// makes IDs of new records sort after the existing ones, so a store keyed
+// by ID (bbolt's B+tree) appends each new grant to its last page instead of
+// splitting pages at random places: denser pages, fewer dirty pages per
+// commit. 80 random bits keep IDs unguessable. Hex, not base64url, because
+// record IDs travel in URL paths and on command lines, where an ID
+// starting with '-' reads as a flag.
 func NewGrantID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
 }
 

@@ -234,6 +234,10 @@ type KeySet struct {
 	refreshKey  []byte
 	algs        []string
 	fingerprint string
+	// signerHeader is the encoded JWS header of the signer's tokens and
+	// sealer the refresh-token AEAD: both made once (jws.go).
+	signerHeader string
+	sealer       *refreshSealer
 }
 
 // NewKeySet builds a key set. signer must be able to sign; verifiers may
@@ -250,7 +254,12 @@ func NewKeySet(signer *Key, verifiers []*Key, refreshKey []byte) (*KeySet, error
 	if len(refreshKey) != 32 {
 		return nil, fmt.Errorf("refresh-token key must be 32 bytes, got %d", len(refreshKey))
 	}
-	ks := &KeySet{signer: signer, byID: map[string]*Key{signer.ID: signer}, refreshKey: refreshKey}
+	sealer, err := newRefreshSealer(refreshKey)
+	if err != nil {
+		return nil, err
+	}
+	ks := &KeySet{signer: signer, byID: map[string]*Key{signer.ID: signer}, refreshKey: refreshKey,
+		signerHeader: jwsHeader(signer, ""), sealer: sealer}
 	for _, k := range verifiers {
 		if prev, ok := ks.byID[k.ID]; ok && prev != k {
 			return nil, fmt.Errorf("two keys share the kid %q", k.ID)
@@ -326,6 +335,8 @@ func (ks *KeySet) Sign(claims jwt.Claims) (string, error) {
 }
 
 // SignWith signs claims with a specific key of the set.
+// The bytes are golang-jwt's (header keys sorted, claims by encoding/json);
+// jws.go assembles them in one buffer.
 func (ks *KeySet) SignWith(k *Key, claims jwt.Claims) (string, error) {
 	return ks.SignTyped(k, "", claims)
 }
@@ -333,16 +344,11 @@ func (ks *KeySet) SignWith(k *Key, claims jwt.Claims) (string, error) {
 // SignTyped signs claims with k and, when typ is not empty, puts typ in
 // the header (RFC 7515 §4.1.9), as RFC 9068 access tokens need ("at+jwt").
 func (ks *KeySet) SignTyped(k *Key, typ string, claims jwt.Claims) (string, error) {
-	t := jwt.NewWithClaims(k.signingMethod(), claims)
-	if k.Alg == AlgHS256 {
-		t.Header = map[string]any{"alg": AlgHS256}
-	} else {
-		t.Header["kid"] = k.ID
+	header := ks.signerHeader
+	if k != ks.signer || typ != "" {
+		header = jwsHeader(k, typ)
 	}
-	if typ != "" {
-		t.Header["typ"] = typ
-	}
-	s, err := t.SignedString(k.signKey())
+	s, err := signCompact(k, header, claims)
 	if err != nil {
 		return "", fmt.Errorf("signing token: %w", err)
 	}
@@ -352,15 +358,11 @@ func (ks *KeySet) SignTyped(k *Key, typ string, claims jwt.Claims) (string, erro
 // Seal encrypts a JSON payload as a compact JWE, alg dir, enc A256GCM: the
 // format of mod-authtoken's refresh tokens.
 func (ks *KeySet) Seal(payload []byte) (string, error) {
-	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.DIRECT, Key: ks.refreshKey}, nil)
-	if err != nil {
-		return "", fmt.Errorf("creating JWE encrypter: %w", err)
-	}
-	obj, err := enc.Encrypt(payload)
+	s, err := ks.sealer.seal(payload)
 	if err != nil {
 		return "", fmt.Errorf("encrypting: %w", err)
 	}
-	return obj.CompactSerialize()
+	return s, nil
 }
 
 // Open decrypts a compact JWE made by Seal (or by mod-authtoken with the

@@ -115,7 +115,7 @@ func (v *Verifier) verifySignature(token string) (*Claims, error) {
 		}
 		return nil, fmt.Errorf("%w: not a compact JWS", ErrTokenMalformed)
 	}
-	var key string
+	var key CacheKey
 	if v.cache != nil {
 		key = cacheKey(v.scope, token)
 		if c, ok := v.cache.Get(key); ok {

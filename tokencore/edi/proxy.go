@@ -198,8 +198,10 @@ func (s *Service) PublicPasta() (string, error) {
 // verifyEDICached verifies an EDI token through the cache.
 func (s *Service) verifyEDICached(token string) (*Claims, error) {
 	cache := s.e.Cache
-	var key string
+	var key tokencore.CacheKey
+	keyed := false
 	if cache != nil && len(token) <= MaxTokenLength {
+		keyed = true
 		key = cache.Key(s.ediScope, token)
 		if v, ok := cache.Get(key); ok {
 			if c, ok := v.(*Claims); ok {
@@ -214,7 +216,7 @@ func (s *Service) verifyEDICached(token string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cache != nil && key != "" {
+	if keyed {
 		cache.Put(key, &c, c.ExpiresAt.Add(s.cfg.Leeway).Sub(s.cfg.Now()))
 	}
 	return &c, nil
@@ -224,8 +226,10 @@ func (s *Service) verifyEDICached(token string) (*Claims, error) {
 // cache, with its internal form; its expiry is the caller's.
 func (s *Service) verifyPastaCached(token string) (*pastaEntry, error) {
 	cache := s.e.Cache
-	var key string
+	var key tokencore.CacheKey
+	keyed := false
 	if cache != nil && len(token) <= MaxTokenLength {
+		keyed = true
 		key = cache.Key(s.pastaScope, token)
 		if v, ok := cache.Get(key); ok {
 			if p, ok := v.(*pastaEntry); ok {
@@ -242,7 +246,7 @@ func (s *Service) verifyPastaCached(token string) (*pastaEntry, error) {
 		return nil, err
 	}
 	pe := &pastaEntry{token: p, internal: internal}
-	if cache != nil && key != "" {
+	if keyed {
 		// An expired token is refused on every request anyway; caching it
 		// until its expiry (a non-positive TTL) means not caching it.
 		cache.Put(key, pe, p.Expiry.Sub(s.cfg.Now()))

@@ -104,15 +104,23 @@ type Tokens struct {
 const isoInstant = "2006-01-02T15:04:05Z"
 
 // MarshalJSON writes the mod-authtoken response shape.
-func (t Tokens) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		AccessToken            string `json:"accessToken"`
-		RefreshToken           string `json:"refreshToken"`
-		AccessTokenExpiration  string `json:"accessTokenExpiration"`
-		RefreshTokenExpiration string `json:"refreshTokenExpiration"`
-		TenantID               string `json:"tenantId"`
-	}{t.AccessToken, t.RefreshToken, t.AccessTokenExpiration.UTC().Format(isoInstant),
-		t.RefreshTokenExpiration.UTC().Format(isoInstant), t.TenantID})
+func (t Tokens) MarshalJSON() ([]byte, error) { return t.AppendJSON(nil), nil }
+
+// AppendJSON appends the mod-authtoken response shape to dst, without
+// reflection (every sign and refresh answers it): the bytes encoding/json
+// wrote for the same fields.
+func (t Tokens) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"accessToken":`...)
+	dst = tokencore.AppendJSONString(dst, t.AccessToken)
+	dst = append(dst, `,"refreshToken":`...)
+	dst = tokencore.AppendJSONString(dst, t.RefreshToken)
+	dst = append(dst, `,"accessTokenExpiration":"`...)
+	dst = t.AccessTokenExpiration.UTC().AppendFormat(dst, isoInstant)
+	dst = append(dst, `","refreshTokenExpiration":"`...)
+	dst = t.RefreshTokenExpiration.UTC().AppendFormat(dst, isoInstant)
+	dst = append(dst, `","tenantId":`...)
+	dst = tokencore.AppendJSONString(dst, t.TenantID)
+	return append(dst, '}')
 }
 
 // UnmarshalJSON reads the shape MarshalJSON writes (for the grace window).

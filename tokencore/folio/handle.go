@@ -200,9 +200,14 @@ func answer(status int, result any, ferr *Error) Response {
 	if status == http.StatusNoContent {
 		return Response{Status: status, Header: http.Header{}}
 	}
-	body, err := json.Marshal(result)
-	if err != nil {
-		return failure(&Error{Status: http.StatusInternalServerError, Message: "Error: cannot encode response", Err: err})
+	var body []byte
+	if a, ok := result.(interface{ AppendJSON([]byte) []byte }); ok {
+		body = a.AppendJSON(make([]byte, 0, 1024)) // Tokens: no reflection, no compaction pass
+	} else {
+		var err error
+		if body, err = json.Marshal(result); err != nil {
+			return failure(&Error{Status: http.StatusInternalServerError, Message: "Error: cannot encode response", Err: err})
+		}
 	}
 	h := http.Header{}
 	h.Set("Cache-Control", "no-store")

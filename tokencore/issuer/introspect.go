@@ -49,7 +49,7 @@ func (in *introspector) check(ctx context.Context, token string) (*tokencore.Cla
 		return nil, fmt.Errorf("%w: %w", tokencore.ErrIssuerUnavailable, err)
 	}
 	cache := in.iss.deps.Cache
-	var key string
+	var key tokencore.CacheKey
 	if cache != nil {
 		key = cache.Key(in.iss.scope+"|introspect|"+endpoint+"|"+cfg.ClientID, token)
 		if v, ok := cache.Get(key); ok {

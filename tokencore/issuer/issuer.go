@@ -164,7 +164,7 @@ func (i *Issuer) verifyJWT(ctx context.Context, token string) (*tokencore.Claims
 		return nil, err
 	}
 	cache := i.deps.Cache
-	var key string
+	var key tokencore.CacheKey
 	if cache != nil {
 		key = cache.Key(snap.cacheScope, token)
 		if v, ok := cache.Get(key); ok {

@@ -188,7 +188,7 @@ func createBoltStore(path string, timeout time.Duration) error {
 // with many deletes (every rotation and sweep frees pages).
 func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	defer recoverCorrupt(&err)
-	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 }
 
 // checkBoltFile refuses an existing file whose meta pages name pages past
@@ -344,7 +344,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
 		return err
 	}
 	return s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {
-		grants := tx.Bucket([]byte(bucketGrants))
+		grants := writeBucket(tx, bucketGrants)
 		if grants.Get([]byte(g.ID)) != nil {
 			return fmt.Errorf("creating grant %q: %w", g.ID, tokencore.ErrConflict), nil
 		}
@@ -386,44 +386,92 @@ func (s *Store) GrantByTokenHash(ctx context.Context, hash string) (*tokencore.G
 	return g, err
 }
 
-// UpdateGrant runs the read, fn and the write in one read-write
-// transaction; bbolt serialises those, so fn always sees the result of the
-// previous update. fn may run more than once: when another write of its
-// commit group fails the transaction, groupCommitter.commit runs each write
-// again alone (see batch), and each run starts again from the stored grant.
-// Only the index entries that changed are rewritten: a rotation touches the
+// UpdateGrant is a compare-and-swap through the single committer. The
+// grant is read, fn applied and the result encoded outside it, in a
+// read-only transaction, so the committer only compares and writes bytes:
+// inside the shared write transaction the update is applied only if the
+// stored record is still, byte for byte, the one read; otherwise it wrote
+// nothing and the whole step (fn included) runs again on the new record.
+// bbolt serialises write transactions, so of concurrent updates of one
+// grant exactly one applies to each version: fn always acts on the result
+// of the previous update. fn may run more than once (a lost comparison, or
+// another write of its commit group failing the transaction). Only the
+// index entries that changed are rewritten: a rotation touches the
 // token-hash and expiry indexes.
 func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore.Grant) error) (*tokencore.Grant, error) {
-	var out *tokencore.Grant
-	err := s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {
-		out = nil
-		old, err := loadGrant(tx, id)
-		if err != nil {
-			return fmt.Errorf("updating grant: %w", err), nil
+	for range maxUpdateAttempts {
+		out, changed, err := s.updateGrantOnce(ctx, id, fn)
+		if !changed {
+			return out, err
 		}
-		g, b, err := tokencore.UpdateRecord(old, fn)
-		if err != nil {
-			return err, nil // fn's error unwrapped: the caller branches on it
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("updating grant %q: changed by %d concurrent updates in a row: %w", id, maxUpdateAttempts, tokencore.ErrConflict)
+}
+
+// maxUpdateAttempts bounds how often UpdateGrant starts again because the
+// grant changed under it; each lost attempt is another update that won.
+const maxUpdateAttempts = 100
+
+// updateGrantOnce is one step of UpdateGrant: changed reports that the
+// grant changed between the read and the committer's comparison.
+func (s *Store) updateGrantOnce(ctx context.Context, id string, fn func(g *tokencore.Grant) error) (out *tokencore.Grant, changed bool, err error) {
+	var read []byte
+	var old *tokencore.Grant
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if old, err = loadGrant(tx, id); err != nil {
+			return err
+		}
+		read = bytes.Clone(tx.Bucket([]byte(bucketGrants)).Get([]byte(id))) // valid only inside the transaction
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, tokencore.ErrNotFound) {
+			return nil, false, fmt.Errorf("updating grant: %w", err)
+		}
+		return nil, false, err
+	}
+	g, b, err := tokencore.UpdateRecord(old, fn)
+	if err != nil {
+		return nil, false, err // fn's error unwrapped: the caller branches on it
+	}
+	oldIdx, newIdx := grantIndexes(old), grantIndexes(g)
+	err = s.batch(ctx, func(tx *bolt.Tx) (refused, failed error) {
+		changed = false
+		grants := writeBucket(tx, bucketGrants)
+		cur := grants.Get([]byte(id))
+		if cur == nil {
+			return fmt.Errorf("updating grant: grant %q: %w", id, tokencore.ErrNotFound), nil
+		}
+		if !bytes.Equal(cur, read) {
+			changed = true
+			return errGrantChanged, nil
 		}
 		if err := checkHashOwners(tx, g); err != nil {
 			return fmt.Errorf("updating grant %q: %w", id, err), nil
 		}
 		// Nothing was written before this point, so every refusal above
 		// leaves the shared transaction untouched.
-		if err := tx.Bucket([]byte(bucketGrants)).Put([]byte(id), b); err != nil {
+		if err := grants.Put([]byte(id), b); err != nil {
 			return nil, fmt.Errorf("updating grant %q: %w", id, err)
 		}
-		if err := writeIndexes(tx, grantIndexes(old), grantIndexes(g)); err != nil {
-			return nil, err
-		}
-		out = g
-		return nil, nil
+		return nil, writeIndexes(tx, oldIdx, newIdx)
 	})
-	if err != nil {
-		return nil, err
+	if changed {
+		return nil, true, nil
 	}
-	return out, nil
+	if err != nil {
+		return nil, false, err
+	}
+	return g, false, nil
 }
+
+// errGrantChanged is the committer's refusal of an update whose grant
+// changed since it was read; UpdateGrant runs the step again.
+var errGrantChanged = errors.New("grant changed since it was read")
 
 func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
@@ -793,11 +841,30 @@ func writeIndexes(tx *bolt.Tx, old, new []indexEntry) error {
 		if slices.ContainsFunc(old, func(o indexEntry) bool { return same(e, o) }) {
 			continue
 		}
-		if err := tx.Bucket([]byte(e.bucket)).Put(e.key, []byte(e.id)); err != nil {
+		if err := writeBucket(tx, e.bucket).Put(e.key, []byte(e.id)); err != nil {
 			return fmt.Errorf("writing %s entry: %w", e.bucket, err)
 		}
 	}
 	return nil
+}
+
+// appendFillPercent is how full bbolt fills a page before it splits it in
+// the buckets whose keys grow with time: grants (IDs start with their
+// creation time, tokencore.NewGrantID) and the indexes ordered by creation
+// or expiry. New keys land at their end, so a split page is never written
+// again: filled to bbolt's default of 50 %, half of every such page (and of
+// the file) would stay empty for good.
+const appendFillPercent = 0.95
+
+// writeBucket returns a bucket for writing, with the fill percent of its
+// key order: appendFillPercent for time-ordered keys, bbolt's default for
+// the token-hash index, whose keys (hashes) land anywhere.
+func writeBucket(tx *bolt.Tx, name string) *bolt.Bucket {
+	b := tx.Bucket([]byte(name))
+	if name != bucketTokenIdx {
+		b.FillPercent = appendFillPercent
+	}
+	return b
 }
 
 // checkHashOwners refuses a grant whose token hash is the current token of
