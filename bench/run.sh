@@ -292,10 +292,14 @@ for store in "${stores[@]}"; do
 		E="http://127.0.0.1:$EDI"
 		pair=$(curl -fsS -X POST -d "{\"key\":\"$EDI_SECRET\"}" "$E/auth/v1/key")
 		body=$(printf '%s' "$pair" | python3 -c 'import json,sys; p=json.load(sys.stdin); print(json.dumps({"pasta-token": p["pasta-token"], "edi-token": p["edi-token"]}))')
-		echo "[$store] POST /auth/v1/token/refresh (EDI, $CORES conns)" >&2
+		# The raw rate keeps every core signing all the time; so must the
+		# load on the gateway: with one connection per core, each core
+		# idles while its request travels, is parsed and is answered.
+		edi_conns=$((CORES * 4))
+		echo "[$store] POST /auth/v1/token/refresh (EDI, $edi_conns conns)" >&2
 		profile "$ADMIN" "edi-refresh-$store"
 		measured edi_refresh "$work/loadgen" -mode post -url "$E/auth/v1/token/refresh" -body "$body" \
-			-c "$CORES" -d "${SECS}s" -expect 200
+			-c "$edi_conns" -d "${SECS}s" -expect 200
 		profiled
 		put rsa_after "$("$work/loadgen" -mode sign -alg RS256 -c "$CORES" -d 3s)"
 		put store_bytes "{\"bytes\":$(stat -c %s "$work/$store/state/tokengate.db")}"
