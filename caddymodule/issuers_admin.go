@@ -32,7 +32,7 @@ func init() {
 //     known; expires_at at most 30 days away).
 //
 // The revocation goes through tokengate's revocation machinery (a
-// RevokeToken entry, stored and fanned out to every instance), so every
+// RevocationOfToken entry, stored and fanned out to every instance), so every
 // tokengate_protect refuses the token from the next request on, until it
 // expires. Callers authenticate with `Authorization: Bearer <operator
 // key>` (the app's operator_key_hash). Answers are JSON: 200

@@ -19,7 +19,7 @@ const MaxRevocationLifetime = 30 * 24 * time.Hour
 var ErrNoTokenID = errors.New("token has no jti: revoke its subject instead")
 
 // TokenRevocation returns the revocation that refuses token from now until
-// it expires (plus the largest leeway): a RevokeToken entry for its jti,
+// it expires (plus the largest leeway): a RevocationOfToken entry for its jti,
 // which the revocation view applies to external tokens as to tokengate's
 // own. The token must be one of this issuer's and otherwise valid; one
 // already revoked yields its revocation again (revoking is idempotent).
