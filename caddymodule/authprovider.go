@@ -61,7 +61,7 @@ func (b *BearerProvider) Authenticate(w http.ResponseWriter, r *http.Request) (c
 	var err error
 	if why := ambiguousPath(r); why != "" {
 		// Strip anyway: caddyauth's 401 may be handled by handle_errors.
-		b.auth.creds.scrub(r.Header)
+		b.auth.creds.scrub(r)
 		err = policy.InvalidRequest(errors.New("the request path is ambiguous: " + why))
 	} else {
 		tenant := b.auth.scrub(r)

@@ -129,7 +129,7 @@ func (b *bearerAuth) provision(ctx caddy.Context, cfg *BearerConfig) error {
 // credentials this route does not verify. It returns the client's
 // X-Okapi-Tenant, read before the gateway asserts the token's.
 func (b *bearerAuth) scrub(r *http.Request) (tenant string) {
-	b.creds.scrub(r.Header)
+	b.creds.scrub(r)
 	// The client's view of the tenant (a credential header: scrub keeps
 	// its canonical spelling) is read before it is asserted.
 	tenant = r.Header.Get(HeaderTenant)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/tokengate/tokengate/tokencore/edi"
 )
 
@@ -191,7 +192,7 @@ func (c *gatewayCredentials) admit(w http.ResponseWriter, r *http.Request) bool 
 	if refuseAmbiguousPath(w, r) {
 		return false
 	}
-	c.scrub(r.Header)
+	c.scrub(r)
 	return true
 }
 
@@ -199,7 +200,29 @@ func (c *gatewayCredentials) admit(w http.ResponseWriter, r *http.Request) bool 
 // provider, which cannot answer 400 and refuses such a path itself): the
 // listed headers, the other spellings of the EDI cookies, and an
 // unsigned auth-token are removed.
-func (c *gatewayCredentials) scrub(h http.Header) {
+//
+// A route usually holds several tokengate handlers (the token APIs, then
+// tokengate_protect), and each admits every request that passes through
+// it: the request remembers that this list has scrubbed its headers
+// (scrubbedVar), so the walk over them happens once per request, not once
+// per handler. Nothing between two tokengate handlers adds client headers
+// (the client's are all read before the first handler runs); the marker
+// names this list, so another app's list (another config) walks again.
+func (c *gatewayCredentials) scrub(r *http.Request) {
+	if done, _ := caddyhttp.GetVar(r.Context(), scrubbedVar).(*gatewayCredentials); done == c {
+		return
+	}
+	c.scrubHeaders(r.Header)
+	caddyhttp.SetVar(r.Context(), scrubbedVar, c)
+}
+
+// scrubbedVar is the Caddy request variable naming the credential list
+// that scrubbed the request's headers.
+const scrubbedVar = "tokengate.scrubbed"
+
+// scrubHeaders removes the listed headers, the other spellings of the EDI
+// cookies, and an unsigned auth-token from h.
+func (c *gatewayCredentials) scrubHeaders(h http.Header) {
 	c.stripHeaders(h)
 	stripCookieSpellings(h)
 	stripUnsignedPasta(h)

@@ -1,11 +1,14 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // spellings returns the ways a header name can reach an upstream that
@@ -174,5 +177,41 @@ func BenchmarkStripHeaders(b *testing.B) {
 		h := base.Clone()
 		b.StartTimer()
 		c.stripHeaders(h)
+	}
+}
+
+// TestScrubOncePerRequest: every tokengate handler of a route admits the
+// request, but the headers are walked once: a header set after the first
+// admit (as tokengate_protect asserts identity headers) is not stripped
+// by the next handler of the same list, while another list (another
+// config) and a request without Caddy's variables still scrub.
+func TestScrubOncePerRequest(t *testing.T) {
+	c := newGatewayCredentials()
+	newRequest := func(withVars bool) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/x", nil)
+		if withVars {
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+		}
+		r.Header.Set(HeaderUserID, "forged")
+		return r
+	}
+
+	r := newRequest(true)
+	if !c.admit(httptest.NewRecorder(), r) || r.Header.Get(HeaderUserID) != "" {
+		t.Fatalf("first admit kept %q", r.Header.Get(HeaderUserID))
+	}
+	r.Header.Set(HeaderUserID, "asserted")
+	if !c.admit(httptest.NewRecorder(), r) || r.Header.Get(HeaderUserID) != "asserted" {
+		t.Fatalf("second admit of the same list walked the headers again: %q", r.Header.Get(HeaderUserID))
+	}
+	if other := newGatewayCredentials(); !other.admit(httptest.NewRecorder(), r) || r.Header.Get(HeaderUserID) != "" {
+		t.Fatalf("another list did not scrub: %q", r.Header.Get(HeaderUserID))
+	}
+
+	r = newRequest(false)
+	c.scrub(r)
+	r.Header.Set(HeaderUserID, "forged again")
+	if c.scrub(r); r.Header.Get(HeaderUserID) != "" {
+		t.Fatalf("without Caddy's variables every scrub must walk: %q", r.Header.Get(HeaderUserID))
 	}
 }
