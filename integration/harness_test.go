@@ -278,8 +278,15 @@ func (g *gateway) restart() {
 func (g *gateway) reload(tmpl string) {
 	g.t.Helper()
 	g.writeConfig(tmpl)
+	g.load(tmpl, "text/caddyfile")
+}
+
+// load replaces the running config through the admin API with tmpl (of
+// the given Content-Type) and waits until the new config serves.
+func (g *gateway) load(tmpl, contentType string) {
+	g.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", g.ports.Admin), strings.NewReader(render(g.t, tmpl, g.ports)))
-	req.Header.Set("Content-Type", "text/caddyfile")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := g.client.Do(req)
 	if err != nil {
 		g.t.Fatal(err)
@@ -287,7 +294,7 @@ func (g *gateway) reload(tmpl string) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		g.t.Fatalf("reload: %d %s\n%s", resp.StatusCode, b, tail(g.logs.String(), 3000))
+		g.t.Fatalf("load: %d %s\n%s", resp.StatusCode, b, tail(g.logs.String(), 3000))
 	}
 	// An idle keep-alive connection may still belong to the old config's
 	// server, which closes it only once it notices: start afresh so the next

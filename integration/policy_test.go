@@ -1,9 +1,6 @@
 package integration
 
 import (
-	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -259,27 +256,9 @@ const providerConfig = `{
 	}
 }`
 
-// loadJSON replaces the gateway's config with a JSON one through the
-// admin API.
-func (g *gateway) loadJSON(tmpl string) {
-	g.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", g.ports.Admin), strings.NewReader(render(g.t, tmpl, g.ports)))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := g.client.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		g.t.Fatalf("load: %d %s\n%s", resp.StatusCode, b, tail(g.logs.String(), 3000))
-	}
-	g.client.CloseIdleConnections()
-}
-
 func TestAuthenticationProvider(t *testing.T) {
 	g := startGateway(t, policyCaddyfile, "/.well-known/jwks.json")
-	g.loadJSON(providerConfig)
+	g.load(providerConfig, "application/json")
 	tok := mint(t, map[string]any{"iss": "https://kc.example", "scope": "api.read",
 		"realm_access": map[string]any{"roles": []string{"admin", "user"}}})
 
