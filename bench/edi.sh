@@ -34,7 +34,7 @@ work=$(mktemp -d)
 caddy_pid=
 trap '[ -n "$caddy_pid" ] && kill "$caddy_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. bench/lib.sh
 UP=$(free_port); PLAIN=$(free_port); GATE=$(free_port); ADMIN=$(free_port)
 
 echo "building caddy and loadgen..." >&2
@@ -126,26 +126,11 @@ if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
 fi
 # get URL [header] -> "rps p99ms"; the same header on both GET phases so
 # they send the same bytes.
-measure_get() {
-	local url=$1 header=$2
-	if command -v wrk >/dev/null 2>&1; then
-		local out non2xx rps p99
-		out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_PER_PHASE}s" --latency -H "$header" "$url")
-		non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-		[ -z "$non2xx" ] || { echo "non-2xx responses: $non2xx" >&2; exit 1; }
-		rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-		p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-		echo "$rps $p99"
-	else
-		"$work/loadgen" -mode get -url "$url" -H "$header" -c "$CONNS" -d "${SECONDS_PER_PHASE}s" -expect 200 |
-			python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["p99_ms"])'
-	fi
-}
 tool=loadgen; command -v wrk >/dev/null 2>&1 && tool=wrk
 echo "phase 4/5: plain reverse_proxy ($tool, $CONNS conns)" >&2
-read -r plain_rps plain_p99 < <(measure_get "http://127.0.0.1:$PLAIN/package/x" "$COOKIE")
+read -r plain_rps plain_p99 < <(measure_rate "http://127.0.0.1:$PLAIN/package/x" "$COOKIE")
 echo "phase 5/5: tokengate_edi_protect + reverse_proxy (cached pair)" >&2
-read -r prot_rps prot_p99 < <(measure_get "http://127.0.0.1:$GATE/package/x" "$COOKIE")
+read -r prot_rps prot_p99 < <(measure_rate "http://127.0.0.1:$GATE/package/x" "$COOKIE")
 
 top=""
 if [ -s "$work/refresh.pprof" ]; then

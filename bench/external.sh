@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. bench/lib.sh
 UP=$(free_port); PLAIN=$(free_port); GATE=$(free_port); ADMIN=$(free_port); ISS=$(free_port)
 
 echo "building caddy..." >&2
@@ -87,27 +87,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" 
 [ "$code" = 200 ] || { echo "the external token is refused ($code):" >&2; tail -20 "$work/caddy.log" >&2; exit 1; }
 
 # get URL header -> "rps p99ms"
-measure_get() {
-	local url=$1 header=$2
-	if command -v wrk >/dev/null 2>&1; then
-		local out non2xx rps p99
-		out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_PER_PHASE}s" --latency -H "$header" "$url")
-		non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-		[ -z "$non2xx" ] || { echo "non-2xx responses: $non2xx" >&2; exit 1; }
-		rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-		p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-		echo "$rps $p99"
-	else
-		"$work/loadgen" -mode get -url "$url" -c "$CONNS" -d "${SECONDS_PER_PHASE}s" -expect 200 -H "$header" |
-			python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["p99_ms"])'
-	fi
-}
 
 tool=loadgen; command -v wrk >/dev/null 2>&1 && tool=wrk
 echo "external phase 1/3: plain reverse_proxy ($tool, ${SECONDS_PER_PHASE}s, $CONNS conns)" >&2
-read -r plain_rps plain_p99 < <(measure_get "http://127.0.0.1:$PLAIN/x" "Authorization: Bearer $token")
+read -r plain_rps plain_p99 < <(measure_rate "http://127.0.0.1:$PLAIN/x" "Authorization: Bearer $token")
 echo "external phase 2/3: tokengate_protect, external ES256 token (cache hit)" >&2
-read -r ext_rps ext_p99 < <(measure_get "http://127.0.0.1:$GATE/x" "Authorization: Bearer $token")
+read -r ext_rps ext_p99 < <(measure_rate "http://127.0.0.1:$GATE/x" "Authorization: Bearer $token")
 echo "external phase 3/3: verification cost, hit vs miss, own vs external (go test -bench)" >&2
 bench=$(go test -run '^$' -bench BenchmarkVerifyES256 -benchmem -benchtime 2s ./tokencore/issuer | grep '^BenchmarkVerifyES256')
 # The handler alone, tokengate's own ES256 token vs an external one (cache hits).

@@ -62,7 +62,7 @@ results="$work/results.jsonl"
 # put KEY JSON: one measurement for the report.
 put() { printf '{"key":"%s","r":%s}\n' "$1" "$2" >>"$results"; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. bench/lib.sh
 
 echo "building caddy and loadgen..." >&2
 go build -o "$work/caddy" ./cmd/caddy

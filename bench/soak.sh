@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. bench/lib.sh
 UP=$(free_port); GATE=$(free_port); ADMIN=$(free_port)
 
 echo "building caddy and loadgen..." >&2
