@@ -11,6 +11,14 @@
 //	          refresh token at -url for the rest of the run, so every
 //	          request is a valid single-use refresh
 //
+// By default each worker sends its next request as soon as the last one is
+// answered (closed loop: the figure is the throughput). With -rate the run
+// is open loop: the requests are due at a fixed total rate, spread evenly
+// over the workers, and each latency is counted from the moment its request
+// was due, not from when it was sent, so a stall of the server shows in the
+// percentiles in full (no coordinated omission). That is the way to compare
+// the latency two routes add at the same load, below saturation.
+//
 // Only loopback targets are accepted: the tool refuses any other host.
 package main
 
@@ -53,6 +61,7 @@ func main() {
 	conc := flag.Int("c", 16, "concurrent workers")
 	dur := flag.Duration("d", 10*time.Second, "duration (at most 2m)")
 	want := flag.Int("expect", 0, "expected status; others count as errors (0: any 2xx)")
+	rate := flag.Float64("rate", 0, "open loop: total requests per second, due on a fixed schedule (0: closed loop)")
 	var headers headerFlags
 	flag.Var(&headers, "H", "header 'Name: value' (repeatable)")
 	flag.Parse()
@@ -67,6 +76,9 @@ func main() {
 	}
 	if *target == "" {
 		fail("-url is required")
+	}
+	if *rate < 0 || *rate > 1e6 {
+		fail("-rate must be in [0, 1e6]")
 	}
 	transport := &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, DisableCompression: true}
 	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
@@ -87,7 +99,22 @@ func main() {
 		if *mode == "refresh" {
 			refresh = signForRefresh(client, *signURL, hdr, w)
 		}
+		// Open loop: worker w's i-th request is due at start + (i*conc+w)/rate.
+		var interval, due time.Duration
+		start := time.Now()
+		if *rate > 0 {
+			interval = time.Duration(float64(*conc) / *rate * float64(time.Second))
+			due = time.Duration(float64(w) / *rate * float64(time.Second))
+		}
 		for time.Now().Before(deadline) {
+			if interval > 0 {
+				if wait := time.Until(start.Add(due)); wait > 0 {
+					time.Sleep(wait)
+				}
+				if !start.Add(due).Before(deadline) {
+					break
+				}
+			}
 			var req *http.Request
 			switch *mode {
 			case "get":
@@ -102,6 +129,10 @@ func main() {
 			}
 			req.Header = hdr.Clone()
 			t0 := time.Now()
+			if interval > 0 {
+				t0 = start.Add(due) // the latency counts from when the request was due
+				due += interval
+			}
 			resp, err := client.Do(req)
 			if err != nil {
 				myStatus["error"]++
