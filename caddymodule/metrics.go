@@ -1,11 +1,15 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // appMetrics are tokengate's domain metrics. Caddy already records request
@@ -62,6 +66,9 @@ func registerMetrics(ctx caddy.Context, a *App) {
 			Help: "Number of the last revocation this instance applied in order (compare across instances to see lag).",
 		}, func() float64 { return float64(st.view.Position().Seq) }),
 	}
+	if a.Store == nil || a.Store.Type == "" || a.Store.Type == "bolt" {
+		collectors = append(collectors, newDiskSpaceCollector(ns+"_"+sub, st.store))
+	}
 	for i, c := range collectors {
 		if reg == nil {
 			break
@@ -78,4 +85,43 @@ func registerMetrics(ctx caddy.Context, a *App) {
 		}
 	}
 	a.metrics = m
+}
+
+// diskSpaceCollector exports the size of a store kept in local files
+// (tokencore.DiskSpacer): the files' bytes and the bytes among them that
+// hold no record. An embedded store's file never shrinks, so an operator
+// watches the difference, the live records, to see that sweeping keeps up.
+// Nothing is exported while the store is not open (before Start) or when
+// reading its size fails: a missing sample, never a false zero.
+type diskSpaceCollector struct {
+	store       *tokencore.StoreHandle
+	bytes, free *prometheus.Desc
+}
+
+func newDiskSpaceCollector(prefix string, store *tokencore.StoreHandle) *diskSpaceCollector {
+	return &diskSpaceCollector{
+		store: store,
+		bytes: prometheus.NewDesc(prefix+"_store_disk_bytes", "Size of the store's files.", nil, nil),
+		free:  prometheus.NewDesc(prefix+"_store_free_bytes", "Bytes of the store's files that hold no record (free pages, reused by the next writes).", nil, nil),
+	}
+}
+
+func (c *diskSpaceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.bytes
+	ch <- c.free
+}
+
+func (c *diskSpaceCollector) Collect(ch chan<- prometheus.Metric) {
+	spacer, ok := c.store.Backend().(tokencore.DiskSpacer)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	space, err := spacer.DiskSpace(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(space.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(space.FreeBytes))
 }

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -156,6 +159,16 @@ func TestFolioSignCallRefreshInvalidate(t *testing.T) {
 	}
 	if strings.Contains(string(metrics.Body), "caddy_tokengate_verify_cache_hits_total 0\n") {
 		t.Error("no cache hit counted")
+	}
+	// The bbolt file's size and its free part, for operators to watch
+	// the live records (disk - free) level off.
+	fi, err := os.Stat(filepath.Join(g.dir, "state", "tokengate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, free := metricValue(t, metrics.Body, "caddy_tokengate_store_disk_bytes"), metricValue(t, metrics.Body, "caddy_tokengate_store_free_bytes")
+	if disk != float64(fi.Size()) || free < 0 || free >= disk {
+		t.Errorf("store metrics: disk %v bytes (the file has %d), free %v", disk, fi.Size(), free)
 	}
 
 	// Refresh rotates: a new pair, the old refresh token is used up.
@@ -573,4 +586,21 @@ func TestFolioInvalidateAllReadsTheTokenLikeProtect(t *testing.T) {
 	expectStatus(t, g.do("POST", "/token/invalidate-all", nil, "X-Okapi-Tenant", "diku", "Authorization", "bearer "+bob.AccessToken), http.StatusNoContent)
 	expectStatus(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+bob.AccessToken), http.StatusUnauthorized)
 	expectStatus(t, g.do("GET", "/x", nil, "Authorization", "Bearer "+alice.AccessToken), http.StatusOK)
+}
+
+// metricValue returns the value of an unlabelled metric in a Prometheus
+// text exposition.
+func metricValue(t *testing.T, body []byte, name string) float64 {
+	t.Helper()
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metrics lack %s", name)
+	return 0
 }

@@ -218,3 +218,22 @@ type InstanceRegistry interface {
 	// and is forgotten.
 	LaggingInstances(ctx context.Context, seq uint64) ([]string, error)
 }
+
+// DiskSpace is what a store's state occupies on disk.
+type DiskSpace struct {
+	// Bytes is the size of the store's files.
+	Bytes int64
+	// FreeBytes is the part of Bytes that holds no record and is reused by
+	// the next writes (bbolt's free and pending pages). Bytes - FreeBytes
+	// is what the live records and their indexes take: an embedded store's
+	// files never shrink, so this is the figure that shows whether
+	// sweeping keeps up with the grants a gateway writes.
+	FreeBytes int64
+}
+
+// DiskSpacer is implemented by the stores that keep their state in local
+// files (bbolt), for the store size metrics. It must be cheap: it is read
+// on every scrape of the metrics.
+type DiskSpacer interface {
+	DiskSpace(ctx context.Context) (DiskSpace, error)
+}
