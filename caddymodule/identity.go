@@ -380,7 +380,10 @@ func stripEDICookies(h http.Header) {
 // letters after the separator ("token"), in some case.
 func cookieHeaderMentions(h http.Header, name string) bool {
 	_, stem, _ := strings.Cut(name, "-")
-	for _, line := range h.Values("Cookie") {
+	// h["Cookie"], not h.Values: the key is canonical already (net/http
+	// canonicalizes what it parses), and this runs several times on every
+	// request.
+	for _, line := range h["Cookie"] {
 		for i := 0; i+len(stem) <= len(line); i++ {
 			if strings.EqualFold(line[i:i+len(stem)], stem) {
 				return true
