@@ -24,6 +24,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -120,25 +121,44 @@ func runFsync(args []string) {
 	printRate("fsync", n, 1, time.Since(start))
 }
 
-// runSign measures raw signatures per second on -c goroutines, the
-// ceiling of every endpoint that makes one such signature per request.
+// runSign measures raw signatures (or, with -op verify, verifications)
+// per second on -c goroutines: the ceiling of every endpoint that makes
+// one such operation per request, and the parts of the bound of one that
+// makes several (an EDI refresh).
 func runSign(args []string) {
 	fs, conc, dur := limitFlags("sign", args)
 	alg := fs.String("alg", "ES256", "ES256 or RS256")
+	op := fs.String("op", "sign", "sign or verify")
 	_ = fs.Parse(args)
 	checkDuration(*dur)
+	digest := sha256.Sum256([]byte("tokengate bench"))
 	var sign func(digest []byte) error
 	switch *alg {
 	case "ES256":
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		sign = func(d []byte) error { _, err := ecdsa.SignASN1(rand.Reader, k, d); return err }
+		if *op == "verify" {
+			sig, _ := ecdsa.SignASN1(rand.Reader, k, digest[:])
+			sign = func(d []byte) error {
+				if !ecdsa.VerifyASN1(&k.PublicKey, d, sig) {
+					return errors.New("ES256 signature does not verify")
+				}
+				return nil
+			}
+		}
 	case "RS256":
 		k, _ := rsa.GenerateKey(rand.Reader, 2048)
 		sign = func(d []byte) error { _, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, d); return err }
+		if *op == "verify" {
+			sig, _ := rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:])
+			sign = func(d []byte) error { return rsa.VerifyPKCS1v15(&k.PublicKey, crypto.SHA256, d, sig) }
+		}
 	default:
 		fail("unknown -alg " + *alg)
 	}
-	digest := sha256.Sum256([]byte("tokengate bench"))
+	if *op != "sign" && *op != "verify" {
+		fail("unknown -op " + *op)
+	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -161,7 +181,7 @@ func runSign(args []string) {
 		})
 	}
 	wg.Wait()
-	printRate("sign-"+*alg, total, *conc, time.Since(start))
+	printRate(*op+"-"+*alg, total, *conc, time.Since(start))
 }
 
 // fanoutResult is the result line of the fanout mode.
