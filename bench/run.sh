@@ -430,7 +430,7 @@ rsa = (R["rsa_before"]["per_s"] + R["rsa_after"]["per_s"]) / 2 if "rsa_after" in
 respond = rps("respond") or 1
 plain, _ = pair("plain", "bolt") if "plain_bolt_1" in R else pair("plain", [k for k in R if k.startswith("plain_")][0].split("_")[1])
 
-print(f"tokengate bench: {cores} cores shared by Caddy and the load generator; GETs: {tool}, token endpoints: loadgen; {secs}s phases")
+print(f"tokengate bench: {cores} cores shared by Caddy and the load generator; GETs, sign, introspect and EDI refresh: {tool}, refresh chains: loadgen; {secs}s phases")
 print("CPU us: Caddy's CPU time (user + system) per request, the upstream's share included on proxied routes")
 print()
 print(f"{'physical limit':52s} {'per s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'Caddy CPU us/req':>16s}")
