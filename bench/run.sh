@@ -119,6 +119,18 @@ measure_post() {
 	fi
 }
 
+# measure_refresh URL BODY FIELD TOKENS HEADER... -> JSON {rps, p50_ms,
+# p99_ms}: refresh-token chains started from the tokens in the file TOKENS
+# (one per line, at least one per connection), each answer's FIELD being the
+# next token of its chain (wrk and bench/refresh.lua; BODY has %s for the
+# token).
+measure_refresh() {
+	local url=$1 body=$2 field=$3 tokens=$4
+	shift 4
+	BENCH_TOKENS_FILE=$tokens BENCH_THREADS=2 BENCH_REFRESH_BODY=$body BENCH_REFRESH_FIELD=$field \
+		BENCH_POST_HEADERS=$(printf '%s\n' "$@") wrk_json "$POST_CONNS" "$SECS" -s bench/refresh.lua "$url"
+}
+
 # caddy_ticks: CPU time (user + system, clock ticks) of the running Caddy.
 caddy_ticks() { awk '{print $14 + $15}' "/proc/${pids[-1]}/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -343,18 +355,40 @@ for store in "${stores[@]}"; do
 	echo "[$store] POST /token/sign ($POST_CONNS conns)" >&2
 	profile "$ADMIN" "sign-$store"
 	measured "sign_$store" measure_post "$G/token/sign" '{"payload":{"sub":"bench","user_id":"00000000-0000-4000-8000-000000000002"}}' \
-		201 "$POST_CONNS" 'X-Okapi-Tenant: diku' 
+		201 "$POST_CONNS" 'X-Okapi-Tenant: diku'
 	profiled
+	if [ "$tool" = wrk ]; then
+		# The chains' first tokens, one per connection and as many spare.
+		: >"$work/folio-tokens"
+		: >"$work/oauth-tokens"
+		for i in $(seq $((POST_CONNS * 2))); do
+			curl -fsS -X POST -H 'X-Okapi-Tenant: diku' -d "{\"payload\":{\"sub\":\"bench-$i\",\"user_id\":\"00000000-0000-4000-8000-$(printf %012d "$i")\"}}" \
+				"$G/token/sign" | json_field refreshToken >>"$work/folio-tokens"
+			curl -fsS -X POST -H 'Authorization: Bearer demo-operator-key' -H 'Content-Type: application/json' \
+				-d "{\"grantType\":\"AUTHORIZATION_CODE\",\"clientId\":\"web\",\"subject\":\"bench-$i\",\"scopes\":[]}" \
+				"$G/api/bench/auth/token/create" | json_field refreshToken >>"$work/oauth-tokens"
+		done
+	fi
 	echo "[$store] POST /token/refresh" >&2
 	profile "$ADMIN" "refresh-$store"
-	measured "refresh_$store" "$work/loadgen" -mode refresh -url "$G/token/refresh" -sign-url "$G/token/sign" \
-		-H 'X-Okapi-Tenant: diku' -c "$POST_CONNS" -d "${SECS}s" -expect 201
+	if [ "$tool" = wrk ]; then
+		measured "refresh_$store" measure_refresh "$G/token/refresh" '{"refreshToken":"%s"}' refreshToken "$work/folio-tokens" \
+			'X-Okapi-Tenant: diku' 'Content-Type: application/json'
+	else
+		measured "refresh_$store" "$work/loadgen" -mode refresh -url "$G/token/refresh" -sign-url "$G/token/sign" \
+			-H 'X-Okapi-Tenant: diku' -c "$POST_CONNS" -d "${SECS}s" -expect 201
+	fi
 	profiled
 	echo "[$store] POST /oauth2/token grant_type=refresh_token" >&2
 	profile "$ADMIN" "oauth-refresh-$store"
-	measured "oauth_refresh_$store" "$work/loadgen" -mode oauth-refresh -url "$G/oauth2/token" \
-		-create-url "$G/api/bench/auth/token/create" -operator-key demo-operator-key \
-		-client web -secret w3b -c "$POST_CONNS" -d "${SECS}s"
+	if [ "$tool" = wrk ]; then
+		measured "oauth_refresh_$store" measure_refresh "$G/oauth2/token" 'grant_type=refresh_token&refresh_token=%s' refresh_token \
+			"$work/oauth-tokens" 'Content-Type: application/x-www-form-urlencoded' "Authorization: Basic $(printf 'web:w3b' | base64)"
+	else
+		measured "oauth_refresh_$store" "$work/loadgen" -mode oauth-refresh -url "$G/oauth2/token" \
+			-create-url "$G/api/bench/auth/token/create" -operator-key demo-operator-key \
+			-client web -secret w3b -c "$POST_CONNS" -d "${SECS}s"
+	fi
 	profiled
 	echo "[$store] POST /oauth2/introspect ($CONNS conns)" >&2
 	oauth_at=$(curl -fsS -X POST -H 'Authorization: Bearer demo-operator-key' -H 'Content-Type: application/json' \
@@ -430,7 +464,7 @@ rsa = (R["rsa_before"]["per_s"] + R["rsa_after"]["per_s"]) / 2 if "rsa_after" in
 respond = rps("respond") or 1
 plain, _ = pair("plain", "bolt") if "plain_bolt_1" in R else pair("plain", [k for k in R if k.startswith("plain_")][0].split("_")[1])
 
-print(f"tokengate bench: {cores} cores shared by Caddy and the load generator; GETs, sign, introspect and EDI refresh: {tool}, refresh chains: loadgen; {secs}s phases")
+print(f"tokengate bench: {cores} cores shared by Caddy and the load generator; load generator: {tool}; {secs}s phases")
 print("CPU us: Caddy's CPU time (user + system) per request, the upstream's share included on proxied routes")
 print()
 print(f"{'physical limit':52s} {'per s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'Caddy CPU us/req':>16s}")
