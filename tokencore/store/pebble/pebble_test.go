@@ -493,3 +493,92 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
+
+// TestPebbleStoreSweepDuringRotations: Sweep (which takes every stripe)
+// runs again and again while grants are rotated and expired ones created:
+// no deadlock, the live grants keep every update and their current hashes,
+// and the expired ones are gone with their index entries.
+func TestPebbleStoreSweepDuringRotations(t *testing.T) {
+	ctx := t.Context()
+	s := openPebble(t, filepath.Join(t.TempDir(), "state"))
+	defer s.Close()
+	now := time.Now()
+	const workers, rotations = 8, 30
+	done := make(chan struct{})
+	swept := make(chan int)
+	go func() {
+		total := 0
+		for {
+			select {
+			case <-done:
+				swept <- total
+				return
+			default:
+			}
+			n, err := s.Sweep(ctx, now)
+			if err != nil {
+				t.Error(err)
+			}
+			total += n
+		}
+	}()
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			id := fmt.Sprintf("live-%d", w)
+			g := storetest.SampleGrant(id, now)
+			g.ExpiresAt = now.Add(time.Hour)
+			if err := s.CreateGrant(ctx, g); err != nil {
+				errs <- err
+				return
+			}
+			for i := range rotations {
+				dead := storetest.SampleGrant(fmt.Sprintf("dead-%d-%d", w, i), now)
+				dead.ExpiresAt = now.Add(-time.Second)
+				if err := s.CreateGrant(ctx, dead); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.UpdateGrant(ctx, id, func(g *tokencore.Grant) error {
+					g.RefreshID = fmt.Sprint("r", i)
+					g.RefreshHash, g.AccessHash = tokencore.TokenHash(id+g.RefreshID), tokencore.TokenHash(id+"a"+g.RefreshID)
+					return nil
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	n := <-swept
+	if m, err := s.Sweep(ctx, now); err != nil {
+		t.Fatal(err)
+	} else {
+		n += m
+	}
+	if n != workers*rotations {
+		t.Errorf("swept %d grants, want %d", n, workers*rotations)
+	}
+	gs, total, err := s.ListGrants(ctx, tokencore.GrantFilter{Subject: "alice"})
+	if err != nil || total != workers {
+		t.Fatalf("ListGrants = %q, %d, %v; want the %d live grants", idsOf(gs), total, err, workers)
+	}
+	for _, g := range gs {
+		last := fmt.Sprint("r", rotations-1)
+		if g.RefreshID != last {
+			t.Errorf("%s lost an update: refresh %q, want %q", g.ID, g.RefreshID, last)
+		}
+		for _, h := range []string{tokencore.TokenHash(g.ID + last), tokencore.TokenHash(g.ID + "a" + last)} {
+			if got, err := s.GrantByTokenHash(ctx, h); err != nil || got.ID != g.ID {
+				t.Errorf("current hash of %s: %v, %v", g.ID, got, err)
+			}
+		}
+	}
+}
