@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# Mixed soak of tokengate on bbolt (or Pebble: SOAK_STORE=pebble), on
-# loopback only: sign, refresh,
+# Mixed soak of tokengate on bbolt, on loopback only: sign, refresh,
 # protected GETs and revocations at once for SOAK_SECONDS (default 600),
-# with Caddy's RSS and the store's size (the bbolt file, or the total of
-# the Pebble directory's files) sampled every SOAK_SAMPLE
+# with Caddy's RSS and the store file's size sampled every SOAK_SAMPLE
 # seconds (default 10). Tokens live briefly (access_ttl 30s, refresh_ttl
 # 60s) and the sweeper runs every 10 s, so the population of live grants
 # is steady after the first minute: the script then prints whether RSS,
@@ -18,15 +16,12 @@
 #
 #	bench/soak.sh                  # 10 minutes
 #	SOAK_SECONDS=60 bench/soak.sh  # a 1-minute try
-#	SOAK_STORE=pebble bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOTAL=${SOAK_SECONDS:-600}
 SAMPLE=${SOAK_SAMPLE:-10}
-STORE=${SOAK_STORE:-bolt}
 [ "$TOTAL" -ge 30 ] && [ "$TOTAL" -le 7200 ] || { echo "SOAK_SECONDS must be in [30, 7200]"; exit 2; }
-case "$STORE" in bolt | pebble) ;; *) echo "SOAK_STORE must be bolt or pebble"; exit 2 ;; esac
 
 work=$(mktemp -d)
 pids=()
@@ -47,17 +42,11 @@ go build -o "$work/caddy" ./cmd/caddy
 go build -o "$work/loadgen" ./bench/loadgen
 
 db="$work/state/tokengate.db"
-[ "$STORE" = pebble ] && db="$work/state/pebble"
-# store_size: the bbolt file's size, or the total of the Pebble directory's
-# files (sorted tables, WAL, manifest).
-store_size() {
-	if [ "$STORE" = pebble ]; then du -sb "$db" | cut -f1; else stat -c %s "$db"; fi
-}
 cat >"$work/Caddyfile" <<CF
 {
 	admin 127.0.0.1:$ADMIN
 	tokengate {
-		store $STORE $db
+		store bolt $db
 		default_tenant diku
 		access_ttl 30s
 		refresh_ttl 60s
@@ -110,7 +99,7 @@ pids+=($!)
 ) &
 pids+=($!)
 
-echo "soak: ${TOTAL}s on $STORE, sampling every ${SAMPLE}s" >&2
+echo "soak: ${TOTAL}s on bbolt, sampling every ${SAMPLE}s" >&2
 printf '%6s %10s %12s %12s\n' "t (s)" "RSS (MB)" "store (MB)" "live (MB)" >&2
 samples="$work/samples"
 : >"$samples"
@@ -118,7 +107,7 @@ start=$SECONDS
 while [ $SECONDS -lt $end ]; do
 	sleep "$SAMPLE"
 	rss=$(awk '/VmRSS/ {print $2}' "/proc/$caddy_pid/status")
-	size=$(store_size)
+	size=$(stat -c %s "$db")
 	live=$(curl -fsS "http://127.0.0.1:$ADMIN/metrics" | awk '$1 == "caddy_tokengate_store_disk_bytes" {d = $2} $1 == "caddy_tokengate_store_free_bytes" {f = $2} END {printf "%d", d - f}')
 	echo "$((SECONDS - start)) $rss $size $live" >>"$samples"
 	awk '{printf "%6d %10.1f %12.2f %12.2f\n", $1, $2/1024, $3/1e6, $4/1e6}' <<<"$((SECONDS - start)) $rss $size $live" >&2
@@ -145,7 +134,7 @@ if n < 6:
     sys.exit(1)
 mid, last = rows[n // 3: 2 * n // 3], rows[2 * n // 3:]
 ok_all = True
-for i, name, unit in ((1, "RSS", 1024), (2, "store size", 1e6), (3, "live records in the store", 1e6)):
+for i, name, unit in ((1, "RSS", 1024), (2, "store file", 1e6), (3, "live records in the file", 1e6)):
     m, l = max(r[i] for r in mid), max(r[i] for r in last)
     ok = l <= 1.10 * m
     ok_all &= ok

@@ -25,7 +25,6 @@ import (
 	"github.com/tokengate/tokengate/tokencore/issuer"
 	"github.com/tokengate/tokengate/tokencore/store/bolt"
 	"github.com/tokengate/tokengate/tokencore/store/memory"
-	pebblestore "github.com/tokengate/tokengate/tokencore/store/pebble"
 	"github.com/tokengate/tokengate/tokencore/store/redis"
 )
 
@@ -41,9 +40,8 @@ func init() {
 //
 // The store, cache and revocation view are shared across config reloads
 // through a caddy.UsagePool keyed by the store's identity: Caddy provisions
-// the new config before it cleans up the old one, and a bbolt file (or a
-// Pebble directory) can only be open once, so both generations must use the
-// same handle.
+// the new config before it cleans up the old one, and a bbolt file can only
+// be open once, so both generations must use the same handle.
 type App struct {
 	// Keys that sign and verify tokens. Default: one `auto` key (ES256,
 	// generated once and persisted in Caddy's storage). The key marked
@@ -146,13 +144,10 @@ type KeyConfig struct {
 
 // StoreConfig selects the store backend.
 type StoreConfig struct {
-	// Type is `bolt` (default), `pebble` (embedded like bolt, on Pebble's
-	// log-structured merge tree: one directory), `memory` (state lost on
-	// restart; tests) or `redis` (shared by several gateway instances).
+	// Type is `bolt` (default), `memory` (state lost on restart; tests) or
+	// `redis` (shared by several gateway instances).
 	Type string `json:"type,omitempty"`
-	// Path of the bbolt file (default
-	// `$XDG_DATA_HOME/caddy/tokengate/tokengate.db`), or of the Pebble
-	// directory (default `$XDG_DATA_HOME/caddy/tokengate/pebble`).
+	// Path of the bbolt file.
 	Path string `json:"path,omitempty"`
 
 	// Address of the Redis server, host:port (default 127.0.0.1:6379).
@@ -425,12 +420,6 @@ func defaultStorePath() string {
 	return filepath.Join(caddy.AppDataDir(), "tokengate", "tokengate.db")
 }
 
-// defaultPebblePath is the Pebble directory in Caddy's data directory,
-// next to the bbolt file.
-func defaultPebblePath() string {
-	return filepath.Join(caddy.AppDataDir(), "tokengate", "pebble")
-}
-
 // openState joins or creates the pooled state for the configured store,
 // without opening the store (sharedState.open does, in Start).
 func (a *App) openState() (*sharedState, string, error) {
@@ -443,19 +432,16 @@ func (a *App) openState() (*sharedState, string, error) {
 	}
 	var key string
 	switch sc.Type {
-	case "bolt", "pebble":
+	case "bolt":
 		if sc.Path == "" {
 			sc.Path = defaultStorePath()
-			if sc.Type == "pebble" {
-				sc.Path = defaultPebblePath()
-			}
 		}
 		abs, err := filepath.Abs(os.ExpandEnv(sc.Path))
 		if err != nil {
 			return nil, "", fmt.Errorf("store path: %w", err)
 		}
 		sc.Path = abs
-		key = sc.Type + ":" + abs
+		key = "bolt:" + abs
 	case "memory":
 		key = "memory"
 	case "redis":
@@ -482,7 +468,7 @@ func (a *App) openState() (*sharedState, string, error) {
 		}
 		key = fmt.Sprintf("redis:%s/%d/%s", sc.Address, sc.DB, sc.Prefix)
 	default:
-		return nil, "", fmt.Errorf("unknown store type %q (want bolt, pebble, memory or redis)", sc.Type)
+		return nil, "", fmt.Errorf("unknown store type %q (want bolt, memory or redis)", sc.Type)
 	}
 	cc := tokencore.CacheConfig{}
 	if a.Cache != nil {
@@ -708,7 +694,7 @@ func newSharedState(settings stateSettings, key string, logger *zap.Logger) (*sh
 		return nil, err
 	}
 	name := key
-	if sc.Type == "bolt" || sc.Type == "pebble" {
+	if sc.Type == "bolt" {
 		name = sc.Path
 	}
 	return &sharedState{
@@ -753,22 +739,6 @@ func (s *sharedState) openLocked(bind func(store tokencore.IdentifiedStore, name
 		}
 		if err != nil {
 			return false, fmt.Errorf("store bolt: %w", err)
-		}
-		store = st
-	case "pebble":
-		st, err := pebblestore.Open(sc.Path, pebblestore.Options{
-			Timeout: 2 * time.Second,
-			// Pebble's background errors (a failed flush or compaction);
-			// they name files, never a token.
-			ErrorLog: func(msg string) {
-				logger.Error("pebble store", zap.String("path", sc.Path), zap.String("message", msg))
-			},
-		})
-		if errors.Is(err, tokencore.ErrStoreLocked) {
-			return false, fmt.Errorf("store pebble: %w: is another Caddy running on this store? To change a running gateway's config, use `caddy reload`", err)
-		}
-		if err != nil {
-			return false, fmt.Errorf("store pebble: %w", err)
 		}
 		store = st
 	case "redis":

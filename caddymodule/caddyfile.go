@@ -49,7 +49,6 @@ func init() {
 //	    key file <pem_path> [kid <kid>] [sign]
 //	    key folio_secret <placeholder> [sign]   ({env.X} or {file.X}; never the secret)
 //	    store bolt [<path>]
-//	    store pebble [<directory>]
 //	    store memory
 //	    store redis [<host:port>] [{
 //	        username <name>

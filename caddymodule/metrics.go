@@ -66,7 +66,7 @@ func registerMetrics(ctx caddy.Context, a *App) {
 			Help: "Number of the last revocation this instance applied in order (compare across instances to see lag).",
 		}, func() float64 { return float64(st.view.Position().Seq) }),
 	}
-	if a.Store == nil || a.Store.Type == "" || a.Store.Type == "bolt" || a.Store.Type == "pebble" {
+	if a.Store == nil || a.Store.Type == "" || a.Store.Type == "bolt" {
 		collectors = append(collectors, newDiskSpaceCollector(ns+"_"+sub, st.store))
 	}
 	for i, c := range collectors {
