@@ -1,4 +1,6 @@
-# Shared by the bench scripts (sourced after they cd to the repository).
+# Shared by the bench scripts (sourced after they cd to the repository):
+# free_port, measure_rate, and the gateway Caddyfile of bench/run.sh and
+# bench/instructions.sh.
 
 # free_port prints a free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -20,4 +22,91 @@ measure_rate() {
 		"$work/loadgen" -mode get -url "$url" -H "$header" -c "$CONNS" -d "${SECONDS_PER_PHASE}s" -expect 200 |
 			python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["p99_ms"])'
 	fi
+}
+
+# The EDI bench key: SHA-256 of its secret only.
+EDI_SECRET=benchBenchBenchBenchBench01
+EDI_HASH=$(printf '%s' "$EDI_SECRET" | sha256sum | cut -d' ' -f1)
+
+# The identity the protected route asserts for the bench token (FOLIO: the
+# user ID, the tenant, the subject), which the control site sets too.
+BENCH_SUB=bench
+BENCH_USER=00000000-0000-4000-8000-000000000001
+BENCH_TENANT=diku
+
+# caddyfile STORE_LINES GATE UP PLAIN EDI ADMIN IDCTL: the gateway's
+# Caddyfile; the sites are the same for every store. IDCTL is the control
+# site: plain reverse_proxy that sets the same identity headers as the
+# protected route (header_up), with no token check. It tells the cost of
+# carrying the identity to the upstream (Caddy copies, logs and writes each
+# header, the upstream parses it) from tokengate's own.
+caddyfile() {
+	local store=$1 gate=$2 up=$3 plain=$4 edi=$5 admin=$6 idctl=$7
+	cat <<CF
+{
+	admin 127.0.0.1:$admin
+	tokengate {
+		$store
+		default_tenant diku
+		issuer http://127.0.0.1:$gate
+		operator_key_hash sha256:4a7c449d22a99026fac16a47621ff68792ff589f72334ea3950ce186a5615e9a
+		oauth {
+			client web {
+				secret_hash sha256:1a00f12f4768080ebd6bc0943f5c71eaf8e7205c0c3d3f32c95c473bf04f2219
+				grant_types refresh_token authorization_code
+				scopes api.read
+			}
+		}
+		edi {
+			subject EDI-581f8a60cb1482332e92fb44c67078293df21d6c {
+				profile
+				cn "Alice Demo"
+				idp_name ldap
+				idp_uid uid=alice,o=EDI,dc=edirepository,dc=org
+			}
+			api_key bench {
+				owner EDI-581f8a60cb1482332e92fb44c67078293df21d6c
+				secret_sha256 $EDI_HASH
+			}
+		}
+	}
+}
+http://127.0.0.1:$up {
+	bind 127.0.0.1
+	handle /echo {
+		tokengate_echo
+	}
+	respond "ok" 200
+}
+http://127.0.0.1:$plain {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:$up
+}
+http://127.0.0.1:$idctl {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:$up {
+		header_up X-Okapi-User-Id $BENCH_USER
+		header_up X-Okapi-Tenant $BENCH_TENANT
+		header_up X-Tokengate-Subject $BENCH_SUB
+	}
+}
+http://127.0.0.1:$gate {
+	bind 127.0.0.1
+	tokengate_folio {
+		trusted_signers 127.0.0.1/32
+	}
+	tokengate_oauth
+	tokengate_manage {
+		prefix /api/bench
+	}
+	tokengate_protect
+	reverse_proxy 127.0.0.1:$up
+}
+http://127.0.0.1:$edi {
+	bind 127.0.0.1
+	tokengate_edi
+	tokengate_edi_protect
+	reverse_proxy 127.0.0.1:$up
+}
+CF
 }

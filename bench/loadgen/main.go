@@ -35,6 +35,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,6 +63,7 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "duration (at most 2m)")
 	want := flag.Int("expect", 0, "expected status; others count as errors (0: any 2xx)")
 	rate := flag.Float64("rate", 0, "open loop: total requests per second, due on a fixed schedule (0: closed loop)")
+	count := flag.Int64("n", 0, "stop after this many requests in all (0: run for -d)")
 	var headers headerFlags
 	flag.Var(&headers, "H", "header 'Name: value' (repeatable)")
 	flag.Parse()
@@ -80,6 +82,10 @@ func main() {
 	if *rate < 0 || *rate > 1e6 {
 		fail("-rate must be in [0, 1e6]")
 	}
+	if *count < 0 {
+		fail("-n must not be negative")
+	}
+	var sent atomic.Int64
 	transport := &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, DisableCompression: true}
 	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
 
@@ -107,6 +113,9 @@ func main() {
 			due = time.Duration(float64(w) / *rate * float64(time.Second))
 		}
 		for time.Now().Before(deadline) {
+			if *count > 0 && sent.Add(1) > *count {
+				break
+			}
 			if interval > 0 {
 				if wait := time.Until(start.Add(due)); wait > 0 {
 					time.Sleep(wait)
