@@ -3,7 +3,9 @@
 # GET sides of bench/run.sh: plain reverse_proxy, the identity control
 # (plain reverse_proxy setting the protected route's identity headers with
 # header_up) and the protected route (tokengate_protect, ES256 token, cache
-# hit). Unlike req/s or CPU time on a machine whose cores the load
+# hit); and the two of bench/external.sh: an external issuer's ES256 token
+# (bench/extissuer, RFC 9068) through tokengate_protect, and its identity
+# control. Unlike req/s or CPU time on a machine whose cores the load
 # generator shares, an instruction count does not move with the machine's
 # load: the same binary and requests give the same count to a fraction of a
 # percent, so this is the figure that tells what a route costs when the
@@ -34,9 +36,9 @@ N=${INSTR_REQUESTS:-3000}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 2; }
 
 work=$(mktemp -d)
-caddy_pid=
+caddy_pid= iss_pid=
 cleanup() {
-	[ -z "$caddy_pid" ] || kill "$caddy_pid" 2>/dev/null || true
+	for p in $caddy_pid $iss_pid; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -44,11 +46,41 @@ trap cleanup EXIT
 
 . bench/lib.sh
 UP=$(free_port); PLAIN=$(free_port); GATE=$(free_port); EDI=$(free_port); ADMIN=$(free_port); IDCTL=$(free_port)
+EXT=$(free_port); EXTCTL=$(free_port); ISS=$(free_port)
 
 echo "building caddy and loadgen..." >&2
 go build -o "$work/caddy" ./cmd/caddy
 go build -o "$work/loadgen" ./bench/loadgen
-caddyfile "store memory" "$GATE" "$UP" "$PLAIN" "$EDI" "$ADMIN" "$IDCTL" >"$work/Caddyfile"
+go build -o "$work/extissuer" ./bench/extissuer
+"$work/extissuer" -addr "127.0.0.1:$ISS" >"$work/issuer.out" 2>&1 &
+iss_pid=$!
+for _ in $(seq 100); do [ -s "$work/issuer.out" ] && break; sleep 0.05; done
+read -r issuer ext_token <"$work/issuer.out"
+# The bench's Caddyfile, with the external issuer trusted and two more
+# sites: the external token's protected route and its identity control
+# (the headers tokengate_protect asserts for it, read from its claims as
+# bench/external.sh checks them through tokengate_echo).
+claims=$(python3 -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; print(json.dumps(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))))' "$ext_token")
+claim() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$claims" "$1"; }
+caddyfile "store memory" "$GATE" "$UP" "$PLAIN" "$EDI" "$ADMIN" "$IDCTL" |
+	python3 -c 'import sys; s=sys.stdin.read(); print(s.replace("\ttokengate {\n", "\ttokengate {\n\t\ttrusted_issuer idp {\n\t\t\tdiscovery " + sys.argv[1] + "\n\t\t\taudience bench\n\t\t\ttyp at+jwt\n\t\t\tallow_http_loopback\n\t\t}\n", 1), end="")' "$issuer" >"$work/Caddyfile"
+cat >>"$work/Caddyfile" <<CF
+http://127.0.0.1:$EXT {
+	bind 127.0.0.1
+	tokengate_protect {
+		issuers idp
+	}
+	reverse_proxy 127.0.0.1:$UP
+}
+http://127.0.0.1:$EXTCTL {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:$UP {
+		header_up X-Tokengate-Subject "$(claim sub)"
+		header_up X-Tokengate-Client-Id "$(claim client_id)"
+		header_up X-Tokengate-Scope "$(claim scope)"
+	}
+}
+CF
 
 echo "starting caddy under callgrind..." >&2
 GOGC=off GODEBUG=asyncpreemptoff=1 XDG_DATA_HOME="$work/data" XDG_CONFIG_HOME="$work/config" \
@@ -69,20 +101,28 @@ url_of() {
 	plain) echo "http://127.0.0.1:$PLAIN/x" ;;
 	control) echo "http://127.0.0.1:$IDCTL/x" ;;
 	protected) echo "$G/x" ;;
+	external) echo "http://127.0.0.1:$EXT/x" ;;
+	extcontrol) echo "http://127.0.0.1:$EXTCTL/x" ;;
 	esac
 }
-get() { "$work/loadgen" -mode get -url "$1" -H "Authorization: Bearer $token" -c 1 -n "$2" -d 2m -expect 200 >/dev/null; }
+token_of() { case $1 in external | extcontrol) echo "$ext_token" ;; *) echo "$token" ;; esac; }
+get() { "$work/loadgen" -mode get -url "$(url_of "$1")" -H "Authorization: Bearer $(token_of "$1")" -c 1 -n "$2" -d 2m -expect 200 >/dev/null; }
+ids() { curl -fsS -H "Authorization: Bearer $(token_of "$1")" "$(url_of "$1" | sed 's#/x$#/echo#')" | python3 -c 'import json,sys; h=json.load(sys.stdin)["headers"]; print(sorted((k, v) for k, v in h.items() if k.startswith(("X-Okapi-", "X-Tokengate-"))))'; }
+for pair in "protected control" "external extcontrol"; do
+	read -r a b <<<"$pair"
+	[ "$(ids "$a")" = "$(ids "$b")" ] || { echo "the $b site does not hand the upstream what $a does: $(ids "$a") vs $(ids "$b")" >&2; exit 1; }
+done
 
-sides=(plain control protected)
-for side in "${sides[@]}"; do get "$(url_of "$side")" 300; done # warm-up
+sides=(plain control protected external extcontrol)
+for side in "${sides[@]}"; do get "$side" 300; done # warm-up
 : >"$work/counts"
 dump=0
 for round in 1 2; do
-	for i in 0 1 2; do
-		side=${sides[$(((i + round - 1) % 3))]}
+	for i in 0 1 2 3 4; do
+		side=${sides[$(((i + round - 1) % 5))]}
 		echo "round $round: $side, $N requests" >&2
 		callgrind_control -z "$caddy_pid" >/dev/null
-		get "$(url_of "$side")" "$N"
+		get "$side" "$N"
 		callgrind_control -d "$side" "$caddy_pid" >/dev/null
 		dump=$((dump + 1))
 		f="$work/cg.out.$dump"
@@ -106,11 +146,13 @@ def per(side): return statistics.mean(t for t, _ in rows[side])
 plain = per("plain")
 print(f"instructions per request (callgrind, GC off, {n} requests per phase, two rounds)")
 print(f"{'side':44s} {'instr/req':>10s} {'rounds':>21s} {'to plain':>9s}")
-for side, name in (("plain", "plain reverse_proxy"), ("control", "plain + identity headers (control)"), ("protected", "protected GET (ES256, cache hit)")):
+for side, name in (("plain", "plain reverse_proxy"), ("control", "plain + identity headers (control)"), ("protected", "protected GET (ES256, cache hit)"),
+                   ("extcontrol", "plain + external token's identity (control)"), ("external", "external ES256 token (cache hit)")):
     r = rows[side]
     print(f"{name:44s} {per(side):10.0f} {' / '.join(f'{t:.0f}' for t, _ in r):>21s} {per(side) / plain:9.3f}")
-key = statistics.mean(k for _, k in rows["protected"])
-print(f"protected / control: {per('protected') / per('control'):.3f}; of the protected route, the cache key's SHA-256 "
-      f"(generic code under valgrind) {key:.0f} instructions; without it, protected / plain {(per('protected') - key) / plain:.3f}, "
-      f"protected / control {(per('protected') - key) / per('control'):.3f}")
+for side, ctl in (("protected", "control"), ("external", "extcontrol")):
+    key = statistics.mean(k for _, k in rows[side])
+    print(f"{side} / its control: {per(side) / per(ctl):.3f}; the cache key's SHA-256 (generic code under valgrind) "
+          f"{key:.0f} instructions of it; without them, {side} / plain {(per(side) - key) / plain:.3f}, "
+          f"{side} / its control {(per(side) - key) / per(ctl):.3f}")
 PY
