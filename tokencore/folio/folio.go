@@ -293,8 +293,7 @@ func (f *Service) Refresh(ctx context.Context, tenantHeader, userIDHeader, token
 	out := tokensOf(minted, tenant)
 	var sealed []byte
 	if f.cfg.RefreshGrace > 0 {
-		b, _ := json.Marshal(out)
-		s, err := f.e.Keys.Seal(b)
+		s, err := f.e.Keys.Seal(out.AppendJSON(make([]byte, 0, 1024)))
 		if err != nil {
 			return Tokens{}, &Error{Status: 500, Message: "Error: cannot seal grace response", Err: err}
 		}
