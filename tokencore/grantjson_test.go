@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,87 @@ func FuzzEncodeGrant(f *testing.F) {
 			t.Fatalf("appendGrant = %s, %v; json.Marshal = %s, %v", got, err, want, werr)
 		}
 	})
+}
+
+// storedGrantVariants are stored forms DecodeGrant must read as
+// json.Unmarshal does, beyond what EncodeGrant writes: other spellings of
+// names, nulls, other types, duplicates, unknown members, bad values.
+var storedGrantVariants = []string{
+	`{"id":"g","kind":"folio","status":"active","created_at":"2030-01-02T03:04:05Z","updated_at":"2030-01-02T03:04:05.5+02:00"}`,
+	` { "id" : "g" , "scopes" : [ "a" , "b" ] , "unknown" : {"x":[1,null]} , "access_persistent" : false } `,
+	`{"ID":"g"}`, `{"Id":"g","SUB":"s"}`, `{"ſub":"s"}`, `{"\u0069d":"g"}`, `{"i\u0044":"g"}`,
+	`{"id":null}`, `{"scopes":null}`, `{"code":null}`, `{"claims":null}`, `{"created_at":null}`, `{"scopes":["a",null]}`,
+	`{"id":5}`, `{"scopes":"a"}`, `{"scopes":[1]}`, `{"created_at":"yesterday"}`, `{"created_at":5}`,
+	`{"created_at":"2030-01-02T03:04:05"}`, `{"access_persistent":"true"}`, `{"access_persistent":1}`,
+	`{"grace_response":"AAEC/3g="}`, `{"grace_response":""}`, `{"grace_response":"!!"}`, `{"grace_response":"AA\u003d\u003d"}`,
+	`{"grace_response":5}`, `{"properties":[{"key":"k","KEY":"x"}]}`, `{"properties":{}}`, `{"code":{"hash":"h","Hash":"x"}}`,
+	`{"code":{"hash":"a","nonce":"n"},"code":{"hash":"b"}}`, `{"id":"a","id":"b"}`, `{"scopes":["a"],"scopes":["b","c"]}`,
+	`{"claims":{"a":1}, "claims":[2]}`, `{"claims": {"a" : 1} }`, `{"scopes":[]}`, `{"sub":"a\u00e9\ud800\n"}`,
+	"{\"sub\":\"\xff\"}", `{"id":"g"} x`, `{"id":`, ``, `null`, `[]`, `{}`, `"x"`,
+}
+
+func sameGrantDecoding(t *testing.T, data []byte) {
+	t.Helper()
+	var got, want Grant
+	err := DecodeGrant(data, &got)
+	werr := json.Unmarshal(data, &want)
+	if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) || !reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeGrant(%s) = %+v, %v;\njson.Unmarshal: %+v, %v", data, got, err, want, werr)
+	}
+}
+
+// TestDecodeGrantIsJSONUnmarshal: every stored grant (written by
+// json.Marshal, so by any release) reads as json.Unmarshal reads it, and
+// so do the variants above.
+func TestDecodeGrantIsJSONUnmarshal(t *testing.T) {
+	for name, g := range grantCodecCases() {
+		old, err := json.Marshal(g)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sameGrantDecoding(t, old)
+	}
+	for _, v := range storedGrantVariants {
+		sameGrantDecoding(t, []byte(v))
+	}
+}
+
+// FuzzDecodeGrant: on any bytes DecodeGrant agrees with json.Unmarshal and
+// never panics.
+func FuzzDecodeGrant(f *testing.F) {
+	for _, g := range grantCodecCases() {
+		b, _ := json.Marshal(g)
+		f.Add(b)
+	}
+	for _, v := range storedGrantVariants {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { sameGrantDecoding(t, data) })
+}
+
+// TestGrantCodecCoversEveryField: the full grant sets every field (a field
+// added to Grant without a case in appendGrant and readGrant fails here),
+// and what EncodeGrant writes is read in place, not left to encoding/json.
+func TestGrantCodecCoversEveryField(t *testing.T) {
+	g := fullGrant()
+	for _, v := range []reflect.Value{reflect.ValueOf(*g), reflect.ValueOf(*g.Code)} {
+		for i := range v.NumField() {
+			if v.Field(i).IsZero() {
+				t.Errorf("fullGrant leaves %s.%s empty", v.Type().Name(), v.Type().Field(i).Name)
+			}
+		}
+	}
+	for name, g := range grantCodecCases() {
+		b, err := EncodeGrant(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "claims null" {
+			continue // "claims":null is left to encoding/json
+		}
+		var got Grant
+		if !readGrant(b, &got) {
+			t.Errorf("%s: the stored form is not read in place", name)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package tokencore
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // Readers for the fixed-shape JSON of the issuing path (FOLIO request
@@ -201,19 +202,27 @@ func (a *JSONArray) Next() (value []byte, ok bool) {
 // Err reports whether the walk met something that is not a valid array.
 func (a *JSONArray) Err() bool { return a.o.bad }
 
-// JSONString decodes the string value raw (quotes included) as
-// encoding/json does: the bytes themselves when there is no escape (one
-// allocation, for the string), encoding/json's own decoding otherwise,
-// so escapes, surrogates and invalid UTF-8 read as they always did. ok
-// is false when raw is not a string.
-func JSONString(raw []byte) (s string, ok bool) {
+// JSONString decodes the string value raw (quotes included, valid JSON)
+// as encoding/json does: the bytes themselves when there is no escape and
+// they are valid UTF-8 (one allocation, for the string), encoding/json's
+// own decoding otherwise, so escapes, surrogates and invalid UTF-8 read as
+// they always did. ok is false when raw is not a string.
+func JSONString(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 {
+	if bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) {
 		return string(inner), true
 	}
+	return jsonStringSlow(raw)
+}
+
+// jsonStringSlow is JSONString's reading by encoding/json, in its own
+// function: the variable it decodes into escapes to the heap, and would
+// cost JSONString's fast path an allocation too.
+func jsonStringSlow(raw []byte) (string, bool) {
+	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
 	}

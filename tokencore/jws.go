@@ -48,11 +48,14 @@ func jwsHeader(k *Key, typ string) string {
 	return rawURL.EncodeToString(h)
 }
 
-// signCompact signs claims (encoded by encoding/json, as golang-jwt does)
-// with k into a compact JWS.
+// signCompact signs claims (encoded by encoding/json, as golang-jwt does;
+// AccessClaims appended to the same bytes) with k into a compact JWS.
 func signCompact(k *Key, header string, claims any) (string, error) {
-	payload, err := json.Marshal(claims)
-	if err != nil {
+	var payload []byte
+	var err error
+	if c, ok := claims.(AccessClaims); ok {
+		payload = c.AppendJSON(make([]byte, 0, 512)) // every sign and refresh: no reflection
+	} else if payload, err = json.Marshal(claims); err != nil {
 		return "", fmt.Errorf("encoding claims: %w", err)
 	}
 	buf := make([]byte, 0, len(header)+1+rawURL.EncodedLen(len(payload))+1+rawURL.EncodedLen(512))

@@ -86,7 +86,9 @@ func readRefreshClaims(payload []byte, rc *RefreshClaims) bool {
 			continue // json.Unmarshal leaves the field as it is
 		}
 		var good bool
-		if s != nil {
+		if s != nil && string(value) == `"refresh"` {
+			*s, good = TypeRefresh, true // type and prn: no allocation
+		} else if s != nil {
 			*s, good = JSONString(value)
 		} else {
 			var err error
