@@ -259,3 +259,33 @@ func TestGrantCodecCoversEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateGrantRecordChecksLikeUpdateRecord: the memory store's update
+// step refuses and passes on exactly what UpdateRecord does, and leaves
+// the stored grant untouched.
+func TestUpdateGrantRecordChecksLikeUpdateRecord(t *testing.T) {
+	errMine := errors.New("the callback's own error")
+	tests := []struct {
+		name string
+		fn   func(*Grant) error
+	}{
+		{"ok", func(g *Grant) error { g.ACR = "x"; return nil }},
+		{"callback error", func(g *Grant) error { g.ACR = "x"; return errMine }},
+		{"ID changed", func(g *Grant) error { g.ID = "other"; return nil }},
+		{"too large", func(g *Grant) error { g.ACR = strings.Repeat("a", MaxGrantSize); return nil }},
+		{"key field too long", func(g *Grant) error { g.Subject = strings.Repeat("s", MaxKeyFieldLen+1); return nil }},
+		{"unencodable", func(g *Grant) error { g.ExpiresAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC); return nil }},
+	}
+	for _, tt := range tests {
+		old := benchGrant()
+		got, err := UpdateGrantRecord(old, tt.fn)
+		want, _, werr := UpdateRecord(benchGrant(), tt.fn)
+		if (err == nil) != (werr == nil) || errors.Is(err, ErrInvalidRecord) != errors.Is(werr, ErrInvalidRecord) ||
+			errors.Is(err, errMine) != errors.Is(werr, errMine) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: UpdateGrantRecord = %v, %v; UpdateRecord = %v, %v", tt.name, got, err, want, werr)
+		}
+		if !reflect.DeepEqual(old, benchGrant()) {
+			t.Errorf("%s: the old grant was changed", tt.name)
+		}
+	}
+}

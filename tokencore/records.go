@@ -114,6 +114,24 @@ func UpdateRecord[T UpdatableRecord[T]](old T, fn func(T) error) (T, []byte, err
 	return rec, b, nil
 }
 
+// UpdateGrantRecord is UpdateRecord for a store that keeps the struct and
+// not the bytes (the memory store): the same checks, ValidateGrant's
+// stack buffer instead of an encoding it would throw away on every
+// refresh.
+func UpdateGrantRecord(old *Grant, fn func(*Grant) error) (*Grant, error) {
+	g := old.Clone()
+	if err := fn(g); err != nil {
+		return nil, err
+	}
+	if err := g.checkUpdate(old); err != nil {
+		return nil, err
+	}
+	if err := ValidateGrant(g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // checkUpdate implements UpdatableRecord: an update may not rename the
 // grant (the ID is the record's identity and the key of every index entry).
 func (g *Grant) checkUpdate(old *Grant) error {

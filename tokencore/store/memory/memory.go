@@ -122,7 +122,7 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 	if !ok {
 		return nil, fmt.Errorf("updating grant %q: %w", id, tokencore.ErrNotFound)
 	}
-	g, _, err := tokencore.UpdateRecord(old, fn)
+	g, err := tokencore.UpdateGrantRecord(old, fn)
 	if err != nil {
 		return nil, err
 	}
