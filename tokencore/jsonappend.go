@@ -7,13 +7,20 @@ import "unicode/utf8"
 // UTF-8 as \ufffd; U+2028 and U+2029 escaped). Response and claim encoders
 // on hot paths append their fixed shapes with it instead of reflecting
 // over a struct, and stay byte-compatible with what they replaced.
-func AppendJSONString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s, true) }
+
+// AppendJSONStringNoHTML appends s as a JSON string as a json.Encoder with
+// SetEscapeHTML(false) writes it: AppendJSONString with <, > and & left as
+// they are (OAuth responses, whose scope tokens may contain them).
+func AppendJSONStringNoHTML(dst []byte, s string) []byte { return appendJSONString(dst, s, false) }
+
+func appendJSONString(dst []byte, s string, escapeHTML bool) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if b >= 0x20 && b != '"' && b != '\\' && (!escapeHTML || b != '<' && b != '>' && b != '&') {
 				i++
 				continue
 			}

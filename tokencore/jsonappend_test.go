@@ -1,9 +1,19 @@
 package tokencore
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
+
+// marshalNoHTML is what a json.Encoder with SetEscapeHTML(false) writes.
+func marshalNoHTML(s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
 
 var appendJSONStringCases = []string{
 	"", "plain", `quote " and \ backslash`, "<script>&amp;</script>", "tab\tnew\nline\rcr\bbs\fff",
@@ -18,6 +28,9 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 		if got := AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
 			t.Errorf("AppendJSONString(%q) = %s, want %s", s, got[1:], want)
 		}
+		if got, want := AppendJSONStringNoHTML(nil, s), marshalNoHTML(s); string(got) != want {
+			t.Errorf("AppendJSONStringNoHTML(%q) = %s, want %s", s, got, want)
+		}
 	}
 }
 
@@ -29,6 +42,9 @@ func FuzzAppendJSONString(f *testing.F) {
 		want, _ := json.Marshal(s)
 		if got := AppendJSONString(nil, s); string(got) != string(want) {
 			t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got, want)
+		}
+		if got, want := AppendJSONStringNoHTML(nil, s), marshalNoHTML(s); string(got) != want {
+			t.Fatalf("AppendJSONStringNoHTML(%q) = %s, want %s", s, got, want)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package tokencore
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -82,11 +81,7 @@ func (e *Engine) MintTokens(g *Grant, spec MintSpec, now time.Time) (*IssuedToke
 			GrantID:  g.ID,
 			ClientID: g.ClientID,
 		}
-		payload, err := json.Marshal(rc)
-		if err != nil {
-			return nil, fmt.Errorf("encoding refresh claims: %w", err)
-		}
-		if t.RefreshToken, err = e.Keys.Seal(payload); err != nil {
+		if t.RefreshToken, err = e.Keys.Seal(rc.AppendJSON(make([]byte, 0, 384))); err != nil {
 			return nil, err
 		}
 	}
@@ -147,7 +142,7 @@ func (e *Engine) ParseRefreshToken(token string) (*RefreshClaims, error) {
 		return nil, fmt.Errorf("%w: refresh payload: %w", ErrTokenMalformed, err)
 	}
 	var rc RefreshClaims
-	if err := json.Unmarshal(payload, &rc); err != nil {
+	if err := decodeRefreshClaims(payload, &rc); err != nil {
 		return nil, fmt.Errorf("%w: refresh payload: %w", ErrTokenMalformed, err)
 	}
 	if rc.Type != TypeRefresh {

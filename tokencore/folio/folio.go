@@ -1,7 +1,6 @@
 package folio
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,139 +137,6 @@ func (t *Tokens) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*t = Tokens{v.AccessToken, v.RefreshToken, ae, re, v.TenantID}
-	return nil
-}
-
-// SignPayload is the "payload" of a /token/sign or /token request.
-type SignPayload struct {
-	Subject          string
-	UserID           string
-	Dummy            bool
-	ExtraPermissions []string
-}
-
-// maxIdentifierLen bounds sub and user_id.
-const maxIdentifierLen = 256
-
-// DecodeSignRequest reads {"payload":{"sub":..., ...}} with the schema
-// rules of signTokenPayload.json: only "payload" at the top level, payload
-// an object with a string sub; other payload properties are allowed and
-// ignored, except the ones the handler reads, which must have their types.
-func DecodeSignRequest(body []byte) (SignPayload, *Error) {
-	var top map[string]json.RawMessage
-	if err := decodeJSONObject(body, &top); err != nil {
-		return SignPayload{}, badRequest(err.Error())
-	}
-	for k := range top {
-		if k != "payload" {
-			return SignPayload{}, badRequest(fmt.Sprintf("unexpected property %q", k))
-		}
-	}
-	raw, ok := top["payload"]
-	if !ok {
-		return SignPayload{}, badRequest("missing property payload")
-	}
-	var p map[string]json.RawMessage
-	if err := decodeJSONObject(raw, &p); err != nil {
-		return SignPayload{}, badRequest("payload: " + err.Error())
-	}
-	var out SignPayload
-	if err := stringField(p, "sub", &out.Subject, true); err != nil {
-		return out, err
-	}
-	if err := stringField(p, "user_id", &out.UserID, false); err != nil {
-		return out, err
-	}
-	if v, ok := p["dummy"]; ok && string(v) != "null" {
-		if err := json.Unmarshal(v, &out.Dummy); err != nil {
-			return out, badRequest("payload.dummy must be a boolean")
-		}
-	}
-	if v, ok := p["extra_permissions"]; ok && string(v) != "null" {
-		if err := json.Unmarshal(v, &out.ExtraPermissions); err != nil || len(out.ExtraPermissions) > 1000 {
-			return out, badRequest("payload.extra_permissions must be an array of at most 1000 strings")
-		}
-	}
-	return out, nil
-}
-
-// DecodeRefreshRequest reads {"refreshToken":"..."} (refreshToken.json:
-// required, no other property).
-func DecodeRefreshRequest(body []byte) (string, *Error) {
-	var top map[string]json.RawMessage
-	if err := decodeJSONObject(body, &top); err != nil {
-		return "", badRequest(err.Error())
-	}
-	for k := range top {
-		if k != "refreshToken" {
-			return "", badRequest(fmt.Sprintf("unexpected property %q", k))
-		}
-	}
-	var token string
-	if err := stringField(top, "refreshToken", &token, true); err != nil {
-		return "", err
-	}
-	return token, nil
-}
-
-// DecodeLegacyRefreshRequest reads {"userId":"...","sub":"..."}
-// (signRefreshToken.json: both required, no other property).
-func DecodeLegacyRefreshRequest(body []byte) (userID, sub string, ferr *Error) {
-	var top map[string]json.RawMessage
-	if err := decodeJSONObject(body, &top); err != nil {
-		return "", "", badRequest(err.Error())
-	}
-	for k := range top {
-		if k != "userId" && k != "sub" {
-			return "", "", badRequest(fmt.Sprintf("unexpected property %q", k))
-		}
-	}
-	if ferr = stringField(top, "userId", &userID, true); ferr != nil {
-		return
-	}
-	ferr = stringField(top, "sub", &sub, true)
-	return
-}
-
-// decodeJSONObject decodes exactly one JSON object (no trailing data)
-// that passes CheckStrictJSON: the sign request's payload becomes the
-// claims of a token, and claims with a duplicate member are refused.
-func decodeJSONObject(body []byte, v *map[string]json.RawMessage) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil || *v == nil {
-		return errors.New("body must be a JSON object")
-	}
-	if dec.More() {
-		return errors.New("unexpected data after the JSON object")
-	}
-	if err := tokencore.CheckStrictJSON(body); err != nil {
-		return err
-	}
-	return nil
-}
-
-// stringField reads a string property, non-empty and bounded when present.
-func stringField(m map[string]json.RawMessage, name string, dst *string, required bool) *Error {
-	limit := maxIdentifierLen
-	if name == "refreshToken" {
-		limit = tokencore.MaxTokenBytes
-	}
-	raw, ok := m[name]
-	if !ok || string(raw) == "null" {
-		if required {
-			return badRequest("missing property " + name)
-		}
-		return nil
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
-		return badRequest(name + " must be a string")
-	}
-	if required && *dst == "" {
-		return badRequest(name + " must not be empty")
-	}
-	if len(*dst) > limit {
-		return badRequest(fmt.Sprintf("%s is longer than %d bytes", name, limit))
-	}
 	return nil
 }
 
@@ -427,8 +293,7 @@ func (f *Service) Refresh(ctx context.Context, tenantHeader, userIDHeader, token
 	out := tokensOf(minted, tenant)
 	var sealed []byte
 	if f.cfg.RefreshGrace > 0 {
-		b, _ := json.Marshal(out)
-		s, err := f.e.Keys.Seal(b)
+		s, err := f.e.Keys.Seal(out.AppendJSON(make([]byte, 0, 1024)))
 		if err != nil {
 			return Tokens{}, &Error{Status: 500, Message: "Error: cannot seal grace response", Err: err}
 		}

@@ -209,11 +209,16 @@ func answer(status int, result any, ferr *Error) Response {
 			return failure(&Error{Status: http.StatusInternalServerError, Message: "Error: cannot encode response", Err: err})
 		}
 	}
-	h := http.Header{}
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Content-Type", "application/json")
-	return Response{Status: status, Header: h, Body: body}
+	return Response{Status: status, Header: jsonHeaders(), Body: body}
+}
+
+// jsonHeaders are the headers of a 201: JSON, and the tokens must not be
+// cached. The three values share one backing array (one allocation, not
+// three), each capped at its length so an append by a later handler
+// copies instead of writing into its neighbour.
+func jsonHeaders() http.Header {
+	v := [...]string{"no-store", "no-cache", "application/json"}
+	return http.Header{"Cache-Control": v[0:1:1], "Pragma": v[1:2:2], "Content-Type": v[2:3:3]}
 }
 
 // failure is mod-authtoken's text/plain error, with Retry-After for a

@@ -70,3 +70,23 @@ func BenchmarkAuthorizationCodeBolt(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRefreshGrantMemory is BenchmarkRefreshGrantBolt on the memory
+// store, one goroutine: the refresh grant's own CPU and allocations
+// (form, client authentication, decryption, minting, the rotation and
+// the response body), without the disk.
+func BenchmarkRefreshGrantMemory(b *testing.B) {
+	f := newFixture(b, true)
+	rt := f.createFor(b, "web", "bench", "api.read").RefreshToken
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, oerr := f.refresh(rt, "", webAuth)
+		if oerr != nil {
+			b.Fatal(oerr)
+		}
+		if _, err := resp.Body(); err != nil {
+			b.Fatal(err)
+		}
+		rt = resp.RefreshToken
+	}
+}

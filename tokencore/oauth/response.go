@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+
+	"github.com/tokengate/tokengate/tokencore"
 )
 
 // TokenTypeBearer is the token_type of every access token tokengate issues
@@ -41,7 +44,33 @@ type TokenResponse struct {
 
 // Body returns the JSON body.
 func (r *TokenResponse) Body() ([]byte, error) {
-	return marshalJSON(r)
+	return r.AppendJSON(make([]byte, 0, tokenResponseSize(r))), nil
+}
+
+// AppendJSON appends the body without reflection (every token request
+// answers one): the bytes marshalJSON writes for the struct, no HTML
+// escaping, members in field order, empty optional members left out.
+func (r *TokenResponse) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"access_token":`...)
+	dst = tokencore.AppendJSONStringNoHTML(dst, r.AccessToken)
+	dst = append(dst, `,"token_type":`...)
+	dst = tokencore.AppendJSONStringNoHTML(dst, r.TokenType)
+	if r.ExpiresIn != 0 {
+		dst = strconv.AppendInt(append(dst, `,"expires_in":`...), r.ExpiresIn, 10)
+	}
+	for _, m := range [...]struct{ member, v string }{
+		{`,"refresh_token":`, r.RefreshToken}, {`,"scope":`, r.Scope}, {`,"id_token":`, r.IDToken},
+	} {
+		if m.v != "" {
+			dst = tokencore.AppendJSONStringNoHTML(append(dst, m.member...), m.v)
+		}
+	}
+	return append(dst, '}')
+}
+
+// tokenResponseSize is room for r's body when nothing needs escaping.
+func tokenResponseSize(r *TokenResponse) int {
+	return 128 + len(r.AccessToken) + len(r.TokenType) + len(r.RefreshToken) + len(r.Scope) + len(r.IDToken)
 }
 
 // IntrospectionResponse is an RFC 7662 §2.2 answer. An inactive response

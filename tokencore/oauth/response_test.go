@@ -86,3 +86,39 @@ func TestIntrospectionResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenResponseBodyIsMarshalJSON: the appended body is the bytes the
+// reflecting encoder wrote, escapes and omitted members included.
+func TestTokenResponseBodyIsMarshalJSON(t *testing.T) {
+	for _, r := range tokenResponseCases {
+		sameTokenResponse(t, r)
+	}
+}
+
+var tokenResponseCases = []TokenResponse{
+	{},
+	{AccessToken: "at", TokenType: TokenTypeBearer, ExpiresIn: -5, Scope: "a <b> & c"},
+	{AccessToken: "\u2028\"\\\n\x01", TokenType: "\xff", ExpiresIn: 1 << 62, RefreshToken: "é", IDToken: "<>"},
+	{RefreshToken: "rt", IDToken: "idt"},
+}
+
+func sameTokenResponse(t *testing.T, r TokenResponse) {
+	t.Helper()
+	type plain TokenResponse // the struct as encoding/json sees it
+	want, err := marshalJSON(plain(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Body(); string(got) != string(want) {
+		t.Errorf("Body() = %s, marshalJSON = %s", got, want)
+	}
+}
+
+func FuzzTokenResponseBody(f *testing.F) {
+	for _, r := range tokenResponseCases {
+		f.Add(r.AccessToken, r.TokenType, r.ExpiresIn, r.RefreshToken, r.Scope, r.IDToken)
+	}
+	f.Fuzz(func(t *testing.T, at, tt string, exp int64, rt, scope, idt string) {
+		sameTokenResponse(t, TokenResponse{at, tt, exp, rt, scope, idt})
+	})
+}

@@ -773,7 +773,7 @@ func loadGrant(tx *bolt.Tx, id string) (*tokencore.Grant, error) {
 		return nil, fmt.Errorf("grant %q: %w", id, tokencore.ErrNotFound)
 	}
 	g := new(tokencore.Grant)
-	if err := json.Unmarshal(v, g); err != nil {
+	if err := tokencore.DecodeGrant(v, g); err != nil {
 		return nil, fmt.Errorf("decoding grant %q: %w: %w", id, errBoltCorrupt, err)
 	}
 	return g, nil
@@ -950,7 +950,7 @@ func scanGrants(ctx context.Context, tx *bolt.Tx, f tokencore.GrantFilter, now t
 			}
 		}
 		g := new(tokencore.Grant)
-		if err := json.Unmarshal(v, g); err != nil {
+		if err := tokencore.DecodeGrant(v, g); err != nil {
 			return nil, fmt.Errorf("decoding grant %q: %w: %w", k, errBoltCorrupt, err)
 		}
 		if tokencore.GrantMatches(g, f, now) {

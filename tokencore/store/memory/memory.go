@@ -59,7 +59,8 @@ func (s *Store) begin(ctx context.Context) error {
 
 // CreateGrant stores a copy of g.
 func (s *Store) CreateGrant(ctx context.Context, g *tokencore.Grant) error {
-	if _, err := tokencore.EncodeGrant(g); err != nil {
+	// The rules of the persistent stores, without keeping an encoding.
+	if err := tokencore.ValidateGrant(g); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -121,7 +122,7 @@ func (s *Store) UpdateGrant(ctx context.Context, id string, fn func(g *tokencore
 	if !ok {
 		return nil, fmt.Errorf("updating grant %q: %w", id, tokencore.ErrNotFound)
 	}
-	g, _, err := tokencore.UpdateRecord(old, fn)
+	g, err := tokencore.UpdateGrantRecord(old, fn)
 	if err != nil {
 		return nil, err
 	}

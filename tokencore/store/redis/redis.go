@@ -262,7 +262,7 @@ func expiryScore(t time.Time) float64 {
 
 func decodeGrant(b []byte) (*tokencore.Grant, error) {
 	var g tokencore.Grant
-	if err := json.Unmarshal(b, &g); err != nil {
+	if err := tokencore.DecodeGrant(b, &g); err != nil {
 		return nil, fmt.Errorf("redis store: decoding grant: %w", err)
 	}
 	return &g, nil
