@@ -51,10 +51,8 @@ go build -o "$work/caddy" ./cmd/caddy
 go build -o "$work/loadgen" ./bench/loadgen
 go build -o "$work/extissuer" ./bench/extissuer
 
-"$work/extissuer" -addr "127.0.0.1:$ISS" >"$work/issuer.out" 2>&1 &
-iss_pid=$!
-for _ in $(seq 100); do [ -s "$work/issuer.out" ] && break; sleep 0.05; done
-read -r issuer token <"$work/issuer.out"
+start_issuer "127.0.0.1:$ISS"
+token=$ext_token
 
 cat > "$work/Caddyfile" <<CF
 {

@@ -52,10 +52,7 @@ echo "building caddy and loadgen..." >&2
 go build -o "$work/caddy" ./cmd/caddy
 go build -o "$work/loadgen" ./bench/loadgen
 go build -o "$work/extissuer" ./bench/extissuer
-"$work/extissuer" -addr "127.0.0.1:$ISS" >"$work/issuer.out" 2>&1 &
-iss_pid=$!
-for _ in $(seq 100); do [ -s "$work/issuer.out" ] && break; sleep 0.05; done
-read -r issuer ext_token <"$work/issuer.out"
+start_issuer "127.0.0.1:$ISS"
 # The bench's Caddyfile, with the external issuer trusted and two more
 # sites: the external token's protected route and its identity control
 # (the headers tokengate_protect asserts for it, read from its claims as

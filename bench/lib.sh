@@ -2,6 +2,16 @@
 # free_port, measure_rate, and the gateway Caddyfile of bench/run.sh and
 # bench/instructions.sh.
 
+# start_issuer ADDR: run bench/extissuer (built at $work/extissuer) on ADDR
+# in the background (its PID in iss_pid) and read the issuer URL and the
+# token it prints into $issuer and $ext_token.
+start_issuer() {
+	"$work/extissuer" -addr "$1" >"$work/issuer.out" 2>&1 &
+	iss_pid=$!
+	for _ in $(seq 100); do [ -s "$work/issuer.out" ] && break; sleep 0.05; done
+	read -r issuer ext_token <"$work/issuer.out"
+}
+
 # free_port prints a free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
