@@ -378,6 +378,13 @@ func (ks *KeySet) Open(token string) ([]byte, error) {
 		}
 		return out, nil
 	}
+	return ks.openGoJose(token)
+}
+
+// openGoJose opens a refresh token with go-jose: the path of every token
+// the sealer's opener does not take, and the reference its tests hold it
+// to.
+func (ks *KeySet) openGoJose(token string) ([]byte, error) {
 	if err := CheckCompactHeader(token, JWE); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 	}
