@@ -148,21 +148,5 @@ func TestProtectExternalIssuer(t *testing.T) {
 // cache hit, to compare with tokengate's own token.
 func BenchmarkProtectExternalCacheHit(b *testing.B) {
 	p, _, sign := newExternalProtect(b, "self", "ext")
-	tok := sign(nil)
-	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
-	w := httptest.NewRecorder()
-	if err := p.ServeHTTP(w, protectedRequest(tok), next); err != nil || w.Code != http.StatusOK {
-		b.Fatal(err, w.Code)
-	}
-	p.auth.app.state.cache.Wait()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		b.StopTimer()
-		r := protectedRequest(tok)
-		b.StartTimer()
-		if err := p.ServeHTTP(w, r, next); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchProtectCacheHit(b, p, sign(nil))
 }
