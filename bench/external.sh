@@ -100,8 +100,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" 
 # The identity control: the identity headers the protected route hands the
 # upstream for this token, read through tokengate_echo, set by header_up on
 # a plain reverse_proxy site added with a reload; then both must agree.
-ids() { curl -fsS -H "Authorization: Bearer $token" "$1/echo" | python3 -c 'import json,sys; h=json.load(sys.stdin)["headers"]; [print(k, v[0]) for k, v in sorted(h.items()) if k.startswith(("X-Okapi-", "X-Tokengate-"))]'; }
-ids "http://127.0.0.1:$GATE" >"$work/ids"
+identity_of "http://127.0.0.1:$GATE" "$token" >"$work/ids"
 [ -s "$work/ids" ] || { echo "the protected route asserted no identity header" >&2; exit 1; }
 {
 	echo "http://127.0.0.1:$IDCTL {"
@@ -112,7 +111,7 @@ ids "http://127.0.0.1:$GATE" >"$work/ids"
 	echo "}"
 } >>"$work/Caddyfile"
 "$work/caddy" reload --config "$work/Caddyfile" --adapter caddyfile --address "127.0.0.1:$ADMIN" >/dev/null 2>&1
-[ "$(ids "http://127.0.0.1:$GATE")" = "$(ids "http://127.0.0.1:$IDCTL")" ] ||
+[ "$(identity_of "http://127.0.0.1:$GATE" "$token")" = "$(identity_of "http://127.0.0.1:$IDCTL" "$token")" ] ||
 	{ echo "the identity control does not set what tokengate_protect asserts" >&2; exit 1; }
 
 tool=loadgen; command -v wrk >/dev/null 2>&1 && tool=wrk

@@ -59,8 +59,12 @@ start_issuer "127.0.0.1:$ISS"
 # bench/external.sh checks them through tokengate_echo).
 claims=$(python3 -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; print(json.dumps(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))))' "$ext_token")
 claim() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$claims" "$1"; }
-caddyfile "store memory" "$GATE" "$UP" "$PLAIN" "$EDI" "$ADMIN" "$IDCTL" |
-	python3 -c 'import sys; s=sys.stdin.read(); print(s.replace("\ttokengate {\n", "\ttokengate {\n\t\ttrusted_issuer idp {\n\t\t\tdiscovery " + sys.argv[1] + "\n\t\t\taudience bench\n\t\t\ttyp at+jwt\n\t\t\tallow_http_loopback\n\t\t}\n", 1), end="")' "$issuer" >"$work/Caddyfile"
+caddyfile "store memory" "$GATE" "$UP" "$PLAIN" "$EDI" "$ADMIN" "$IDCTL" "trusted_issuer idp {
+			discovery $issuer
+			audience bench
+			typ at+jwt
+			allow_http_loopback
+		}" >"$work/Caddyfile"
 cat >>"$work/Caddyfile" <<CF
 http://127.0.0.1:$EXT {
 	bind 127.0.0.1
@@ -84,10 +88,7 @@ GOGC=off GODEBUG=asyncpreemptoff=1 XDG_DATA_HOME="$work/data" XDG_CONFIG_HOME="$
 	valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
 	"$work/caddy" run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
 caddy_pid=$!
-for _ in $(seq 600); do
-	curl -fsS -o /dev/null "http://127.0.0.1:$GATE/admin/health" 2>/dev/null && break
-	sleep 0.2
-done
+wait_ready "http://127.0.0.1:$GATE/admin/health" 2400 || { echo "caddy did not start under callgrind:" >&2; tail -20 "$work/caddy.log" >&2; exit 1; }
 G="http://127.0.0.1:$GATE"
 token=$(curl -fsS -X POST -H 'X-Okapi-Tenant: diku' \
 	-d "{\"payload\":{\"sub\":\"$BENCH_SUB\",\"user_id\":\"$BENCH_USER\"}}" "$G/token/sign" |
@@ -104,7 +105,7 @@ url_of() {
 }
 token_of() { case $1 in external | extcontrol) echo "$ext_token" ;; *) echo "$token" ;; esac; }
 get() { "$work/loadgen" -mode get -url "$(url_of "$1")" -H "Authorization: Bearer $(token_of "$1")" -c 1 -n "$2" -d 2m -expect 200 >/dev/null; }
-ids() { curl -fsS -H "Authorization: Bearer $(token_of "$1")" "$(url_of "$1" | sed 's#/x$#/echo#')" | python3 -c 'import json,sys; h=json.load(sys.stdin)["headers"]; print(sorted((k, v) for k, v in h.items() if k.startswith(("X-Okapi-", "X-Tokengate-"))))'; }
+ids() { identity_of "$(url_of "$1" | sed 's#/x$##')" "$(token_of "$1")"; }
 for pair in "protected control" "external extcontrol"; do
 	read -r a b <<<"$pair"
 	[ "$(ids "$a")" = "$(ids "$b")" ] || { echo "the $b site does not hand the upstream what $a does: $(ids "$a") vs $(ids "$b")" >&2; exit 1; }

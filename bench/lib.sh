@@ -12,6 +12,24 @@ start_issuer() {
 	read -r issuer ext_token <"$work/issuer.out"
 }
 
+# identity_of URL TOKEN: the identity headers (X-Okapi-*, X-Tokengate-*)
+# that the route at URL hands its upstream for TOKEN, one "Name value" line
+# each, sorted, as tokengate_echo at the upstream's /echo reports them. The
+# bench compares a protected route's with its identity control's.
+identity_of() {
+	curl -fsS -H "Authorization: Bearer $2" "$1/echo" | python3 -c 'import json,sys; h=json.load(sys.stdin)["headers"]; [print(k, v[0]) for k, v in sorted(h.items()) if k.startswith(("X-Okapi-", "X-Tokengate-"))]'
+}
+
+# wait_ready URL TRIES: polls URL every 0.05 s until it answers 2xx, at
+# most TRIES times; fails (status 1) if it never does.
+wait_ready() {
+	for _ in $(seq "$2"); do
+		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # free_port prints a free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -44,19 +62,21 @@ BENCH_SUB=bench
 BENCH_USER=00000000-0000-4000-8000-000000000001
 BENCH_TENANT=diku
 
-# caddyfile STORE_LINES GATE UP PLAIN EDI ADMIN IDCTL: the gateway's
-# Caddyfile; the sites are the same for every store. IDCTL is the control
+# caddyfile STORE_LINES GATE UP PLAIN EDI ADMIN IDCTL [OPTIONS]: the gateway's
+# Caddyfile; the sites are the same for every store; OPTIONS are more lines
+# of the tokengate global option (a trusted_issuer). IDCTL is the control
 # site: plain reverse_proxy that sets the same identity headers as the
 # protected route (header_up), with no token check. It tells the cost of
 # carrying the identity to the upstream (Caddy copies, logs and writes each
 # header, the upstream parses it) from tokengate's own.
 caddyfile() {
-	local store=$1 gate=$2 up=$3 plain=$4 edi=$5 admin=$6 idctl=$7
+	local store=$1 gate=$2 up=$3 plain=$4 edi=$5 admin=$6 idctl=$7 options=${8:-}
 	cat <<CF
 {
 	admin 127.0.0.1:$admin
 	tokengate {
 		$store
+		$options
 		default_tenant diku
 		issuer http://127.0.0.1:$gate
 		operator_key_hash sha256:4a7c449d22a99026fac16a47621ff68792ff589f72334ea3950ce186a5615e9a

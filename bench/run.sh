@@ -165,10 +165,7 @@ start_caddy() {
 	mkdir -p "$data"
 	XDG_DATA_HOME="$data" XDG_CONFIG_HOME="$data/config" "$work/caddy" run --config "$cf" --adapter caddyfile >"$work/$name.log" 2>&1 &
 	pids+=($!)
-	for _ in $(seq 400); do
-		curl -fsS -o /dev/null "$health" 2>/dev/null && return 0
-		sleep 0.05
-	done
+	wait_ready "$health" 400 && return 0
 	echo "caddy $name did not start:" >&2
 	tail -20 "$work/$name.log" >&2
 	exit 1
@@ -216,10 +213,9 @@ for store in "${stores[@]}"; do
 	curl -fsS -o /dev/null -H "Authorization: Bearer $token" "$G/x"
 	# The control must carry exactly the identity the protected route
 	# asserts, or its figure means nothing.
-	ids() { curl -fsS -H "Authorization: Bearer $token" "$1/echo" | python3 -c 'import json,sys; h=json.load(sys.stdin)["headers"]; print(sorted((k, v) for k, v in h.items() if k.startswith(("X-Okapi-", "X-Tokengate-"))))'; }
-	if [ "$(ids "$G")" != "$(ids "http://127.0.0.1:$IDCTL")" ]; then
+	if [ "$(identity_of "$G" "$token")" != "$(identity_of "http://127.0.0.1:$IDCTL" "$token")" ]; then
 		echo "the identity control site does not set what tokengate_protect asserts:" >&2
-		ids "$G" >&2; ids "http://127.0.0.1:$IDCTL" >&2
+		identity_of "$G" "$token" >&2; identity_of "http://127.0.0.1:$IDCTL" "$token" >&2
 		exit 1
 	fi
 

@@ -68,10 +68,7 @@ http://127.0.0.1:$GATE {
 CF
 XDG_DATA_HOME="$work/data" XDG_CONFIG_HOME="$work/config" "$work/caddy" run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
 caddy_pid=$!
-for _ in $(seq 400); do
-	curl -fsS -o /dev/null "http://127.0.0.1:$GATE/admin/health" 2>/dev/null && break
-	sleep 0.05
-done
+wait_ready "http://127.0.0.1:$GATE/admin/health" 400 || { echo "caddy did not start:" >&2; tail -20 "$work/caddy.log" >&2; exit 1; }
 G="http://127.0.0.1:$GATE"
 T='X-Okapi-Tenant: diku'
 
